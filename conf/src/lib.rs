@@ -1,0 +1,2 @@
+//! swanctl.conf-style configuration: parser and typed, validated model.
+#![forbid(unsafe_code)]

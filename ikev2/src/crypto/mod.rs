@@ -1,0 +1,1 @@
+//! IKEv2 crypto suite: D-H, prf+, key derivation, SK payload protection, AUTH.

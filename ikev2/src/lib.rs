@@ -1,0 +1,8 @@
+//! Sans-IO IKEv2 engine (RFC 7296) with the GSA extension of nvesec.
+//!
+//! The engine never opens sockets, reads the clock or sleeps: it takes `now`
+//! and datagrams, and returns datagrams, events and the next deadline.
+#![forbid(unsafe_code)]
+
+pub mod crypto;
+pub mod wire;

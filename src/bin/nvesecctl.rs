@@ -1,0 +1,5 @@
+#![forbid(unsafe_code)]
+fn main() {
+    eprintln!("nvesecctl: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,2 @@
+//! nvesec: the IKE daemon (`nvesecd`) and its control CLI (`nvesecctl`).
+#![forbid(unsafe_code)]
