@@ -1,0 +1,124 @@
+//! Network namespaces and veth links, removed again on drop (also after a
+//! failed assertion: the test panics, the guards unwind).
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::HarnessError;
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// A short name unique to this process, so parallel runs never collide.
+/// Interface names must fit IFNAMSIZ (15 bytes), hence the compact form.
+pub fn unique_name(prefix: &str) -> String {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}{:x}{n}", std::process::id() % 0xfffff)
+}
+
+/// Runs a command to completion; a non-zero exit is an error carrying stderr.
+pub fn run(cmd: &mut Command) -> Result<Output, HarnessError> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| HarnessError::Spawn(shown.clone(), e))?;
+    if !out.status.success() {
+        return Err(HarnessError::Failed {
+            cmd: shown,
+            status: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn ip(args: &[&str]) -> Result<Output, HarnessError> {
+    run(Command::new("ip").args(args))
+}
+
+/// One network namespace, deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates a namespace with its loopback up.
+    pub fn new(prefix: &str) -> Result<Self, HarnessError> {
+        let name = unique_name(prefix);
+        ip(&["netns", "add", &name])?;
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip ARGS` inside the namespace.
+    pub fn ip(&self, args: &[&str]) -> Result<Output, HarnessError> {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// A command that will run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `program args` inside the namespace and returns its output.
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<Output, HarnessError> {
+        run(self.command(program).args(args))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Killing what still runs inside first lets `netns del` free the name.
+        let _ = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            });
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Connects two namespaces with a veth pair and gives each end an address
+/// (`10.x.y.z/24` style CIDR strings). Returns the two interface names.
+pub fn link(
+    a: &Netns,
+    a_cidr: &str,
+    b: &Netns,
+    b_cidr: &str,
+) -> Result<(String, String), HarnessError> {
+    let (ea, eb) = (unique_name("va"), unique_name("vb"));
+    ip(&[
+        "link",
+        "add",
+        &ea,
+        "netns",
+        a.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &eb,
+        "netns",
+        b.name(),
+    ])?;
+    for (ns, dev, cidr) in [(a, &ea, a_cidr), (b, &eb, b_cidr)] {
+        ns.ip(&["addr", "add", cidr, "dev", dev])?;
+        ns.ip(&["link", "set", dev, "up"])?;
+    }
+    Ok((ea, eb))
+}
