@@ -54,6 +54,14 @@ impl CliError {
 
 type Res<T> = Result<T, CliError>;
 
+/// println! that ignores a closed stdout (`nvesec-pki --print ... | head`)
+/// instead of panicking on EPIPE.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
@@ -168,7 +176,7 @@ fn run(args: &[String]) -> Res<()> {
     };
     let opts = Opts::parse(rest)?;
     if opts.has("help") {
-        println!("{USAGE}");
+        say!("{USAGE}");
         return Ok(());
     }
     let now = SystemTime::now();
@@ -184,7 +192,7 @@ fn run(args: &[String]) -> Res<()> {
         "--signcrl" | "-c" => cmd_signcrl(&opts, now),
         "enroll" | "--enroll" => cmd_enroll(&opts, now),
         "--help" | "-h" | "help" => {
-            println!("{USAGE}");
+            say!("{USAGE}");
             Ok(())
         }
         other => Err(CliError::usage(format!(
@@ -431,7 +439,7 @@ fn cmd_req(opts: &Opts) -> Res<()> {
         key::hex_colon(&req.fingerprint_sha256())
     );
     if opts.has("outfile") {
-        println!("{line}");
+        say!("{line}");
     } else {
         eprintln!("{line}");
     }
@@ -540,15 +548,15 @@ fn cmd_print(opts: &Opts, now: SystemTime) -> Res<()> {
         _ => {}
     }
     let k = PrivateKey::from_bytes(&bytes).map_err(|e| err(&e))?;
-    println!("  privkey:   {}", k.key_type().describe());
+    say!("  privkey:   {}", k.key_type().describe());
     print_pubkey(&k.public_key())
 }
 
 fn print_csr(r: &Csr) -> Res<()> {
-    println!("  subject:  \"{}\"", r.subject_text());
+    say!("  subject:  \"{}\"", r.subject_text());
     print_sans(r.sans());
     print_pubkey(r.public_key())?;
-    println!(
+    say!(
         "  fingerprint (SHA-256): {}",
         key::hex_colon(&r.fingerprint_sha256())
     );
@@ -556,23 +564,23 @@ fn print_csr(r: &Csr) -> Res<()> {
 }
 
 fn print_crl(c: &Crl, now: SystemTime) -> Res<()> {
-    println!("  issuer:   \"{}\"", c.issuer());
-    println!("  update:    this on {}", fmt_time(c.this_update()));
+    say!("  issuer:   \"{}\"", c.issuer());
+    say!("  update:    this on {}", fmt_time(c.this_update()));
     if let Some(n) = c.next_update() {
         let state = if c.is_stale(now) { "expired" } else { "ok" };
-        println!("             next on {}, {state}", fmt_time(n));
+        say!("             next on {}, {state}", fmt_time(n));
     }
-    println!("  revoked:   {} certificates", c.revoked_count());
+    say!("  revoked:   {} certificates", c.revoked_count());
     Ok(())
 }
 
 fn print_cert(name: &str, c: &Certificate, now: SystemTime) -> Res<()> {
     let i = c.info().map_err(|e| CliError::new(name, e))?;
-    println!("  subject:  \"{}\"", i.subject);
-    println!("  issuer:   \"{}\"", i.issuer);
+    say!("  subject:  \"{}\"", i.subject);
+    say!("  issuer:   \"{}\"", i.issuer);
     print_sans(&i.sans);
     let nb_ok = cert::unix_seconds(now) >= i.not_before;
-    println!(
+    say!(
         "  validity:  not before {}, {}",
         fmt_time(i.not_before),
         if nb_ok { "ok" } else { "not valid yet" }
@@ -583,8 +591,8 @@ fn print_cert(name: &str, c: &Certificate, now: SystemTime) -> Res<()> {
     } else {
         format!("ok (expires in {days} days)")
     };
-    println!("             not after  {}, {state}", fmt_time(i.not_after));
-    println!("  serial:    {}", key::hex_colon(&i.serial));
+    say!("             not after  {}, {state}", fmt_time(i.not_after));
+    say!("  serial:    {}", key::hex_colon(&i.serial));
     let mut flags = Vec::new();
     if i.is_ca {
         flags.push("CA".to_string());
@@ -596,23 +604,23 @@ fn print_cert(name: &str, c: &Certificate, now: SystemTime) -> Res<()> {
     if i.self_signed {
         flags.push("self-signed".into());
     }
-    println!("  flags:     {}", flags.join(" "));
+    say!("  flags:     {}", flags.join(" "));
     if let Some(n) = i.path_len {
-        println!("  pathlen:   {n}");
+        say!("  pathlen:   {n}");
     }
     if !i.key_usage.is_empty() {
-        println!("  keyUsage:  {}", i.key_usage.join(" "));
+        say!("  keyUsage:  {}", i.key_usage.join(" "));
     }
     if let Some(k) = &i.authority_key_id {
-        println!("  authkeyId: {}", key::hex_colon(k));
+        say!("  authkeyId: {}", key::hex_colon(k));
     }
     if let Some(k) = &i.subject_key_id {
-        println!("  subjkeyId: {}", key::hex_colon(k));
+        say!("  subjkeyId: {}", key::hex_colon(k));
     }
     match &i.public_key {
         Ok(pk) => print_pubkey(pk),
         Err(e) => {
-            println!("  pubkey:    {e}");
+            say!("  pubkey:    {e}");
             Ok(())
         }
     }
@@ -621,14 +629,14 @@ fn print_cert(name: &str, c: &Certificate, now: SystemTime) -> Res<()> {
 fn print_sans(sans: &[SubjectAltName]) {
     if !sans.is_empty() {
         let list: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-        println!("  altNames:  {}", list.join(", "));
+        say!("  altNames:  {}", list.join(", "));
     }
 }
 
 fn print_pubkey(pk: &PublicKey) -> Res<()> {
-    println!("  pubkey:    {}", pk.key_type().describe());
-    println!("  keyid:     {}", key::hex_colon(&pk.keyid_sha1()));
-    println!("  subjkey:   {}", key::hex_colon(&pk.subjkey_sha1()));
+    say!("  pubkey:    {}", pk.key_type().describe());
+    say!("  keyid:     {}", key::hex_colon(&pk.keyid_sha1()));
+    say!("  subjkey:   {}", key::hex_colon(&pk.subjkey_sha1()));
     Ok(())
 }
 
@@ -682,7 +690,7 @@ fn cmd_verify(opts: &Opts, now: SystemTime) -> Res<()> {
     } else {
         ""
     };
-    println!("certificate trusted, lifetimes valid{revocation}");
+    say!("certificate trusted, lifetimes valid{revocation}");
     let days = v.days_until_expiry(now);
     if days <= 30 {
         eprintln!("nvesec-pki: warning: {name}: certificate expires in {days} days");
@@ -716,8 +724,8 @@ fn cmd_keyid(opts: &Opts) -> Res<()> {
     let id = opts.get("id").unwrap_or("all");
     let format = opts.get("format").unwrap_or("pretty");
     let show = |label: &str, v: &[u8]| match format {
-        "hex" => println!("{}", key::hex(v)),
-        _ => println!("{label}:\n             {}", key::hex_colon(v)),
+        "hex" => say!("{}", key::hex(v)),
+        _ => say!("{label}:\n             {}", key::hex_colon(v)),
     };
     if id == "all" || id == "spk" {
         show("subjkey (SHA-1 of subjectPublicKey)", &pk.subjkey_sha1());
@@ -840,9 +848,9 @@ fn cmd_enroll(opts: &Opts, now: SystemTime) -> Res<()> {
     if !same_ca {
         write_file(&ca_out, ca.to_pem().as_bytes(), false, force)?;
     }
-    println!("private key  {}", key_path.display());
-    println!("certificate  {}", cert_path.display());
-    println!("CA           {}", ca_out.display());
-    println!("identity     {} (subject \"{}\")", host, subject);
+    say!("private key  {}", key_path.display());
+    say!("certificate  {}", cert_path.display());
+    say!("CA           {}", ca_out.display());
+    say!("identity     {} (subject \"{}\")", host, subject);
     Ok(())
 }
