@@ -135,10 +135,18 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if doc.strongswan_keys.contains(&kv.key.as_str()) {
+                let hint = match kv.key.as_str() {
+                    "esp_proposals" | "ah_proposals" => {
+                        " (nvesec negotiates GSAs: see gsa_proposals)"
+                    }
+                    "local_ts" => " (nvesec selects inner traffic with local_prefixes)",
+                    "remote_ts" => " (nvesec selects inner traffic with remote_prefixes)",
+                    _ => "",
+                };
                 self.sink.warn(
                     &kv.key_pos,
                     format!(
-                        "'{}' in {path} is a strongSwan setting nvesec does not use; ignored",
+                        "'{}' in {path} is a strongSwan setting nvesec does not use; ignored{hint}",
                         kv.key
                     ),
                 );
@@ -533,7 +541,12 @@ impl<'a> Builder<'a> {
                     .first()
                     .map_or("<peer id>", String::as_str)
                     .to_string();
-                self.sink.error(&u.pos, format!("connection '{}' uses auth = psk but no secret matches its identities ({}); expected secrets {{ ike-{} {{ id = {want}  secret = ... }} }}", u.conn, u.ids.join(", "), u.conn));
+                let ids = if u.ids.is_empty() {
+                    "none configured".to_string()
+                } else {
+                    u.ids.join(", ")
+                };
+                self.sink.error(&u.pos, format!("connection '{}' uses auth = psk but no secret matches its identities ({ids}); expected secrets {{ ike-{} {{ id = {want}  secret = ... }} }}", u.conn, u.conn));
             }
         }
     }
@@ -604,7 +617,7 @@ impl<'a> Builder<'a> {
                 "start_action",
                 StartAction::None,
                 StartAction::parse,
-                StartAction::expected(),
+                "none|trap|start (or trap|start)".into(),
             ),
             dpd_action: self.keyword(
                 sec,

@@ -74,6 +74,8 @@ pub fn parse_str(fs: &dyn Fs, path: &Path, text: &str) -> Result<Loaded, Errors>
     let root = syntax::parse_file(fs, path, text, &mut sink);
     let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let config = build::Builder::new(&mut sink, fs, base).build(&root);
+    sort(&mut sink.errors);
+    sort(&mut sink.warnings);
     if sink.errors.is_empty() {
         Ok(Loaded {
             config,
@@ -85,4 +87,19 @@ pub fn parse_str(fs: &dyn Fs, path: &Path, text: &str) -> Result<Loaded, Errors>
             warnings: sink.warnings,
         })
     }
+}
+
+/// Orders diagnostics by file (in order of first appearance), line and column, so they read
+/// top to bottom whatever order the checks ran in.
+fn sort(list: &mut [Diagnostic]) {
+    let mut files: Vec<Arc<Path>> = Vec::new();
+    for d in list.iter() {
+        if !files.contains(&d.pos.file) {
+            files.push(d.pos.file.clone());
+        }
+    }
+    list.sort_by_key(|d| {
+        let f = files.iter().position(|f| *f == d.pos.file);
+        (f, d.pos.line, d.pos.col)
+    });
 }

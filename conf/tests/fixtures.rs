@@ -1,0 +1,295 @@
+//! Fixture files: one invalid file per rejection rule (exact message and position), the
+//! shipped example, and a plain strongSwan swanctl.conf (exact warnings).
+
+use std::time::Duration;
+
+use nvesec_conf::*;
+
+const INV: &str = "tests/fixtures/invalid";
+
+fn errors(path: &str) -> Vec<String> {
+    match load(path) {
+        Ok(l) => panic!("{path} loaded but should not: {:?}", l.config),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn one_error(file: &str, expected: &str) {
+    let path = format!("{INV}/{file}");
+    assert_eq!(errors(&path), [format!("{path}:{expected}")]);
+}
+
+#[test]
+fn life_time_not_longer_than_rekey_time() {
+    one_error("life_time.conf", "8:29: life_time (50m) is not longer than rekey_time (1h), so the GSA would expire before it is replaced; expected life_time > rekey_time, e.g. life_time = 66m");
+}
+
+#[test]
+fn unknown_enum_value() {
+    one_error(
+        "dpd_action.conf",
+        "7:30: dpd_action: 'start' is not a valid value; expected clear|trap|restart",
+    );
+}
+
+#[test]
+fn bad_address() {
+    one_error(
+        "bad_address.conf",
+        "3:35: remote_addrs: '192.0.2.300' is not an IP address; expected an IPv4 or IPv6 address",
+    );
+}
+
+#[test]
+fn bad_prefix() {
+    one_error("bad_prefix.conf", "8:47: prefixes: '10.1.0.1/16' has host bits set; expected a network prefix such as 10.1.0.0/16");
+}
+
+#[test]
+fn shadowed_policy() {
+    one_error("shadowed_policy.conf", &format!("6:5: policy 'red' can never match: the earlier policy 'tenants' ({INV}/shadowed_policy.conf:2:5) matches every packet it would (first match wins); expected 'red' before 'tenants' or narrower selectors in 'tenants'"));
+}
+
+#[test]
+fn pubkey_without_certificate() {
+    one_error("pubkey_no_cert.conf", "4:9: connection 'peer' authenticates with pubkey but names no certificate; expected local { certs = <file in x509/> } or auth = psk");
+}
+
+#[test]
+fn certificate_file_missing() {
+    one_error("cert_file_missing.conf", &format!("4:31: certs: file 'nve7.pem' not found at {INV}/x509/nve7.pem; expected a certificate file in x509/ beside the configuration"));
+}
+
+#[test]
+fn pubkey_without_ca() {
+    one_error("no-ca/nvesec.conf", "6:9: connection 'peer' authenticates the peer with pubkey but no CA certificate is available; expected remote { cacerts = <file in x509ca/> }, an authorities section, or a certificate in x509ca/");
+}
+
+#[test]
+fn psk_without_matching_secret() {
+    one_error("psk_no_secret.conf", "5:20: connection 'lab' uses auth = psk but no secret matches its identities (nve1.example.net, lab.example.net, 198.51.100.7); expected secrets { ike-lab { id = nve1.example.net  secret = ... } }");
+}
+
+#[test]
+fn replay_window_too_large() {
+    one_error(
+        "replay_window.conf",
+        "7:33: replay_window: '8192' is outside the supported window; expected 0 to 4096 packets",
+    );
+}
+
+#[test]
+fn misspelt_key_gets_a_suggestion() {
+    one_error(
+        "misspelt_key.conf",
+        "3:9: unknown key 'rekey_tme' in connections.peer; did you mean rekey_time?",
+    );
+}
+
+#[test]
+fn policy_refers_to_unknown_child() {
+    one_error("unknown_gsa.conf", "15:16: policy 'red-out' refers to 'peer.rde', which is not a configured child; did you mean peer.red?");
+}
+
+#[test]
+fn duplicate_vni() {
+    one_error("duplicate_vni.conf", &format!("4:22: VNI 100 is already used by network 'red' ({INV}/duplicate_vni.conf:3:21); expected one network per VNI"));
+}
+
+#[test]
+fn bad_duration() {
+    one_error("bad_duration.conf", "3:21: dpd_delay: '1w' is not a duration; expected a number with an optional unit s, m, h or d (e.g. 90s, 30m, 4h, 2d)");
+}
+
+#[test]
+fn unclosed_section() {
+    let p = format!("{INV}/unclosed.conf");
+    assert_eq!(errors(&p), [
+        format!("{p}:1:1: section 'connections' is not closed; expected '}}' before the end of the file"),
+        format!("{p}:2:5: section 'peer' is not closed; expected '}}' before the end of the file"),
+        format!("{p}:3:24: connection 'peer' uses auth = psk but no secret matches its identities (none configured); expected secrets {{ ike-peer {{ id = <peer id>  secret = ... }} }}"),
+    ]);
+}
+
+#[test]
+fn all_errors_are_reported_in_file_order() {
+    let p = format!("{INV}/many_errors.conf");
+    assert_eq!(errors(&p), [
+        format!("{p}:4:19: version: '1' is not a valid value; expected 0|2 (IKEv1 is not supported)"),
+        format!("{p}:6:25: auth: 'eap-tls' is not a valid value; expected pubkey|psk"),
+        format!("{p}:9:32: start_action: 'begin' is not a valid value; expected none|trap|start (or trap|start)"),
+        format!("{p}:10:31: rekey_bytes: '10Q' is not a byte count; expected a number with an optional suffix k, M or G (e.g. 500M)"),
+    ]);
+}
+
+#[test]
+fn missing_file() {
+    let e = load("tests/fixtures/nonexistent.conf").unwrap_err();
+    assert_eq!(e.errors.len(), 1);
+    assert!(e.errors[0]
+        .to_string()
+        .starts_with("tests/fixtures/nonexistent.conf:1:1: cannot read the configuration: "));
+}
+
+#[test]
+fn strongswan_swanctl_conf_loads_with_warnings() {
+    let p = "tests/fixtures/valid/strongswan/swanctl.conf";
+    let loaded = load(p).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    let ss = "is a strongSwan setting nvesec does not use; ignored";
+    let child = "connections.gw-gw.children.net-net";
+    assert_eq!(w, [
+        format!("{p}:9:9: warning: 'mobike' in connections.gw-gw {ss}"),
+        format!("{p}:10:9: warning: 'reauth_time' in connections.gw-gw {ss}"),
+        format!("{p}:21:17: warning: 'local_ts' in {child} {ss} (nvesec selects inner traffic with local_prefixes)"),
+        format!("{p}:22:17: warning: 'remote_ts' in {child} {ss} (nvesec selects inner traffic with remote_prefixes)"),
+        format!("{p}:23:17: warning: 'esp_proposals' in {child} {ss} (nvesec negotiates GSAs: see gsa_proposals)"),
+        format!("{p}:24:17: warning: 'mode' in {child} {ss}"),
+        format!("{p}:25:17: warning: 'updown' in {child} {ss}"),
+        format!("{p}:40:5: warning: section 'private-moon' in secrets is a strongSwan secret type nvesec does not use; ignored"),
+        format!("{p}:45:1: warning: section 'pools' in the top level is a strongSwan feature nvesec does not use; ignored"),
+    ]);
+    let c = &loaded.config.connections[0];
+    assert_eq!(c.name, "gw-gw");
+    assert_eq!(c.version, IkeVersion::V2);
+    assert_eq!(
+        c.remote_addrs,
+        [AddrSpec::Ip("192.168.0.2".parse().unwrap())]
+    );
+    assert_eq!(c.local.auth, AuthMethod::Psk);
+    assert_eq!(c.remote.id.as_deref(), Some("sun.strongswan.org"));
+    // strongSwan's IKE defaults: 4h rekey, over_time 10%, rand_time = over_time.
+    assert_eq!(c.rekey_time, Duration::from_secs(14400));
+    assert_eq!(c.over_time, Duration::from_secs(1440));
+    assert_eq!(c.rand_time, Duration::from_secs(1440));
+    assert_eq!((c.keyingtries, c.dpd_delay), (1, Duration::ZERO));
+    assert_eq!(c.fragmentation, Fragmentation::Yes);
+    let ch = &c.children[0];
+    // rekey_time = 5400 (bare seconds): life_time = +10%, rand_time = the difference.
+    assert_eq!(ch.rekey_time, Duration::from_secs(5400));
+    assert_eq!(ch.life_time, Duration::from_secs(5940));
+    assert_eq!(ch.rand_time, Duration::from_secs(540));
+    assert_eq!(ch.replay_window, 1024);
+    assert_eq!(
+        (ch.start_action, ch.dpd_action),
+        (StartAction::Trap, DpdAction::Restart)
+    );
+    let s = &loaded.config.secrets[0];
+    assert_eq!(s.ids, ["moon.strongswan.org", "sun.strongswan.org"]);
+    assert_eq!(s.secret.expose().len(), 24);
+}
+
+#[test]
+fn shipped_example_loads() {
+    let p = "../examples/etc/nvesec/nvesec.conf";
+    let loaded = load(p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let cfg = &loaded.config;
+    let names: Vec<_> = cfg.connections.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["nve2", "lab"]); // lab comes from conf.d/lab.conf
+    let nve2 = cfg.connection("nve2").unwrap();
+    assert_eq!(
+        nve2.local.certs[0].path,
+        std::path::Path::new("../examples/etc/nvesec/x509/nve1.pem")
+    );
+    let red = &nve2.children[0];
+    assert_eq!(red.rekey_bytes, 500 << 20);
+    assert_eq!(red.life_bytes, (500 << 20) + (50 << 20));
+    assert_eq!(red.life_time, Duration::from_secs(3960));
+    assert_eq!(
+        red.selectors.vnis,
+        Selector::Ranges(vec![Range {
+            start: 100,
+            end: 100
+        }])
+    );
+    assert_eq!(
+        red.selectors.protocol_types,
+        Selector::Ranges(vec![Range {
+            start: 0x6558,
+            end: 0x6558
+        }])
+    );
+    let lab = cfg.connection("lab").unwrap();
+    assert_eq!(lab.children[0].rand_time, Duration::from_secs(600));
+    let pol: Vec<_> = cfg.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        pol,
+        [
+            "bad-version",
+            "red-oam",
+            "red-out",
+            "red-in",
+            "blue-out",
+            "blue-in",
+            "green-out",
+            "green-in",
+            "green-rest"
+        ]
+    );
+    assert_eq!(
+        cfg.policies[2].action,
+        Action::Secure(vec![GsaRef {
+            connection: "nve2".into(),
+            child: "red".into()
+        }])
+    );
+    assert_eq!(cfg.overlay.port, 6081);
+    assert_eq!(cfg.overlay.networks[1].ifname, "nvs200");
+    assert_eq!(cfg.overlay.networks[0].device, DeviceKind::Tap);
+    // The PSK never shows in Debug or in the redacted dump.
+    let debug = format!("{cfg:?}");
+    assert!(debug.contains("Secret(<redacted>)"));
+    let psk = String::from_utf8(cfg.secrets[0].secret.expose().to_vec()).unwrap();
+    assert!(!debug.contains(&psk));
+    let dump = cfg.to_conf_string(SecretDisplay::Redact);
+    assert!(!dump.contains(&psk) && !dump.contains(cfg.secrets[0].secret.to_hex().as_str()));
+    // The redacted dump must not load as a config with a wrong secret.
+    let fs = MemFs::new().with("/x/nvesec.conf", dump.clone());
+    let err = parse_str(&fs, std::path::Path::new("/x/nvesec.conf"), &dump).unwrap_err();
+    assert!(
+        err.errors
+            .iter()
+            .any(|e| e.message.contains("has no secret")),
+        "{err}"
+    );
+}
+
+#[test]
+fn print_then_parse_gives_the_same_model() {
+    let p = "../examples/etc/nvesec/nvesec.conf";
+    let cfg = load(p).unwrap().config;
+    let text = cfg.to_conf_string(SecretDisplay::Reveal);
+    // Print into the same directory so credential files resolve the same way.
+    let fs = MemFs::new()
+        .with("../examples/etc/nvesec/x509/nve1.pem", "")
+        .with("../examples/etc/nvesec/x509ca/overlay-ca.pem", "");
+    let again =
+        parse_str(&fs, std::path::Path::new(p), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(again.config, cfg);
+    assert!(again.warnings.is_empty());
+}
+
+#[test]
+fn diff_reports_connection_changes() {
+    let p = "../examples/etc/nvesec/nvesec.conf";
+    let old = load(p).unwrap().config;
+    let mut new = old.clone();
+    assert!(diff(&old, &new).is_empty());
+    new.connections[0].dpd_delay = Duration::from_secs(10);
+    new.connections.remove(1);
+    let mut extra = new.connections[0].clone();
+    extra.name = "nve3".into();
+    new.connections.push(extra);
+    new.policies.swap(0, 1);
+    let d = diff(&old, &new);
+    assert_eq!(
+        d.connections,
+        Changes {
+            added: vec!["nve3".into()],
+            removed: vec!["lab".into()],
+            changed: vec!["nve2".into()]
+        }
+    );
+    assert!(d.policies_changed && !d.overlay_changed && d.secrets.is_empty());
+}
