@@ -124,7 +124,7 @@ fn intermediates_and_path_length() {
     let inter = sub_ca("inter", &root, Some(0));
     let (cert, _) = ee("nve", &inter, &[]);
     let s = store(&[&root.0]);
-    let v = verify_chain(&cert, &[inter.0.clone()], &s, t0()).unwrap();
+    let v = verify_chain(&cert, std::slice::from_ref(&inter.0), &s, t0()).unwrap();
     assert_eq!(v.anchor, "O=test, CN=root");
     assert!(matches!(
         verify_chain(&cert, &[], &s, t0()),
@@ -138,7 +138,12 @@ fn intermediates_and_path_length() {
     let inter2 = sub_ca("inter2", &strict, None);
     let (cert2, _) = ee("nve2", &inter2, &[]);
     assert_eq!(
-        verify_chain(&cert2, &[inter2.0.clone()], &store(&[&strict.0]), t0()),
+        verify_chain(
+            &cert2,
+            std::slice::from_ref(&inter2.0),
+            &store(&[&strict.0]),
+            t0()
+        ),
         Err(VerifyError::PathLen("CN=strict root".into()))
     );
 }
