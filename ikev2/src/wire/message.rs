@@ -31,6 +31,12 @@ impl Message {
         let header = IkeHeader::parse(datagram)?;
         let view = HeaderView::new_checked(datagram)?;
         check_length(view.length(), datagram.len())?;
+        if datagram.len() > MAX_MESSAGE_LEN {
+            return Err(Error::BadLength {
+                what: "message",
+                len: datagram.len(),
+            });
+        }
         let payloads = parse_chain(view.next_payload(), &datagram[HEADER_LEN..])?;
         Ok(Self { header, payloads })
     }

@@ -24,6 +24,7 @@
 pub mod codec;
 pub mod enums;
 pub mod error;
+pub mod fuzz;
 pub mod header;
 pub mod message;
 pub mod natt;
@@ -32,6 +33,7 @@ pub mod payloads;
 
 pub use enums::*;
 pub use error::Error;
+pub use fuzz::{fuzz_parse, fuzz_reassemble};
 pub use header::{Flags, HeaderView, IkeHeader, HEADER_LEN};
 pub use message::{encode_inner, parse_inner, Message};
 pub use payloads::*;
