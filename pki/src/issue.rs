@@ -270,7 +270,7 @@ pub fn random_serial() -> Result<Vec<u8>, KeyError> {
     let mut s = vec![0u8; 16];
     ring::rand::SystemRandom::new()
         .fill(&mut s)
-        .map_err(|_| KeyError::SignFailed)?;
+        .map_err(|_| KeyError::Random)?;
     if s[0] == 0 {
         s[0] = 1;
     }

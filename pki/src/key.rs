@@ -103,9 +103,12 @@ pub enum KeyError {
     /// Not a valid public key / SubjectPublicKeyInfo.
     #[error("not a valid public key: {0}")]
     BadPublicKey(String),
-    /// Randomness or signing failed inside ring.
+    /// Signing failed inside ring.
     #[error("signing failed")]
     SignFailed,
+    /// The system random number generator failed.
+    #[error("system random number generator failed")]
+    Random,
 }
 
 /// A public key: its type, the raw key (Ed25519 32 bytes, or the
@@ -297,6 +300,15 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        // rcgen keeps its own PKCS#8 copy; wipe it too (ring's expanded
+        // key state inside the pair offers no zeroize hook).
+        use zeroize::Zeroize;
+        self.pair.zeroize();
+    }
+}
+
 impl PrivateKey {
     /// Generate a fresh key with the system CSPRNG.
     pub fn generate(key_type: KeyType) -> Result<Self, KeyError> {
@@ -305,7 +317,7 @@ impl PrivateKey {
             KeyType::Ed25519 => {
                 // RFC 8032 §5.1.5: the private key is 32 random octets.
                 let mut seed = Zeroizing::new([0u8; 32]);
-                rng.fill(&mut seed[..]).map_err(|_| KeyError::SignFailed)?;
+                rng.fill(&mut seed[..]).map_err(|_| KeyError::Random)?;
                 ed25519_pkcs8_v1(&seed[..])
             }
             KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
@@ -314,7 +326,7 @@ impl PrivateKey {
                     _ => &ring::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
                 };
                 let doc = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng)
-                    .map_err(|_| KeyError::SignFailed)?;
+                    .map_err(|_| KeyError::Random)?;
                 Zeroizing::new(doc.as_ref().to_vec())
             }
         };
@@ -387,11 +399,12 @@ impl PrivateKey {
             .map_err(|_| KeyError::Malformed("EC PRIVATE KEY without curve parameters".into()))?;
         let (curve, _) = der::expect(params, tag::OID).map_err(|_| bad())?;
         let key_type = curve_from_oid(curve)?;
-        let mut content = der::write_tlv(tag::INTEGER, &[0]);
+        // Sized up front so no reallocation leaves key bytes behind.
+        let mut content = Zeroizing::new(Vec::with_capacity(der.len() + 64));
+        content.extend(der::write_tlv(tag::INTEGER, &[0]));
         content.extend(key_type.algorithm_identifier());
-        content.extend(der::write_tlv(tag::OCTET_STRING, der));
+        content.extend_from_slice(&Zeroizing::new(der::write_tlv(tag::OCTET_STRING, der)));
         let pkcs8 = Zeroizing::new(der::write_tlv(tag::SEQUENCE, &content));
-        content.iter_mut().for_each(|b| *b = 0);
         Self::from_pkcs8(key_type, pkcs8)
     }
 
@@ -445,7 +458,7 @@ fn ed25519_pkcs8_v1(seed: &[u8]) -> Zeroizing<Vec<u8>> {
     let inner = Zeroizing::new(der::write_tlv(tag::OCTET_STRING, seed));
     let mut content = Zeroizing::new(der::write_tlv(tag::INTEGER, &[0]));
     content.extend(KeyType::Ed25519.algorithm_identifier());
-    content.extend(der::write_tlv(tag::OCTET_STRING, &inner));
+    content.extend_from_slice(&Zeroizing::new(der::write_tlv(tag::OCTET_STRING, &inner)));
     Zeroizing::new(der::write_tlv(tag::SEQUENCE, &content))
 }
 
