@@ -546,7 +546,7 @@ impl<'a> Builder<'a> {
                 } else {
                     u.ids.join(", ")
                 };
-                self.sink.error(&u.pos, format!("connection '{}' uses auth = psk but no secret matches its identities ({ids}); expected secrets {{ ike-{} {{ id = {want}  secret = ... }} }}", u.conn, u.conn));
+                self.sink.error(&u.pos, format!("connection '{}' uses auth = psk but no secret matches its identities ({ids}); expected a section secrets.ike-{} with id = {want} and secret = <psk>", u.conn, u.conn));
             }
         }
     }

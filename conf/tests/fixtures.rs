@@ -67,7 +67,7 @@ fn pubkey_without_ca() {
 
 #[test]
 fn psk_without_matching_secret() {
-    one_error("psk_no_secret.conf", "5:20: connection 'lab' uses auth = psk but no secret matches its identities (nve1.example.net, lab.example.net, 198.51.100.7); expected secrets { ike-lab { id = nve1.example.net  secret = ... } }");
+    one_error("psk_no_secret.conf", "5:20: connection 'lab' uses auth = psk but no secret matches its identities (nve1.example.net, lab.example.net, 198.51.100.7); expected a section secrets.ike-lab with id = nve1.example.net and secret = <psk>");
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn unclosed_section() {
     assert_eq!(errors(&p), [
         format!("{p}:1:1: section 'connections' is not closed; expected '}}' before the end of the file"),
         format!("{p}:2:5: section 'peer' is not closed; expected '}}' before the end of the file"),
-        format!("{p}:3:24: connection 'peer' uses auth = psk but no secret matches its identities (none configured); expected secrets {{ ike-peer {{ id = <peer id>  secret = ... }} }}"),
+        format!("{p}:3:24: connection 'peer' uses auth = psk but no secret matches its identities (none configured); expected a section secrets.ike-peer with id = <peer id> and secret = <psk>"),
     ]);
 }
 
