@@ -242,7 +242,10 @@ pub fn verify_chain(
     let ee = end_entity.x509()?;
     let public_key = PublicKey::from_spki_der(ee.public_key().raw)?;
     let info = end_entity.info()?;
-    if !info.key_usage.is_empty() && !info.key_usage.contains(&"digitalSignature") {
+    // RFC 4945 §5.1.3.2: an end entity that signs IKE AUTH needs
+    // digitalSignature when it restricts its key usage. A CA certificate
+    // checked on its own (`--verify --in ca.pem`) is not an end entity.
+    if !info.is_ca && !info.key_usage.is_empty() && !info.key_usage.contains(&"digitalSignature") {
         return Err(VerifyError::KeyUsage(info.subject));
     }
     let now_secs = unix_seconds(now);

@@ -316,3 +316,116 @@ fn verify_and_enroll_layout() {
     let key2 = PrivateKey::from_bytes(&fs::read(etc.join("private/nve7.pem")).unwrap()).unwrap();
     assert_ne!(key2.public_key(), key.public_key());
 }
+
+#[test]
+fn verify_chain_file_with_intermediate_and_self_signed_ca() {
+    let d = tempfile::tempdir().unwrap();
+    make_ca(d.path(), "root", &[]);
+    ok(d.path(), &["--verify", "--in", "root.pem"]);
+    ok(
+        d.path(),
+        &[
+            "--gen",
+            "--outfile",
+            "inter.key",
+            "--type",
+            "ecdsa",
+            "--size",
+            "384",
+        ],
+    );
+    ok(
+        d.path(),
+        &[
+            "--req",
+            "--in",
+            "inter.key",
+            "--dn",
+            "O=nvesec, CN=Intermediate",
+            "--outfile",
+            "inter.csr",
+        ],
+    );
+    ok(
+        d.path(),
+        &[
+            "--issue",
+            "--in",
+            "inter.csr",
+            "--cacert",
+            "root.pem",
+            "--cakey",
+            "root.key",
+            "--ca",
+            "--pathlen",
+            "0",
+            "--outfile",
+            "inter.pem",
+        ],
+    );
+    make_ee(d.path(), "nve5", "inter.pem", "inter.key", &[], &[]);
+    let chain = [
+        fs::read(d.path().join("nve5.pem")).unwrap(),
+        fs::read(d.path().join("inter.pem")).unwrap(),
+    ]
+    .concat();
+    fs::write(d.path().join("chain.pem"), chain).unwrap();
+    let r = ok(
+        d.path(),
+        &["--verify", "--in", "chain.pem", "--cacert", "root.pem"],
+    );
+    assert_eq!(r.stdout, "certificate trusted, lifetimes valid\n");
+    let r = pki(
+        d.path(),
+        &["--verify", "--in", "nve5.pem", "--cacert", "root.pem"],
+    );
+    assert_eq!(
+        one_line_error(&r),
+        "nvesec-pki: error: nve5.pem: certificate \"O=nvesec, CN=nve5\" is not issued by a trusted CA (its issuer is \"O=nvesec, CN=Intermediate\")"
+    );
+    // An intermediate with pathlen 0 cannot issue another CA.
+    ok(d.path(), &["--gen", "--outfile", "sub.key"]);
+    ok(
+        d.path(),
+        &[
+            "--req",
+            "--in",
+            "sub.key",
+            "--dn",
+            "CN=Sub",
+            "--outfile",
+            "sub.csr",
+        ],
+    );
+    ok(
+        d.path(),
+        &[
+            "--issue",
+            "--in",
+            "sub.csr",
+            "--cacert",
+            "inter.pem",
+            "--cakey",
+            "inter.key",
+            "--ca",
+            "--outfile",
+            "sub.pem",
+        ],
+    );
+    make_ee(d.path(), "nve6", "sub.pem", "sub.key", &[], &[]);
+    let chain = [
+        fs::read(d.path().join("nve6.pem")).unwrap(),
+        fs::read(d.path().join("sub.pem")).unwrap(),
+        fs::read(d.path().join("inter.pem")).unwrap(),
+    ]
+    .concat();
+    fs::write(d.path().join("chain6.pem"), chain).unwrap();
+    let r = pki(
+        d.path(),
+        &["--verify", "--in", "chain6.pem", "--cacert", "root.pem"],
+    );
+    assert_eq!(
+        one_line_error(&r),
+        "nvesec-pki: error: chain6.pem: path length constraint of \"O=nvesec, CN=Intermediate\" exceeded"
+    );
+}

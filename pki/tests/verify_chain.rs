@@ -218,3 +218,61 @@ fn tampered_certificate_fails_signature() {
         Err(VerifyError::BadSignature { .. })
     ));
 }
+
+/// Certificates nvesec-pki would never make, built with rcgen directly.
+fn rcgen_chain(
+    ca_is: rcgen::IsCa,
+    ca_ku: Vec<rcgen::KeyUsagePurpose>,
+    ee_ku: Vec<rcgen::KeyUsagePurpose>,
+) -> (Certificate, Certificate) {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name = rcgen::DistinguishedName::new();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "odd ca");
+    ca_params.is_ca = ca_is;
+    ca_params.key_usages = ca_ku;
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ee_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut ee_params = rcgen::CertificateParams::new(vec!["nve".to_string()]).unwrap();
+    ee_params.key_usages = ee_ku;
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+    let ee_cert = ee_params.signed_by(&ee_key, &issuer).unwrap();
+    (
+        Certificate::from_der(ca_cert.der().to_vec()).unwrap(),
+        Certificate::from_der(ee_cert.der().to_vec()).unwrap(),
+    )
+}
+
+#[test]
+fn key_usage_and_basic_constraints_of_foreign_certificates() {
+    use rcgen::{BasicConstraints::Unconstrained, IsCa, KeyUsagePurpose as K};
+    let now = SystemTime::now();
+    // End entity whose key usage forbids signatures.
+    let (odd, ee) = rcgen_chain(IsCa::Ca(Unconstrained), vec![], vec![K::KeyEncipherment]);
+    assert_eq!(
+        verify_chain(&ee, &[], &store(&[&odd]), now),
+        Err(VerifyError::KeyUsage("CN=rcgen self signed cert".into()))
+    );
+    // No key usage at all is fine (RFC 5280 §4.2.1.3: the extension is optional).
+    let (odd, ee) = rcgen_chain(IsCa::Ca(Unconstrained), vec![], vec![]);
+    assert!(verify_chain(&ee, &[], &store(&[&odd]), now).is_ok());
+    // Issuer CA whose key usage lacks keyCertSign.
+    let (odd, ee) = rcgen_chain(
+        IsCa::Ca(Unconstrained),
+        vec![K::CrlSign],
+        vec![K::DigitalSignature],
+    );
+    assert_eq!(
+        verify_chain(&ee, &[], &store(&[&odd]), now),
+        Err(VerifyError::IssuerKeyUsage("CN=odd ca".into()))
+    );
+    // Issuer without basicConstraints, offered as an intermediate under a real CA.
+    let root = ca("root", KeyType::Ed25519);
+    let (not_ca, ee) = rcgen_chain(IsCa::NoCa, vec![], vec![]);
+    assert_eq!(
+        verify_chain(&ee, std::slice::from_ref(&not_ca), &store(&[&root.0]), now),
+        Err(VerifyError::NotCa("CN=odd ca".into()))
+    );
+}
