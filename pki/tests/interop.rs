@@ -148,7 +148,11 @@ fn strongswan_certificates_are_accepted_by_nvesec() {
         let p = d.path();
         let sw = |args: &[&str], out: &str| {
             let r = external(p, "pki", args);
-            assert_eq!(r.code, 0, "{label}: pki {args:?}: {}", r.stderr);
+            assert_eq!(
+                r.code, 0,
+                "{label}: pki {args:?} failed (ECDSA needs libstrongswan-standard-plugins): {}",
+                r.stderr
+            );
             fs::write(p.join(out), &r.raw_stdout).unwrap();
         };
         // strongSwan's defaults: DER output.
