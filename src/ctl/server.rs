@@ -1,0 +1,550 @@
+//! A reusable, non-blocking control socket server for nvesecd's mio loop.
+//!
+//! Design choice: a component that registers itself in the daemon's own
+//! [`mio::Poll`] under a contiguous token range and is driven by
+//! [`ControlServer::on_event`] (the daemon keeps one loop and one thread;
+//! nothing here blocks):
+//!
+//! ```text
+//! base            the listening socket
+//! base + 1        the waker of the log feed (records from any thread)
+//! base + 2 + i    client connection slot i, i < max_clients
+//! ```
+//!
+//! Requests are parsed with [`proto::parse_request`]; framing errors get an
+//! error response and the connection stays usable. `log` and `subscribe`
+//! are served here (subscriptions live with the connection); every other
+//! command goes to the daemon's [`ControlHandler`]. Output is buffered per
+//! client; a client whose buffer exceeds `max_output` (it is not reading
+//! its log stream) is disconnected instead of stalling the daemon.
+
+use super::proto::{
+    self, Command, ErrorCode, Event, EventBody, EventKind, Reply, Request, Response, ServerMessage,
+    MAX_LINE,
+};
+use crate::log::LogFeedRx;
+use mio::net::{UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use std::fs;
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Identifies a connected client for a deferred [`ControlServer::respond`].
+/// The generation makes a stale id (client gone, slot reused) harmless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientId {
+    slot: usize,
+    generation: u64,
+}
+
+/// What the daemon implements to answer requests.
+pub trait ControlHandler {
+    /// Answer one request. The server overwrites the response's `id` with
+    /// the request's, so handlers may use `Response::ok(req.id, ..)` freely.
+    /// `log` and `subscribe` never reach the handler.
+    fn handle(&mut self, req: Request) -> Response;
+
+    /// Like [`handle`](Self::handle), but may return `None` and answer later
+    /// with [`ControlServer::respond`] (e.g. `initiate` waiting for the IKE
+    /// exchange). The default answers at once.
+    fn handle_deferred(&mut self, req: Request, client: ClientId) -> Option<Response> {
+        let _ = client;
+        Some(self.handle(req))
+    }
+}
+
+/// Limits of a [`ControlServer`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Connections beyond this are refused (also fixes the token range).
+    pub max_clients: usize,
+    /// Bytes of unsent output after which a client is dropped.
+    pub max_output: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_clients: 64,
+            max_output: 4 << 20,
+        }
+    }
+}
+
+struct Conn {
+    stream: UnixStream,
+    generation: u64,
+    inbuf: Vec<u8>,
+    /// An oversized line was answered; skip bytes up to its newline.
+    discarding: bool,
+    out: Vec<u8>,
+    /// `log` subscription: request id and level.
+    log_sub: Option<(u64, i8)>,
+    /// Other subscriptions: kind and request id.
+    subs: Vec<(EventKind, u64)>,
+    closed: bool,
+}
+
+/// The control socket server. See the module docs for the token layout.
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+    /// (dev, ino) of the socket file we created, to remove only our own.
+    file_id: Option<(u64, u64)>,
+    limits: ServerLimits,
+    base: Token,
+    conns: Vec<Option<Conn>>,
+    generation: u64,
+    feed: Option<LogFeedRx>,
+    waker: Option<Arc<Waker>>,
+    dropped_slow: u64,
+}
+
+impl ControlServer {
+    /// Create the socket at `path`, mode 0600, with default limits.
+    ///
+    /// The socket is bound under a temporary name, restricted to 0600 and
+    /// then renamed into place, so it is never reachable with looser
+    /// permissions. An existing socket that still accepts connections
+    /// means another daemon runs: that is an `AddrInUse` error. A stale
+    /// one is replaced.
+    pub fn bind(path: &Path) -> io::Result<ControlServer> {
+        ControlServer::bind_with(path, ServerLimits::default())
+    }
+
+    /// [`bind`](Self::bind) with explicit limits.
+    pub fn bind_with(path: &Path, limits: ServerLimits) -> io::Result<ControlServer> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                ErrorKind::AddrInUse,
+                format!("{} is in use: is nvesecd already running?", path.display()),
+            ));
+        }
+        let name = path.file_name().ok_or_else(|| {
+            io::Error::new(ErrorKind::InvalidInput, "socket path has no file name")
+        })?;
+        let tmp = path.with_file_name(format!(
+            ".{}.{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let _ = fs::remove_file(&tmp);
+        let std_listener = std::os::unix::net::UnixListener::bind(&tmp)?;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
+        fs::rename(&tmp, path)?;
+        std_listener.set_nonblocking(true)?;
+        let file_id = fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        Ok(ControlServer {
+            listener: UnixListener::from_std(std_listener),
+            path: path.to_owned(),
+            file_id,
+            limits,
+            base: Token(0),
+            conns: Vec::new(),
+            generation: 0,
+            feed: None,
+            waker: None,
+            dropped_slow: 0,
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of tokens [`register`](Self::register) reserves from `base`.
+    pub fn token_span(&self) -> usize {
+        2 + self.limits.max_clients
+    }
+
+    /// Feed `log` subscribers from this channel (see [`crate::log::feed_channel`]).
+    pub fn attach_log_feed(&mut self, rx: LogFeedRx) {
+        if let Some(w) = &self.waker {
+            rx.set_waker(w.clone());
+        }
+        self.feed = Some(rx);
+        self.update_feed_level();
+    }
+
+    /// Register the listener and the log waker in `registry`, using tokens
+    /// `base .. base + token_span()`.
+    pub fn register(&mut self, registry: &Registry, base: Token) -> io::Result<()> {
+        self.base = base;
+        registry.register(&mut self.listener, base, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(registry, Token(base.0 + 1))?);
+        if let Some(feed) = &self.feed {
+            feed.set_waker(waker.clone());
+        }
+        self.waker = Some(waker);
+        Ok(())
+    }
+
+    /// Is this token in our range?
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.base.0 && token.0 < self.base.0 + self.token_span()
+    }
+
+    /// Connected clients.
+    pub fn client_count(&self) -> usize {
+        self.conns.iter().flatten().count()
+    }
+
+    /// Clients dropped because they did not read their output.
+    pub fn dropped_slow_clients(&self) -> u64 {
+        self.dropped_slow
+    }
+
+    /// Handle one readiness event for a token we [`own`](Self::owns).
+    pub fn on_event(
+        &mut self,
+        registry: &Registry,
+        event: &mio::event::Event,
+        handler: &mut dyn ControlHandler,
+    ) {
+        let t = event.token().0.wrapping_sub(self.base.0);
+        match t {
+            0 => self.accept_all(registry),
+            1 => self.pump_log_feed(registry),
+            n if n >= 2 && n - 2 < self.limits.max_clients => {
+                let slot = n - 2;
+                if event.is_readable() || event.is_read_closed() {
+                    self.read_conn(slot, handler);
+                }
+                self.flush_conn(slot);
+                self.reap(registry, slot);
+            }
+            _ => {}
+        }
+    }
+
+    /// Send a deferred response. Returns false if the client is gone.
+    pub fn respond(&mut self, registry: &Registry, client: ClientId, resp: Response) -> bool {
+        let alive = matches!(self.conns.get(client.slot), Some(Some(c)) if c.generation == client.generation);
+        if alive {
+            self.queue(client.slot, &ServerMessage::Response(resp));
+            self.flush_conn(client.slot);
+            self.reap(registry, client.slot);
+        }
+        alive
+    }
+
+    /// Send an event to every client subscribed to its kind.
+    pub fn broadcast(&mut self, registry: &Registry, body: &EventBody) {
+        let kind = body.kind();
+        for slot in 0..self.conns.len() {
+            let ids: Vec<u64> = match &self.conns[slot] {
+                Some(c) => subscriber_ids(c, kind, body),
+                None => continue,
+            };
+            for id in ids {
+                let ev = ServerMessage::Event(Event {
+                    id,
+                    body: body.clone(),
+                });
+                self.queue(slot, &ev);
+            }
+            self.flush_conn(slot);
+            self.reap(registry, slot);
+        }
+    }
+
+    /// Run a self-contained poll loop until `stop` is set (tests, tools;
+    /// the daemon embeds the server in its own loop instead).
+    pub fn run(&mut self, handler: &mut dyn ControlHandler, stop: &AtomicBool) -> io::Result<()> {
+        let mut poll = Poll::new()?;
+        self.register(poll.registry(), Token(0))?;
+        let mut events = Events::with_capacity(64);
+        while !stop.load(Ordering::Relaxed) {
+            match poll.poll(&mut events, Some(Duration::from_millis(50))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                self.on_event(poll.registry(), ev, handler);
+            }
+        }
+        Ok(())
+    }
+
+    fn accept_all(&mut self, registry: &Registry) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.add_conn(registry, stream),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // ECONNABORTED, EMFILE...: try again on the next event.
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn add_conn(&mut self, registry: &Registry, mut stream: UnixStream) {
+        let slot = match self.conns.iter().position(Option::is_none) {
+            Some(s) => s,
+            None if self.conns.len() < self.limits.max_clients => {
+                self.conns.push(None);
+                self.conns.len() - 1
+            }
+            None => {
+                let msg = Response::error(None, ErrorCode::Failed, "too many control clients");
+                let _ = stream.write_all(&proto::encode_message(&ServerMessage::Response(msg)));
+                return;
+            }
+        };
+        let token = Token(self.base.0 + 2 + slot);
+        if registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            return;
+        }
+        self.generation += 1;
+        self.conns[slot] = Some(Conn {
+            stream,
+            generation: self.generation,
+            inbuf: Vec::new(),
+            discarding: false,
+            out: Vec::new(),
+            log_sub: None,
+            subs: Vec::new(),
+            closed: false,
+        });
+    }
+
+    fn read_conn(&mut self, slot: usize, handler: &mut dyn ControlHandler) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let Some(conn) = self.conns[slot].as_mut() else {
+                return;
+            };
+            match conn.stream.read(&mut buf) {
+                Ok(0) => {
+                    conn.closed = true;
+                    return;
+                }
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    self.process_lines(slot, handler);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    conn.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn process_lines(&mut self, slot: usize, handler: &mut dyn ControlHandler) {
+        loop {
+            let Some(conn) = self.conns[slot].as_mut() else {
+                return;
+            };
+            let Some(nl) = conn.inbuf.iter().position(|&b| b == b'\n') else {
+                if conn.inbuf.len() > MAX_LINE {
+                    conn.inbuf.clear();
+                    if !conn.discarding {
+                        conn.discarding = true;
+                        let r = proto::ParseError::LineTooLong.to_response();
+                        self.queue(slot, &ServerMessage::Response(r));
+                    }
+                }
+                return;
+            };
+            let mut line: Vec<u8> = conn.inbuf.drain(..=nl).collect();
+            line.pop();
+            if std::mem::take(&mut conn.discarding) {
+                continue;
+            }
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            self.handle_line(slot, &line, handler);
+        }
+    }
+
+    fn handle_line(&mut self, slot: usize, line: &[u8], handler: &mut dyn ControlHandler) {
+        let req = match proto::parse_request(line) {
+            Ok(r) => r,
+            Err(e) => {
+                self.queue(slot, &ServerMessage::Response(e.to_response()));
+                return;
+            }
+        };
+        let id = req.id;
+        let reply = match &req.command {
+            Command::Log { level } => self.subscribe(slot, id, &[EventKind::Log], *level),
+            Command::Subscribe { events } => {
+                let events = events.clone();
+                self.subscribe(slot, id, &events, 1)
+            }
+            _ => {
+                let Some(generation) = self.conns[slot].as_ref().map(|c| c.generation) else {
+                    return;
+                };
+                let client = ClientId { slot, generation };
+                match handler.handle_deferred(req, client) {
+                    Some(mut r) => {
+                        r.id = Some(id);
+                        r
+                    }
+                    None => return,
+                }
+            }
+        };
+        self.queue(slot, &ServerMessage::Response(reply));
+    }
+
+    fn subscribe(&mut self, slot: usize, id: u64, kinds: &[EventKind], level: i8) -> Response {
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return Response::error(Some(id), ErrorCode::Failed, "client gone");
+        };
+        for &k in kinds {
+            if k == EventKind::Log {
+                conn.log_sub = Some((id, level));
+            } else {
+                conn.subs.push((k, id));
+            }
+        }
+        self.update_feed_level();
+        Response::ok(
+            id,
+            Reply::Subscribed {
+                events: kinds.to_vec(),
+            },
+        )
+    }
+
+    fn update_feed_level(&self) {
+        if let Some(feed) = &self.feed {
+            let max = self
+                .conns
+                .iter()
+                .flatten()
+                .filter(|c| !c.closed)
+                .filter_map(|c| c.log_sub.map(|(_, l)| l))
+                .max();
+            feed.set_max_level(max);
+        }
+    }
+
+    fn pump_log_feed(&mut self, registry: &Registry) {
+        let records = match &self.feed {
+            Some(f) => f.drain(),
+            None => return,
+        };
+        for rec in records {
+            self.broadcast_log(rec);
+        }
+        for slot in 0..self.conns.len() {
+            self.flush_conn(slot);
+            self.reap(registry, slot);
+        }
+    }
+
+    fn broadcast_log(&mut self, rec: crate::ctl::proto::LogRecord) {
+        let body = EventBody::Log(rec);
+        for slot in 0..self.conns.len() {
+            let ids = match &self.conns[slot] {
+                Some(c) => subscriber_ids(c, EventKind::Log, &body),
+                None => continue,
+            };
+            for id in ids {
+                let ev = ServerMessage::Event(Event {
+                    id,
+                    body: body.clone(),
+                });
+                self.queue(slot, &ev);
+            }
+        }
+    }
+
+    fn queue(&mut self, slot: usize, msg: &ServerMessage) {
+        let max = self.limits.max_output;
+        if let Some(conn) = self.conns[slot].as_mut() {
+            if conn.closed {
+                return;
+            }
+            conn.out.extend_from_slice(&proto::encode_message(msg));
+            if conn.out.len() > max {
+                // Not reading: drop it rather than buffer without bound.
+                conn.closed = true;
+                self.dropped_slow += 1;
+            }
+        }
+    }
+
+    fn flush_conn(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        while !conn.out.is_empty() && !conn.closed {
+            match conn.stream.write(&conn.out) {
+                Ok(0) => conn.closed = true,
+                Ok(n) => {
+                    conn.out.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => conn.closed = true,
+            }
+        }
+    }
+
+    fn reap(&mut self, registry: &Registry, slot: usize) {
+        let closed = matches!(self.conns.get(slot), Some(Some(c)) if c.closed);
+        if closed {
+            if let Some(mut conn) = self.conns[slot].take() {
+                let _ = registry.deregister(&mut conn.stream);
+            }
+            self.update_feed_level();
+        }
+    }
+}
+
+/// Request ids under which `conn` wants `body`.
+fn subscriber_ids(conn: &Conn, kind: EventKind, body: &EventBody) -> Vec<u64> {
+    if conn.closed {
+        return Vec::new();
+    }
+    if let EventBody::Log(rec) = body {
+        return conn
+            .log_sub
+            .filter(|&(_, lvl)| rec.level <= lvl)
+            .map(|(id, _)| id)
+            .into_iter()
+            .collect();
+    }
+    conn.subs
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|&(_, id)| id)
+        .collect()
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        // Remove the socket only if it is still the one we created (a new
+        // daemon may already have replaced it).
+        let still_ours = fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+            .is_some_and(|id| Some(id) == self.file_id);
+        if still_ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
