@@ -1,0 +1,811 @@
+//! The sans-IO dataplane engine: GSP DB + GSA DB + seal/open + anti-replay + lifetimes.
+//!
+//! The caller owns sockets, tun devices and the clock. Per packet it calls
+//! [`Dataplane::outbound`] (tun -> Geneve) or [`Dataplane::inbound`] (Geneve -> tun). Then, in
+//! this order: [`Dataplane::poll_transmit`] until `None` (released held packets and dummies),
+//! [`Dataplane::poll_event`] until `None` (ACQUIRE/EXPIRE for the keying socket), and
+//! [`Dataplane::next_deadline`] to arm its timer, calling [`Dataplane::handle_timeout`] when it
+//! fires.
+
+use crate::acquire::{Held, HoldConfig, HoldQueue};
+use crate::aead::Backend;
+use crate::counters::{DropReason, Stats};
+use crate::gsa::{
+    Gsa, GsaConfig, GsaDb, GsaError, GsaKey, GsaUpdate, OptionCoverage, PayloadCoverage,
+};
+use crate::gsp::{Action, Direction, Gsp, GspError, PacketFields, Policy, Template};
+use crate::lifetime::ExpireKind;
+use crate::limits;
+use crate::seal::{self, Src, Work};
+use crate::wire::geneve::{self, OptionIter, HEADER_LEN, MAX_OPT_LEN};
+use crate::wire::gso::{self, GsoKind};
+use crate::wire::inner::{self, InnerInfo};
+use crate::wire::WireError;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+/// Most GSOs processed in one inbound packet (bounds work on crafted input).
+pub const MAX_GSOS: usize = 8;
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// Option class of our GSOs (DESIGN.md: 0xFF00, configurable).
+    pub option_class: u16,
+    pub backend: Backend,
+    pub hold: HoldConfig,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig {
+            option_class: gso::DEFAULT_CLASS,
+            backend: Backend::Ring,
+            hold: HoldConfig {
+                per_reqid: limits::HOLD_PER_REQID,
+                total: limits::HOLD_TOTAL,
+                timeout: limits::HOLD_TIMEOUT,
+                acquire_interval: limits::ACQUIRE_INTERVAL,
+            },
+        }
+    }
+}
+
+/// Result of [`Dataplane::outbound`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutVerdict {
+    /// Send `out_buf[..len]` as the UDP payload to the peer NVE.
+    Send {
+        len: usize,
+    },
+    /// Held until the GSA arrives (ACQUIRE raised); it may come back from `poll_transmit`.
+    Queued,
+    Drop(DropReason),
+}
+
+/// Result of [`Dataplane::inbound`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InVerdict {
+    /// Write `packet[inner]` to the tun/tap matching `protocol_type`.
+    Deliver {
+        vni: u32,
+        protocol_type: u16,
+        inner: Range<usize>,
+    },
+    /// A verified dummy packet (SEC-GEN-7): nothing to deliver.
+    Dummy,
+    Drop(DropReason),
+}
+
+/// A packet produced outside `outbound` (released from the hold queue, or a dummy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub len: usize,
+    /// The cleartext VNI the packet belongs to (0 for dummies).
+    pub vni: u32,
+    /// Inner destination, for the daemon's route lookup.
+    pub inner_dst: Option<IpAddr>,
+    /// The GSA's configured peer, if any (dummies are routed by it).
+    pub peer: Option<IpAddr>,
+}
+
+/// Events for the keying socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Event {
+    /// SECURE policy matched but no outbound GSA fills template `reqid`.
+    Acquire {
+        policy_id: u32,
+        reqid: u32,
+        kind: GsoKind,
+        vni: u32,
+        protocol_type: u16,
+        src: Option<IpAddr>,
+        dst: Option<IpAddr>,
+        ip_proto: Option<u8>,
+        src_port: Option<u16>,
+        dst_port: Option<u16>,
+    },
+    /// A lifetime limit was reached; hard means the GSA is already removed.
+    Expire {
+        dir: Direction,
+        gsa_id: u32,
+        reqid: u32,
+        kind: ExpireKind,
+    },
+}
+
+/// One validated GSO during inbound processing.
+#[derive(Debug, Clone, Copy)]
+struct Validated {
+    gsa_id: u32,
+    opened: seal::Opened,
+}
+
+/// The dataplane core.
+#[derive(Debug)]
+pub struct Dataplane {
+    cfg: DataplaneConfig,
+    gsp: Gsp,
+    gsas: GsaDb,
+    hold: HoldQueue,
+    events: VecDeque<Event>,
+    stats: Stats,
+    /// Ping-pong buffer for stacked GSOs, and MAC/AAD input; reused, so no per-packet allocation.
+    scratch: Vec<u8>,
+    aad: Vec<u8>,
+    validated: Vec<Validated>,
+    options: Vec<(u16, u8)>,
+}
+
+impl Dataplane {
+    pub fn new(cfg: DataplaneConfig) -> Self {
+        Dataplane {
+            cfg,
+            gsp: Gsp::default(),
+            gsas: GsaDb::default(),
+            hold: HoldQueue::new(cfg.hold),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            scratch: Vec::new(),
+            aad: Vec::with_capacity(2048),
+            validated: Vec::with_capacity(MAX_GSOS),
+            options: Vec::with_capacity(64),
+        }
+    }
+
+    pub fn config(&self) -> &DataplaneConfig {
+        &self.cfg
+    }
+
+    // ----- management (keying socket requests) -----
+
+    /// ADD_GSA.
+    pub fn add_gsa(&mut self, now: Instant, cfg: GsaConfig) -> Result<(), GsaError> {
+        let g = Gsa::new(cfg, now, self.cfg.backend)?;
+        self.gsas.add(g)
+    }
+
+    /// UPDATE_GSA: lifetimes and/or selectors.
+    pub fn update_gsa(&mut self, key: GsaKey, u: GsaUpdate) -> Result<(), GsaError> {
+        let g = self.gsas.get_mut(key).ok_or(GsaError::NotFound)?;
+        if let Some(l) = u.lifetime {
+            g.cfg.lifetime = l;
+            g.lifetime.set_config(l);
+        }
+        if let Some(s) = u.selectors {
+            g.cfg.selectors = s;
+        }
+        Ok(())
+    }
+
+    /// DEL_GSA.
+    pub fn del_gsa(&mut self, key: GsaKey) -> Result<(), GsaError> {
+        self.gsas.remove(key).map(|_| ()).ok_or(GsaError::NotFound)
+    }
+
+    /// SET_GSP: replace every policy (refused as a whole when invalid).
+    pub fn set_gsp(&mut self, policies: Vec<Policy>) -> Result<(), GspError> {
+        self.gsp = Gsp::new(policies)?;
+        Ok(())
+    }
+
+    /// FLUSH: remove every GSA, every policy (so the default DISCARD applies) and held packets.
+    pub fn flush(&mut self) {
+        self.gsas.flush();
+        self.gsp = Gsp::default();
+        self.hold.clear();
+    }
+
+    pub fn gsas(&self) -> &GsaDb {
+        &self.gsas
+    }
+
+    pub fn gsp(&self) -> &Gsp {
+        &self.gsp
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Packets waiting for a GSA.
+    pub fn held(&self) -> usize {
+        self.hold.len()
+    }
+
+    // ----- outbound -----
+
+    /// Encapsulate (and secure, as the outbound GSP says) one inner frame into `out`.
+    pub fn outbound(
+        &mut self,
+        now: Instant,
+        vni: u32,
+        protocol_type: u16,
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> OutVerdict {
+        self.outbound_with_options(now, vni, protocol_type, &[], inner, out)
+    }
+
+    /// Like [`Self::outbound`] with Geneve options (encoded TLVs) to carry.
+    pub fn outbound_with_options(
+        &mut self,
+        now: Instant,
+        vni: u32,
+        protocol_type: u16,
+        options: &[u8],
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> OutVerdict {
+        let v = self.outbound_inner(now, vni, protocol_type, options, inner, out);
+        if let OutVerdict::Drop(r) = v {
+            self.stats.drops.inc(r);
+        }
+        v
+    }
+
+    fn outbound_inner(
+        &mut self,
+        now: Instant,
+        vni: u32,
+        ptype: u16,
+        options: &[u8],
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> OutVerdict {
+        if vni > 0x00ff_ffff || options.len() > MAX_OPT_LEN || !options.len().is_multiple_of(4) {
+            return OutVerdict::Drop(DropReason::Malformed);
+        }
+        self.options.clear();
+        let mut critical = false;
+        for o in OptionIter::new(options, HEADER_LEN) {
+            let Ok(o) = o else {
+                return OutVerdict::Drop(DropReason::Malformed);
+            };
+            critical |= o.is_critical();
+            self.options.push((o.class, o.type_));
+        }
+        let info = inner::parse(ptype, inner);
+        let fields = PacketFields {
+            protocol_type: ptype,
+            vni,
+            critical,
+            options: &self.options,
+            inner: info,
+            ..PacketFields::default()
+        };
+        let repr = geneve::Repr {
+            oam: false,
+            critical,
+            protocol_type: ptype,
+            vni,
+            opt_len_words: (options.len() / 4) as u8,
+        };
+        let mut hdr = [0u8; 8];
+        repr.emit(&mut geneve::Packet::new_unchecked(&mut hdr[..]));
+        let src = Src {
+            hdr,
+            options,
+            payload: inner,
+            inner_headers: info.headers_len,
+        };
+        let (policy_id, templates) = match self.gsp.outbound.lookup(&fields) {
+            None => return OutVerdict::Drop(DropReason::Discard),
+            Some(p) => match &p.action {
+                Action::Discard => return OutVerdict::Drop(DropReason::Discard),
+                Action::Bypass => return self.emit_plain(&src, out),
+                Action::Secure { gsos } => (p.id, gsos.clone()),
+            },
+        };
+        if let Some(t) = templates.iter().find(|t| {
+            self.gsas
+                .outbound(t.reqid)
+                .is_none_or(|g| g.kind() != t.kind)
+        }) {
+            return self.hold_and_acquire(now, policy_id, *t, vni, ptype, options, inner, info);
+        }
+        self.seal_chain(now, &templates, &src, out)
+    }
+
+    fn emit_plain(&mut self, src: &Src<'_>, out: &mut [u8]) -> OutVerdict {
+        let total = HEADER_LEN + src.options.len() + src.payload.len();
+        if out.len() < total {
+            return OutVerdict::Drop(DropReason::BufferTooSmall);
+        }
+        out[..8].copy_from_slice(&src.hdr);
+        out[8..8 + src.options.len()].copy_from_slice(src.options);
+        out[8 + src.options.len()..total].copy_from_slice(src.payload);
+        self.stats.sent_bypass += 1;
+        OutVerdict::Send { len: total }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hold_and_acquire(
+        &mut self,
+        now: Instant,
+        policy_id: u32,
+        t: Template,
+        vni: u32,
+        protocol_type: u16,
+        options: &[u8],
+        inner: &[u8],
+        info: InnerInfo,
+    ) -> OutVerdict {
+        if self.hold.acquire_due(t.reqid, now) {
+            self.stats.acquires += 1;
+            self.events.push_back(Event::Acquire {
+                policy_id,
+                reqid: t.reqid,
+                kind: t.kind,
+                vni,
+                protocol_type,
+                src: info.src,
+                dst: info.dst,
+                ip_proto: info.ip_proto,
+                src_port: info.src_port,
+                dst_port: info.dst_port,
+            });
+        }
+        let h = Held {
+            reqid: t.reqid,
+            vni,
+            protocol_type,
+            options: options.to_vec(),
+            inner: inner.to_vec(),
+            deadline: now,
+        };
+        if self.hold.push(now, h) {
+            OutVerdict::Queued
+        } else {
+            OutVerdict::Drop(DropReason::QueueFull)
+        }
+    }
+
+    /// Apply every template's GSA in list order, ping-ponging between `out` and `scratch` so the
+    /// last GSO lands in `out`.
+    fn seal_chain(
+        &mut self,
+        now: Instant,
+        templates: &[Template],
+        first: &Src<'_>,
+        out: &mut [u8],
+    ) -> OutVerdict {
+        let k = templates.len();
+        if self.scratch.len() < out.len() {
+            self.scratch.resize(out.len(), 0);
+        }
+        let mut len = 0;
+        let mut inner_headers = first.inner_headers;
+        for (i, t) in templates.iter().enumerate() {
+            let to_out = (k - 1 - i).is_multiple_of(2);
+            let Some(gsa) = self.gsas.outbound_mut(t.reqid) else {
+                return OutVerdict::Drop(DropReason::NoGsa);
+            };
+            if gsa.last_sn == limits::SN_MAX {
+                return OutVerdict::Drop(DropReason::SnExhausted);
+            }
+            let sn = gsa.last_sn + 1;
+            let gsa = &*gsa;
+            let class = self.cfg.option_class;
+            let r = match (i, to_out) {
+                (0, true) => apply(gsa, sn, first, out, class, &mut self.aad),
+                (0, false) => apply(gsa, sn, first, &mut self.scratch, class, &mut self.aad),
+                (_, true) => match Src::from_emitted(&self.scratch[..len], inner_headers) {
+                    Ok(s) => apply(gsa, sn, &s, out, class, &mut self.aad),
+                    Err(e) => Err(e),
+                },
+                (_, false) => match Src::from_emitted(&out[..len], inner_headers) {
+                    Ok(s) => apply(gsa, sn, &s, &mut self.scratch, class, &mut self.aad),
+                    Err(e) => Err(e),
+                },
+            };
+            len = match r {
+                Ok(l) => l,
+                Err(e) => return OutVerdict::Drop(e),
+            };
+            if gsa.kind() == GsoKind::Geo {
+                inner_headers = None;
+            }
+            self.account_out(now, t.reqid, sn, first.payload.len());
+        }
+        self.stats.sent_secured += 1;
+        OutVerdict::Send { len }
+    }
+
+    /// After sealing: SN, counters, lifetime (EXPIRE events; hard removes the GSA).
+    fn account_out(&mut self, now: Instant, reqid: u32, sn: u64, bytes: usize) {
+        let Some(g) = self.gsas.outbound_mut(reqid) else {
+            return;
+        };
+        g.last_sn = sn;
+        g.counters.record(now, bytes);
+        let usage = g.usage();
+        let key = GsaKey {
+            dir: Direction::Out,
+            gsa_id: g.cfg.gsa_id,
+            reqid,
+        };
+        if let Some(kind) = g.lifetime.poll(now, usage) {
+            self.expire(key, kind);
+        }
+    }
+
+    fn expire(&mut self, key: GsaKey, kind: ExpireKind) {
+        if kind == ExpireKind::Hard {
+            self.gsas.remove(key);
+        }
+        self.events.push_back(Event::Expire {
+            dir: key.dir,
+            gsa_id: key.gsa_id,
+            reqid: key.reqid,
+            kind,
+        });
+    }
+
+    // ----- inbound -----
+
+    /// Verify, decrypt and policy-check one Geneve packet (the UDP payload), in place.
+    pub fn inbound(&mut self, now: Instant, packet: &mut [u8]) -> InVerdict {
+        let v = self.inbound_inner(now, packet);
+        match &v {
+            InVerdict::Drop(r) => self.stats.drops.inc(*r),
+            InVerdict::Dummy => self.stats.dummies_received += 1,
+            InVerdict::Deliver { .. } => {
+                if self.validated.is_empty() {
+                    self.stats.delivered_bypass += 1;
+                } else {
+                    self.stats.delivered_secured += 1;
+                }
+            }
+        }
+        v
+    }
+
+    fn inbound_inner(&mut self, now: Instant, packet: &mut [u8]) -> InVerdict {
+        self.validated.clear();
+        // 1. Length checks and the RFC 8926 endpoint rules.
+        match geneve::Packet::new_checked(&packet[..]).and_then(|p| geneve::Repr::parse(&p)) {
+            Ok(_) => {}
+            Err(WireError::BadVersion) | Err(_) => return InVerdict::Drop(DropReason::Malformed),
+        }
+        let class = self.cfg.option_class;
+        if let Err(r) = self.check_clear_options(packet, 0) {
+            return InVerdict::Drop(r);
+        }
+        let end = packet.len();
+        let mut work = Work {
+            buf: packet,
+            start: 0,
+            end,
+        };
+        let mut skipped: Vec<usize> = Vec::new();
+        // 2..6. Each GSO in wire order: lookup, replay pre-check, verify/decrypt, window
+        // update, restore.
+        loop {
+            let next = match find_gso(&work, class, &skipped) {
+                Ok(n) => n,
+                Err(r) => return InVerdict::Drop(r),
+            };
+            let Some((off, kind, repr)) = next else { break };
+            if self.validated.len() >= MAX_GSOS {
+                return InVerdict::Drop(DropReason::Malformed);
+            }
+            let Some(gsa) = self.gsas.inbound_mut(repr.gsa_id) else {
+                if kind == GsoKind::Geo {
+                    return InVerdict::Drop(DropReason::NoGsa);
+                }
+                // ARCH-00 §7.2: an unknown GSA-ID makes the GSO an unknown (non-critical)
+                // option; the final policy check still demands what the policy requires.
+                skipped.push(off - work.start);
+                continue;
+            };
+            if gsa.kind() != kind {
+                return InVerdict::Drop(DropReason::PolicyMismatch);
+            }
+            let Some(sn) = gsa.replay.infer(repr.sn_low) else {
+                return InVerdict::Drop(DropReason::Replay);
+            };
+            if gsa.replay.check(sn).is_err() {
+                return InVerdict::Drop(DropReason::Replay);
+            }
+            let opened = match kind {
+                GsoKind::Gao => work.open_gao(gsa, sn, off, &repr, &mut self.aad),
+                GsoKind::Geo => work.open_geo(gsa, sn, off, &repr, &mut self.aad),
+            };
+            let opened = match opened {
+                Ok(o) => o,
+                Err(r) => return InVerdict::Drop(r),
+            };
+            if gsa.replay.update(sn).is_err() {
+                return InVerdict::Drop(DropReason::Replay);
+            }
+            if !options_covered(gsa, &work, opened.covered_opts) {
+                return InVerdict::Drop(DropReason::PolicyMismatch);
+            }
+            // Skipped options before the removed GSO keep their offsets relative to `start`.
+            self.validated.push(Validated {
+                gsa_id: repr.gsa_id,
+                opened,
+            });
+            if opened.dummy {
+                gsa.counters.dummies += 1;
+                return InVerdict::Dummy;
+            }
+        }
+        let (start, end) = (work.start, work.end);
+        let pkt = &work.buf[start..end];
+        // 7. Options restored: any critical option we do not implement means drop.
+        if let Err(r) = self.check_clear_options(pkt, 0) {
+            return InVerdict::Drop(r);
+        }
+        let hdr = geneve::Packet::new_unchecked(pkt);
+        let opt_end = hdr.header_len();
+        let info = inner::parse(hdr.protocol_type(), &pkt[opt_end..]);
+        self.options.clear();
+        for o in hdr.option_iter().flatten() {
+            self.options.push((o.class, o.type_));
+        }
+        let fields = PacketFields {
+            version: hdr.version(),
+            oam: hdr.oam(),
+            critical: self.options.iter().any(|(_, t)| t & 0x80 != 0),
+            rsvd: hdr.rsvd(),
+            protocol_type: hdr.protocol_type(),
+            vni: hdr.vni(),
+            reserved: hdr.reserved(),
+            options: &self.options,
+            inner: info,
+        };
+        // 8. GSA selector and coverage checks on the restored packet.
+        for v in &self.validated {
+            let Some(g) = self.gsas.inbound(v.gsa_id) else {
+                return InVerdict::Drop(DropReason::NoGsa);
+            };
+            if !g.cfg.selectors.matches(&fields) || !coverage_ok(g, &v.opened, &info) {
+                return InVerdict::Drop(DropReason::PolicyMismatch);
+            }
+        }
+        // 9. Final GSP check: every GSO the policy demands was validated, in order.
+        match self.gsp.inbound.lookup(&fields).map(|p| &p.action) {
+            None | Some(Action::Discard) => return InVerdict::Drop(DropReason::Discard),
+            Some(Action::Bypass) => {}
+            Some(Action::Secure { gsos }) => {
+                if !self.validated_matches(gsos) {
+                    let r = if skipped.is_empty() {
+                        DropReason::PolicyMismatch
+                    } else {
+                        DropReason::NoGsa
+                    };
+                    return InVerdict::Drop(r);
+                }
+            }
+        }
+        let (vni, protocol_type) = (fields.vni, fields.protocol_type);
+        let inner_len = end - start - opt_end;
+        self.account_in(now, inner_len);
+        InVerdict::Deliver {
+            vni,
+            protocol_type,
+            inner: start + opt_end..end,
+        }
+    }
+
+    /// Validated GSOs in wire order are the templates in reverse application order.
+    fn validated_matches(&self, gsos: &[Template]) -> bool {
+        gsos.len() == self.validated.len()
+            && gsos.iter().zip(self.validated.iter().rev()).all(|(t, v)| {
+                self.gsas
+                    .inbound(v.gsa_id)
+                    .is_some_and(|g| g.cfg.reqid == t.reqid && g.kind() == t.kind)
+            })
+    }
+
+    fn account_in(&mut self, now: Instant, bytes: usize) {
+        for i in 0..self.validated.len() {
+            let id = self.validated[i].gsa_id;
+            let Some(g) = self.gsas.inbound_mut(id) else {
+                continue;
+            };
+            g.counters.record(now, bytes);
+            let usage = g.usage();
+            let key = GsaKey {
+                dir: Direction::In,
+                gsa_id: id,
+                reqid: g.cfg.reqid,
+            };
+            if let Some(kind) = g.lifetime.poll(now, usage) {
+                self.expire(key, kind);
+            }
+        }
+    }
+
+    /// Unknown critical options (anything critical that is not our GEO) mean drop (RFC 8926 §3.5).
+    fn check_clear_options(&self, pkt: &[u8], _base: usize) -> Result<(), DropReason> {
+        let p = geneve::Packet::new_unchecked(pkt);
+        for o in p.option_iter() {
+            let o = o.map_err(|_| DropReason::Malformed)?;
+            if o.is_critical()
+                && GsoKind::classify(o.class, o.type_, self.cfg.option_class).is_none()
+            {
+                return Err(DropReason::UnknownCritical);
+            }
+        }
+        Ok(())
+    }
+
+    // ----- time, held packets, dummies, events -----
+
+    /// Next packet that became sendable: a held packet whose GSA arrived, or a due dummy.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
+        while let Some(h) = {
+            let gsas = &self.gsas;
+            self.hold.take_ready(|r| gsas.outbound(r).is_some())
+        } {
+            let info = inner::parse(h.protocol_type, &h.inner);
+            let v =
+                self.outbound_with_options(now, h.vni, h.protocol_type, &h.options, &h.inner, out);
+            if let OutVerdict::Send { len } = v {
+                let peer = self.gsas.outbound(h.reqid).and_then(|g| g.cfg.peer);
+                return Some(Transmit {
+                    len,
+                    vni: h.vni,
+                    inner_dst: info.dst,
+                    peer,
+                });
+            }
+        }
+        self.poll_dummy(now, out)
+    }
+
+    fn poll_dummy(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
+        let reqid = self
+            .gsas
+            .iter()
+            .find(|g| g.cfg.dir == Direction::Out && g.next_dummy.is_some_and(|t| t <= now))
+            .map(|g| g.cfg.reqid)?;
+        let class = self.cfg.option_class;
+        let g = self.gsas.outbound_mut(reqid)?;
+        let interval = Duration::from_millis(g.cfg.coverage.dummy_interval_ms.unwrap_or(1000));
+        g.next_dummy = Some(now + interval);
+        if g.last_sn == limits::SN_MAX {
+            return None;
+        }
+        let sn = g.last_sn + 1;
+        let src = Src {
+            hdr: [0, 0, 0, 0, 0, 0, 0, 0],
+            options: &[],
+            payload: &[],
+            inner_headers: None,
+        };
+        let len = seal::apply_geo(g, sn, &src, out, class, true, &mut self.aad).ok()?;
+        g.last_sn = sn;
+        g.counters.dummies += 1;
+        let peer = g.cfg.peer;
+        self.stats.dummies_sent += 1;
+        Some(Transmit {
+            len,
+            vni: 0,
+            inner_dst: None,
+            peer,
+        })
+    }
+
+    /// Time-driven work: lifetimes by time, held-packet timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let dropped = self.hold.expire(now);
+        for _ in 0..dropped {
+            self.stats.drops.inc(DropReason::HoldTimeout);
+        }
+        let mut fired = Vec::new();
+        for g in self.gsas.iter_mut() {
+            let usage = g.usage();
+            if let Some(kind) = g.lifetime.poll(now, usage) {
+                fired.push((
+                    GsaKey {
+                        dir: g.cfg.dir,
+                        gsa_id: g.cfg.gsa_id,
+                        reqid: g.cfg.reqid,
+                    },
+                    kind,
+                ));
+            }
+        }
+        fired.sort_by_key(|(k, _)| (k.dir == Direction::Out, k.reqid, k.gsa_id));
+        for (k, kind) in fired {
+            self.expire(k, kind);
+        }
+    }
+
+    /// When `handle_timeout` (or `poll_transmit`, for dummies) should next be called.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let gsa = self
+            .gsas
+            .iter()
+            .filter_map(|g| match (g.lifetime.deadline(), g.next_dummy) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            });
+        gsa.chain(self.hold.next_deadline()).min()
+    }
+
+    /// Next ACQUIRE/EXPIRE for the keying socket.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+fn apply(
+    gsa: &Gsa,
+    sn: u64,
+    src: &Src<'_>,
+    dst: &mut [u8],
+    class: u16,
+    aad: &mut Vec<u8>,
+) -> Result<usize, DropReason> {
+    match gsa.kind() {
+        GsoKind::Geo => seal::apply_geo(gsa, sn, src, dst, class, false, aad),
+        GsoKind::Gao => seal::apply_gao(gsa, sn, src, dst, class, aad),
+    }
+}
+
+/// First GSO (in wire order) not skipped: (absolute offset, kind, fields).
+fn find_gso(
+    w: &Work<'_>,
+    class: u16,
+    skipped: &[usize],
+) -> Result<Option<(usize, GsoKind, gso::Repr)>, DropReason> {
+    let p = geneve::Packet::new_unchecked(&w.buf[w.start..w.end]);
+    for o in p.option_iter() {
+        let o = o.map_err(|_| DropReason::Malformed)?;
+        let Some(kind) = GsoKind::classify(o.class, o.type_, class) else {
+            continue;
+        };
+        if skipped.contains(&o.offset) {
+            continue;
+        }
+        let view = gso::Packet::new_checked(o.data).map_err(|_| DropReason::Malformed)?;
+        let repr = gso::Repr::parse(&view).map_err(|_| DropReason::Malformed)?;
+        return Ok(Some((w.start + o.offset, kind, repr)));
+    }
+    Ok(None)
+}
+
+/// The coverage the receiving GSA demands (GAO-00 §7.3.3.5: "the expected parts were covered").
+fn coverage_ok(g: &Gsa, o: &seal::Opened, info: &InnerInfo) -> bool {
+    let cov = &g.cfg.coverage;
+
+    match cov.payload {
+        PayloadCoverage::All => o.payload_covered == o.payload_total,
+        PayloadCoverage::First(n) => o.payload_covered >= o.payload_total.min(usize::from(n)),
+        PayloadCoverage::InnerHeaders => {
+            let need = if g.kind() == GsoKind::Geo {
+                info.headers_len.unwrap_or(o.payload_total)
+            } else {
+                0
+            };
+            o.payload_covered >= need.min(o.payload_total)
+        }
+        // Only real headers may stay clear.
+        PayloadCoverage::AfterInnerHeaders => o.clear_headers <= info.headers_len.unwrap_or(0),
+    }
+}
+
+/// Right after a GSO is removed: an option its GSA lists as covered must not sit outside the
+/// range it covered (GAO-00 §7.3.2: uncovered immutable options are suspicious).
+fn options_covered(g: &Gsa, w: &Work<'_>, (cs, ce): (usize, usize)) -> bool {
+    let OptionCoverage::List(list) = &g.cfg.coverage.options else {
+        return true;
+    };
+    let p = geneve::Packet::new_unchecked(&w.buf[w.start..w.end]);
+    p.option_iter()
+        .flatten()
+        .all(|o| !list.contains(&(o.class, o.type_)) || (o.offset >= cs && o.offset < ce))
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

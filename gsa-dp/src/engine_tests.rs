@@ -1,0 +1,843 @@
+//! Engine tests: exact bytes, tamper, replay, policy, coverage, hold/ACQUIRE, lifetimes.
+
+use super::*;
+use crate::gsa::{Algorithm, Coverage, GsaConfig, Padding, SecretKey};
+use crate::gsp::{Sel, Selectors};
+use crate::lifetime::{LifetimeConfig, Limits};
+use crate::wire::inner::tests::{ipv4_udp, ipv6_tcp};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use std::time::Duration;
+
+pub(crate) const ID: u32 = 0x1001;
+
+pub(crate) fn key(alg: Algorithm) -> SecretKey {
+    SecretKey::new((0..alg.key_material_len() as u8).collect())
+}
+
+pub(crate) fn gsa(dir: Direction, alg: Algorithm, coverage: Coverage) -> GsaConfig {
+    GsaConfig {
+        dir,
+        gsa_id: ID,
+        reqid: 1,
+        alg,
+        key: key(alg),
+        coverage,
+        selectors: Selectors::default(),
+        lifetime: LifetimeConfig::default(),
+        replay_window: 1024,
+        peer: None,
+    }
+}
+
+pub(crate) fn secure(dir: Direction, gsos: Vec<Template>) -> Policy {
+    Policy {
+        id: 10,
+        dir,
+        selectors: Selectors {
+            vni: Sel::value(42),
+            ..Default::default()
+        },
+        action: Action::Secure { gsos },
+    }
+}
+
+fn t(kind: GsoKind, reqid: u32) -> Template {
+    Template { reqid, kind }
+}
+
+/// Sender A and receiver B sharing one GSA (and a second one with reqid 2 when `stack`).
+pub(crate) fn pair(alg: Algorithm, coverage: Coverage) -> (Dataplane, Dataplane, Instant) {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    let mut b = Dataplane::new(DataplaneConfig::default());
+    let tm = vec![t(alg.kind(), 1)];
+    a.set_gsp(vec![secure(Direction::Out, tm.clone())]).unwrap();
+    b.set_gsp(vec![secure(Direction::In, tm)]).unwrap();
+    a.add_gsa(now, gsa(Direction::Out, alg, coverage.clone()))
+        .unwrap();
+    b.add_gsa(now, gsa(Direction::In, alg, coverage)).unwrap();
+    (a, b, now)
+}
+
+fn send(a: &mut Dataplane, now: Instant, inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 2048];
+    match a.outbound(now, 42, 0x0800, inner, &mut out) {
+        OutVerdict::Send { len } => out[..len].to_vec(),
+        v => panic!("not sent: {v:?}"),
+    }
+}
+
+fn deliver(b: &mut Dataplane, now: Instant, pkt: &[u8]) -> Result<(u32, u16, Vec<u8>), InVerdict> {
+    let mut p = pkt.to_vec();
+    match b.inbound(now, &mut p) {
+        InVerdict::Deliver {
+            vni,
+            protocol_type,
+            inner,
+        } => Ok((vni, protocol_type, p[inner].to_vec())),
+        v => Err(v),
+    }
+}
+
+#[test]
+fn known_geo_packet_exact_bytes() {
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let inner = ipv4_udp(b"hello");
+    let pkt = send(&mut a, now, &inner);
+    let cov = inner.len() + 2;
+    // Fixed header: Ver 0, Opt Len 8 words, O=0, C=1, IPv4, VNI 42, reserved 0.
+    assert_eq!(&pkt[..8], &[0x08, 0x40, 0x08, 0x00, 0x00, 0x00, 0x2a, 0x00]);
+    // GEO: class 0xFF00, type 0x82 (critical), Length 7; SN 1; GSA-ID; Covered Length; Reserved 0.
+    assert_eq!(&pkt[8..12], &[0xff, 0x00, 0x82, 0x07]);
+    assert_eq!(&pkt[12..16], &[0, 0, 0, 1]);
+    assert_eq!(&pkt[16..20], &ID.to_be_bytes());
+    assert_eq!(&pkt[20..22], &(cov as u16).to_be_bytes());
+    assert_eq!(&pkt[22..24], &[0, 0]);
+    assert_eq!(pkt.len(), 40 + cov);
+    // Decrypt by hand with RustCrypto: key 00..0f, salt 10..13, nonce = salt || SN64.
+    let k = key(Algorithm::AesGcm128);
+    let c = aes_gcm::Aes128Gcm::new_from_slice(&k.expose()[..16]).unwrap();
+    let mut nonce = [0u8; 12];
+    nonce[..4].copy_from_slice(&[0x10, 0x11, 0x12, 0x13]);
+    nonce[11] = 1;
+    let mut aad = vec![0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x2a, 0x00];
+    aad.extend_from_slice(&1u64.to_be_bytes());
+    aad.extend_from_slice(&ID.to_be_bytes());
+    aad.extend_from_slice(&(cov as u16).to_be_bytes());
+    let mut body = pkt[40..].to_vec();
+    let tag = aes_gcm::Tag::clone_from_slice(&pkt[24..40]);
+    c.decrypt_in_place_detached(aes_gcm::Nonce::from_slice(&nonce), &aad, &mut body, &tag)
+        .unwrap();
+    let mut want = inner.clone();
+    want.extend_from_slice(&[0, 0]); // Pad Length 0, Flags 0
+    assert_eq!(body, want);
+    assert_ne!(
+        &pkt[40..40 + inner.len()],
+        &inner[..],
+        "payload must not travel in clear"
+    );
+}
+
+#[test]
+fn geo_round_trip_and_counters() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm256, Coverage::default());
+    for i in 0..5u8 {
+        let inner = ipv4_udp(&[i; 100]);
+        let pkt = send(&mut a, now, &inner);
+        assert_eq!(deliver(&mut b, now, &pkt).unwrap(), (42, 0x0800, inner));
+    }
+    let g = b.gsas().inbound(ID).unwrap();
+    assert_eq!(
+        (g.counters.packets, g.counters.bytes, g.counters.last_use),
+        (5, 5 * 128, Some(now))
+    );
+    assert_eq!(g.sn_high_water(), 5);
+    assert_eq!(a.gsas().outbound(1).unwrap().counters.packets, 5);
+    assert_eq!(
+        (a.stats().sent_secured, b.stats().delivered_secured),
+        (5, 5)
+    );
+}
+
+#[test]
+fn replayed_packet_dropped() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let p1 = send(&mut a, now, &ipv4_udp(b"1"));
+    let p2 = send(&mut a, now, &ipv4_udp(b"2"));
+    assert!(deliver(&mut b, now, &p2).is_ok());
+    assert!(
+        deliver(&mut b, now, &p1).is_ok(),
+        "reordered inside the window"
+    );
+    assert_eq!(
+        deliver(&mut b, now, &p1),
+        Err(InVerdict::Drop(DropReason::Replay))
+    );
+    assert_eq!(b.stats().drops.get(DropReason::Replay), 1);
+}
+
+/// Expected outcome of flipping the top bit of byte `i` of a GEO packet.
+fn tamper_expectation(i: usize) -> Option<DropReason> {
+    match i {
+        0 => Some(DropReason::Malformed),           // version 2
+        1 => Some(DropReason::BadIcv),              // O bit is authenticated
+        2..=6 => Some(DropReason::BadIcv),          // Protocol Type, VNI
+        7 => None,                                  // Reserved: ignored on receipt
+        8..=9 => Some(DropReason::UnknownCritical), // not our class any more, still critical
+        10 => None, // type 0x02: not critical, not ours: a plain option; then policy
+        11 => Some(DropReason::Malformed), // R bit set ignored? 0x87: R=100, Length 7 -> ignored
+        12..=15 => Some(DropReason::BadIcv), // SN
+        16..=19 => Some(DropReason::NoGsa), // GSA-ID
+        20..=21 => Some(DropReason::Malformed), // Covered Length beyond the packet
+        22..=23 => None, // GSO Reserved: ignored
+        _ => Some(DropReason::BadIcv), // ICV and ciphertext
+    }
+}
+
+#[test]
+fn tamper_any_byte_is_dropped_with_reason() {
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let inner = ipv4_udp(&[7; 40]);
+    let pkt = send(&mut a, now, &inner);
+    for i in 0..pkt.len() {
+        let (_, mut b, _) = pair(Algorithm::AesGcm128, Coverage::default());
+        let mut bad = pkt.clone();
+        bad[i] ^= 0x80;
+        let got = deliver(&mut b, now, &bad);
+        match (i, tamper_expectation(i)) {
+            (10, _) => assert_eq!(
+                got,
+                Err(InVerdict::Drop(DropReason::PolicyMismatch)),
+                "byte {i}"
+            ),
+            (11, _) => assert_eq!(got.unwrap().2, inner, "R bits are ignored on receipt"),
+            (_, Some(r)) => assert_eq!(got, Err(InVerdict::Drop(r)), "byte {i}"),
+            (_, None) => assert_eq!(got.unwrap().2, inner, "byte {i} is ignored on receipt"),
+        }
+    }
+    // A shorter Covered Length changes the AAD and the ciphertext: bad ICV.
+    let (_, mut b, _) = pair(Algorithm::AesGcm128, Coverage::default());
+    let mut p = pkt.clone();
+    p[21] -= 2;
+    assert_eq!(
+        deliver(&mut b, now, &p),
+        Err(InVerdict::Drop(DropReason::BadIcv))
+    );
+    // Rsvd bits and C bit of the fixed header are ignored / not authenticated.
+    let (_, mut b, _) = pair(Algorithm::AesGcm128, Coverage::default());
+    let mut p = pkt.clone();
+    p[1] ^= 0x3f;
+    assert!(deliver(&mut b, now, &p).is_ok());
+}
+
+#[test]
+fn policy_checks() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    // Inbound policy demands reqid 2: a valid GSO for reqid 1 is not enough.
+    b.set_gsp(vec![secure(Direction::In, vec![t(GsoKind::Geo, 2)])])
+        .unwrap();
+    let pkt = send(&mut a, now, &ipv4_udp(b"x"));
+    assert_eq!(
+        deliver(&mut b, now, &pkt),
+        Err(InVerdict::Drop(DropReason::PolicyMismatch))
+    );
+    // A plain packet where the policy says SECURE.
+    let mut plain = Dataplane::new(DataplaneConfig::default());
+    plain
+        .set_gsp(vec![Policy {
+            action: Action::Bypass,
+            ..secure(Direction::Out, vec![])
+        }])
+        .unwrap();
+    let clear = send(&mut plain, now, &ipv4_udp(b"x"));
+    assert_eq!(&clear[..8], &[0, 0, 8, 0, 0, 0, 42, 0]);
+    b.set_gsp(vec![secure(Direction::In, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    assert_eq!(
+        deliver(&mut b, now, &clear),
+        Err(InVerdict::Drop(DropReason::PolicyMismatch))
+    );
+    // BYPASS inbound delivers; no policy at all is DISCARD.
+    b.set_gsp(vec![Policy {
+        action: Action::Bypass,
+        ..secure(Direction::In, vec![])
+    }])
+    .unwrap();
+    assert_eq!(deliver(&mut b, now, &clear).unwrap().0, 42);
+    b.set_gsp(vec![]).unwrap();
+    assert_eq!(
+        deliver(&mut b, now, &clear),
+        Err(InVerdict::Drop(DropReason::Discard))
+    );
+    // Outbound with no policy: DISCARD, nothing written.
+    let mut out = [0u8; 256];
+    assert_eq!(
+        plain.outbound(now, 7, 0x0800, &ipv4_udp(b"x"), &mut out),
+        OutVerdict::Drop(DropReason::Discard)
+    );
+}
+
+#[test]
+fn gsa_selectors_checked_after_decrypt() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let key = GsaKey {
+        dir: Direction::In,
+        gsa_id: ID,
+        reqid: 1,
+    };
+    let sel = Selectors {
+        dst_port: Sel::value(80),
+        ..Default::default()
+    };
+    b.update_gsa(
+        key,
+        GsaUpdate {
+            selectors: Some(sel),
+            lifetime: None,
+        },
+    )
+    .unwrap();
+    let pkt = send(&mut a, now, &ipv4_udp(b"x")); // dst port 53
+    assert_eq!(
+        deliver(&mut b, now, &pkt),
+        Err(InVerdict::Drop(DropReason::PolicyMismatch))
+    );
+}
+
+#[test]
+fn gao_gmac_and_hmac_round_trip_and_tamper() {
+    for alg in [
+        Algorithm::AesGmac128,
+        Algorithm::AesGmac256,
+        Algorithm::HmacSha256_128,
+    ] {
+        let (mut a, mut b, now) = pair(alg, Coverage::default());
+        let inner = ipv6_tcp(b"payload");
+        let mut out = vec![0u8; 512];
+        let OutVerdict::Send { len } = a.outbound(now, 42, 0x86dd, &inner, &mut out) else {
+            panic!()
+        };
+        let pkt = out[..len].to_vec();
+        assert_eq!(&pkt[8..12], &[0xff, 0x00, 0x01, 0x07], "{alg:?}");
+        assert_eq!(pkt[1] & 0x40, 0, "GAO is not critical");
+        assert_eq!(&pkt[40..], &inner[..], "GAO leaves the payload in clear");
+        assert_eq!(
+            deliver(&mut b, now, &pkt).unwrap(),
+            (42, 0x86dd, inner.clone())
+        );
+        let (_, mut b2, _) = pair(alg, Coverage::default());
+        let mut bad = pkt.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            deliver(&mut b2, now, &bad),
+            Err(InVerdict::Drop(DropReason::BadIcv)),
+            "{alg:?}"
+        );
+    }
+}
+
+#[test]
+fn hmac_gao_icv_is_draft_literal() {
+    use hmac::{Hmac, Mac};
+    let (mut a, _, now) = pair(Algorithm::HmacSha256_128, Coverage::default());
+    let inner = ipv4_udp(b"abc");
+    let pkt = send(&mut a, now, &inner);
+    let mut m =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key(Algorithm::HmacSha256_128).expose())
+            .unwrap();
+    m.update(b"geneve authentication option");
+    m.update(&[0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x2a, 0x00]);
+    m.update(&1u64.to_be_bytes());
+    m.update(&ID.to_be_bytes());
+    m.update(&(inner.len() as u16).to_be_bytes());
+    m.update(&inner);
+    assert_eq!(&pkt[24..40], &m.finalize().into_bytes()[..16]);
+}
+
+#[test]
+fn partial_payload_coverage() {
+    let cov = Coverage {
+        payload: PayloadCoverage::First(20),
+        ..Default::default()
+    };
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+    let inner = ipv4_udp(&[9; 64]);
+    let pkt = send(&mut a, now, &inner);
+    assert_eq!(&pkt[20..22], &22u16.to_be_bytes(), "20 bytes + trailer");
+    assert_eq!(&pkt[40 + 22..], &inner[20..], "the rest stays clear");
+    assert_eq!(deliver(&mut b, now, &pkt).unwrap().2, inner);
+    // A receiver demanding full coverage refuses it.
+    let (_, mut full, _) = pair(Algorithm::AesGcm128, Coverage::default());
+    assert_eq!(
+        deliver(&mut full, now, &pkt),
+        Err(InVerdict::Drop(DropReason::PolicyMismatch))
+    );
+}
+
+#[test]
+fn inner_headers_only_and_after_inner_headers() {
+    let inner = ipv6_tcp(&[5; 50]);
+    let cov = Coverage {
+        payload: PayloadCoverage::InnerHeaders,
+        ..Default::default()
+    };
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+    let mut out = vec![0u8; 512];
+    let OutVerdict::Send { len } = a.outbound(now, 42, 0x86dd, &inner, &mut out) else {
+        panic!()
+    };
+    assert_eq!(&out[20..22], &62u16.to_be_bytes());
+    assert_eq!(
+        &out[40 + 62..len],
+        &inner[60..],
+        "data after the headers stays clear"
+    );
+    assert_eq!(deliver(&mut b, now, &out[..len]).unwrap().2, inner);
+
+    let cov = Coverage {
+        payload: PayloadCoverage::AfterInnerHeaders,
+        ..Default::default()
+    };
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+    let OutVerdict::Send { len } = a.outbound(now, 42, 0x86dd, &inner, &mut out) else {
+        panic!()
+    };
+    assert_eq!(&out[40..100], &inner[..60], "tenant headers readable");
+    assert_ne!(&out[100..150], &inner[60..]);
+    assert_eq!(deliver(&mut b, now, &out[..len]).unwrap().2, inner.clone());
+    // The clear headers are authenticated (in the AAD).
+    let (mut a, mut b, now) = pair(
+        Algorithm::AesGcm128,
+        Coverage {
+            payload: PayloadCoverage::AfterInnerHeaders,
+            ..Default::default()
+        },
+    );
+    let OutVerdict::Send { len } = a.outbound(now, 42, 0x86dd, &inner, &mut out) else {
+        panic!()
+    };
+    out[40 + 43] ^= 1; // TCP destination port
+    assert_eq!(
+        deliver(&mut b, now, &out[..len]),
+        Err(InVerdict::Drop(DropReason::BadIcv))
+    );
+}
+
+#[test]
+fn padding_and_hidden_header() {
+    let cov = Coverage {
+        padding: Padding::Multiple(64),
+        hidden_header: true,
+        ..Default::default()
+    };
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+    let inner = ipv4_udp(b"short");
+    let pkt = send(&mut a, now, &inner);
+    let covered = u16::from_be_bytes([pkt[20], pkt[21]]);
+    assert_eq!(covered % 64, 0);
+    assert_eq!(
+        &pkt[2..8],
+        &[0, 0, 0, 0, 0, 0],
+        "VNI and Protocol Type hidden"
+    );
+    assert_eq!(
+        deliver(&mut b, now, &pkt).unwrap(),
+        (42, 0x0800, inner.clone())
+    );
+    for (fixed, want) in [(200u16, 200u16), (300, 35 + 255)] {
+        // Pad Length is one byte: a target more than 255 bytes away is approached, not reached.
+        let cov = Coverage {
+            padding: Padding::Fixed(fixed),
+            ..Default::default()
+        };
+        let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+        let pkt = send(&mut a, now, &inner);
+        assert_eq!(u16::from_be_bytes([pkt[20], pkt[21]]), want);
+        assert_eq!(deliver(&mut b, now, &pkt).unwrap().2, inner);
+    }
+}
+
+#[test]
+fn dummy_packets() {
+    let cov = Coverage {
+        dummy_interval_ms: Some(100),
+        padding: Padding::Fixed(128),
+        ..Default::default()
+    };
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+    let mut out = vec![0u8; 512];
+    assert!(a.poll_transmit(now, &mut out).is_none());
+    assert_eq!(a.next_deadline(), Some(now + Duration::from_millis(100)));
+    let later = now + Duration::from_millis(100);
+    let tx = a.poll_transmit(later, &mut out).unwrap();
+    assert_eq!(tx.vni, 0);
+    assert_eq!(tx.len, 40 + 128);
+    assert!(a.poll_transmit(later, &mut out).is_none());
+    let mut p = out[..tx.len].to_vec();
+    assert_eq!(b.inbound(later, &mut p), InVerdict::Dummy);
+    assert_eq!(b.stats().dummies_received, 1);
+    // A replayed dummy is still a replay.
+    let mut p = out[..tx.len].to_vec();
+    assert_eq!(
+        b.inbound(later, &mut p),
+        InVerdict::Drop(DropReason::Replay)
+    );
+}
+
+#[test]
+fn acquire_hold_then_release() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    a.set_gsp(vec![secure(Direction::Out, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    let mut out = vec![0u8; 512];
+    let inner = ipv4_udp(b"first");
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &inner, &mut out),
+        OutVerdict::Queued
+    );
+    match a.poll_event() {
+        Some(Event::Acquire {
+            policy_id: 10,
+            reqid: 1,
+            kind: GsoKind::Geo,
+            vni: 42,
+            dst_port: Some(53),
+            ..
+        }) => {}
+        e => panic!("{e:?}"),
+    }
+    for _ in 0..limits::HOLD_PER_REQID - 1 {
+        assert_eq!(
+            a.outbound(now, 42, 0x0800, &inner, &mut out),
+            OutVerdict::Queued
+        );
+    }
+    assert_eq!(a.poll_event(), None, "rate-limited");
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &inner, &mut out),
+        OutVerdict::Drop(DropReason::QueueFull)
+    );
+    assert_eq!(a.stats().drops.get(DropReason::QueueFull), 1);
+    assert_eq!(
+        a.stats().sent_bypass + a.stats().sent_secured,
+        0,
+        "never sent in clear"
+    );
+    // GSA arrives: held packets are sealed and released.
+    a.add_gsa(
+        now,
+        gsa(Direction::Out, Algorithm::AesGcm128, Coverage::default()),
+    )
+    .unwrap();
+    let mut b = Dataplane::new(DataplaneConfig::default());
+    b.set_gsp(vec![secure(Direction::In, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    b.add_gsa(
+        now,
+        gsa(Direction::In, Algorithm::AesGcm128, Coverage::default()),
+    )
+    .unwrap();
+    let mut n = 0;
+    while let Some(tx) = a.poll_transmit(now, &mut out) {
+        assert_eq!(tx.vni, 42);
+        assert_eq!(deliver(&mut b, now, &out[..tx.len]).unwrap().2, inner);
+        n += 1;
+    }
+    assert_eq!(n, limits::HOLD_PER_REQID);
+    assert_eq!(a.held(), 0);
+}
+
+#[test]
+fn held_packets_time_out() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    a.set_gsp(vec![secure(Direction::Out, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    let mut out = vec![0u8; 512];
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &ipv4_udp(b"x"), &mut out),
+        OutVerdict::Queued
+    );
+    assert_eq!(a.next_deadline(), Some(now + limits::HOLD_TIMEOUT));
+    a.handle_timeout(now + limits::HOLD_TIMEOUT);
+    assert_eq!(a.held(), 0);
+    assert_eq!(a.stats().drops.get(DropReason::HoldTimeout), 1);
+}
+
+#[test]
+fn lifetimes_raise_expire_once_and_hard_removes() {
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let key = GsaKey {
+        dir: Direction::Out,
+        gsa_id: ID,
+        reqid: 1,
+    };
+    let lt = LifetimeConfig {
+        soft: Limits {
+            packets: Some(2),
+            ..Default::default()
+        },
+        hard: Limits {
+            packets: Some(3),
+            time_secs: Some(60),
+            ..Default::default()
+        },
+    };
+    a.update_gsa(
+        key,
+        GsaUpdate {
+            lifetime: Some(lt),
+            selectors: None,
+        },
+    )
+    .unwrap();
+    send(&mut a, now, &ipv4_udp(b"1"));
+    assert_eq!(a.poll_event(), None);
+    send(&mut a, now, &ipv4_udp(b"2"));
+    assert_eq!(
+        a.poll_event(),
+        Some(Event::Expire {
+            dir: Direction::Out,
+            gsa_id: ID,
+            reqid: 1,
+            kind: ExpireKind::Soft
+        })
+    );
+    send(&mut a, now, &ipv4_udp(b"3"));
+    assert_eq!(
+        a.poll_event(),
+        Some(Event::Expire {
+            dir: Direction::Out,
+            gsa_id: ID,
+            reqid: 1,
+            kind: ExpireKind::Hard
+        })
+    );
+    assert!(a.gsas().outbound(1).is_none());
+    let mut out = vec![0u8; 256];
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &ipv4_udp(b"4"), &mut out),
+        OutVerdict::Queued
+    );
+    assert!(matches!(a.poll_event(), Some(Event::Acquire { .. })));
+    assert_eq!(a.poll_event(), None);
+}
+
+#[test]
+fn time_lifetime_via_handle_timeout() {
+    let (_, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let key = GsaKey {
+        dir: Direction::In,
+        gsa_id: ID,
+        reqid: 1,
+    };
+    let lt = LifetimeConfig {
+        soft: Limits {
+            time_secs: Some(10),
+            ..Default::default()
+        },
+        hard: Limits {
+            time_secs: Some(20),
+            ..Default::default()
+        },
+    };
+    b.update_gsa(
+        key,
+        GsaUpdate {
+            lifetime: Some(lt),
+            selectors: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(b.next_deadline(), Some(now + Duration::from_secs(10)));
+    b.handle_timeout(now + Duration::from_secs(10));
+    assert_eq!(
+        b.poll_event(),
+        Some(Event::Expire {
+            dir: Direction::In,
+            gsa_id: ID,
+            reqid: 1,
+            kind: ExpireKind::Soft
+        })
+    );
+    b.handle_timeout(now + Duration::from_secs(15));
+    assert_eq!(b.poll_event(), None);
+    b.handle_timeout(now + Duration::from_secs(20));
+    assert_eq!(
+        b.poll_event(),
+        Some(Event::Expire {
+            dir: Direction::In,
+            gsa_id: ID,
+            reqid: 1,
+            kind: ExpireKind::Hard
+        })
+    );
+    assert!(b.gsas().is_empty());
+    assert_eq!(b.next_deadline(), None);
+}
+
+/// GEO then GAO (ESP+AH style): the GAO is first on the wire and authenticates the GEO.
+#[test]
+fn stacked_geo_then_gao() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    let mut b = Dataplane::new(DataplaneConfig::default());
+    let tm = vec![t(GsoKind::Geo, 1), t(GsoKind::Gao, 2)];
+    a.set_gsp(vec![secure(Direction::Out, tm.clone())]).unwrap();
+    b.set_gsp(vec![secure(Direction::In, tm)]).unwrap();
+    for (dp, dir) in [(&mut a, Direction::Out), (&mut b, Direction::In)] {
+        dp.add_gsa(now, gsa(dir, Algorithm::AesGcm128, Coverage::default()))
+            .unwrap();
+        let mut g = gsa(dir, Algorithm::AesGmac128, Coverage::default());
+        g.gsa_id = 0x2002;
+        g.reqid = 2;
+        dp.add_gsa(now, g).unwrap();
+    }
+    let inner = ipv4_udp(&[3; 30]);
+    let pkt = send(&mut a, now, &inner);
+    assert_eq!(pkt[0] & 0x3f, 16, "two options");
+    assert_eq!(
+        &pkt[8..12],
+        &[0xff, 0x00, 0x01, 0x07],
+        "GAO first on the wire"
+    );
+    assert_eq!(&pkt[40..44], &[0xff, 0x00, 0x82, 0x07], "GEO last");
+    assert_eq!(deliver(&mut b, now, &pkt).unwrap().2, inner);
+    // Tampering the GEO ciphertext is caught by the outer GAO.
+    let mut bad = send(&mut a, now, &inner);
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        deliver(&mut b, now, &bad),
+        Err(InVerdict::Drop(DropReason::BadIcv))
+    );
+    // Stripping the GAO (a valid GEO alone) fails the final policy check.
+    let mut stripped = send(&mut a, now, &inner);
+    stripped.drain(8..40);
+    stripped[0] = 0x08;
+    assert_eq!(
+        deliver(&mut b, now, &stripped),
+        Err(InVerdict::Drop(DropReason::PolicyMismatch))
+    );
+}
+
+#[test]
+fn options_encrypted_or_clear() {
+    let opt = [0x01, 0x02, 0x03, 0x01, 0xaa, 0xbb, 0xcc, 0xdd]; // class 0x0102, type 3, 4 bytes
+    for (options, visible) in [
+        (OptionCoverage::All, false),
+        (OptionCoverage::None, true),
+        (OptionCoverage::List(vec![(0x0102, 3)]), false),
+    ] {
+        let cov = Coverage {
+            options: options.clone(),
+            ..Default::default()
+        };
+        let (mut a, mut b, now) = pair(Algorithm::AesGcm128, cov);
+        let req = Selectors {
+            vni: Sel::value(42),
+            required_options: vec![(0x0102, 3)],
+            ..Default::default()
+        };
+        b.set_gsp(vec![Policy {
+            selectors: req,
+            ..secure(Direction::In, vec![t(GsoKind::Geo, 1)])
+        }])
+        .unwrap();
+        let inner = ipv4_udp(b"opts");
+        let mut out = vec![0u8; 512];
+        let OutVerdict::Send { len } =
+            a.outbound_with_options(now, 42, 0x0800, &opt, &inner, &mut out)
+        else {
+            panic!()
+        };
+        let clear = out[..len].windows(8).any(|w| w == opt);
+        assert_eq!(clear, visible, "{options:?}");
+        assert_eq!(out[0] & 0x3f, if visible { 10 } else { 8 });
+        // Restored options satisfy the required-options selector.
+        assert_eq!(
+            deliver(&mut b, now, &out[..len]).unwrap().2,
+            inner,
+            "{options:?}"
+        );
+    }
+}
+
+#[test]
+fn listed_option_left_uncovered_is_refused() {
+    // Sender covers nothing, receiver's GSA says the option must be covered.
+    let opt = [0x01, 0x02, 0x03, 0x01, 0xaa, 0xbb, 0xcc, 0xdd];
+    let (mut a, mut b, now) = pair(
+        Algorithm::AesGcm128,
+        Coverage {
+            options: OptionCoverage::None,
+            ..Default::default()
+        },
+    );
+    b.del_gsa(GsaKey {
+        dir: Direction::In,
+        gsa_id: ID,
+        reqid: 1,
+    })
+    .unwrap();
+    let cov = Coverage {
+        options: OptionCoverage::List(vec![(0x0102, 3)]),
+        ..Default::default()
+    };
+    b.add_gsa(now, gsa(Direction::In, Algorithm::AesGcm128, cov))
+        .unwrap();
+    let mut out = vec![0u8; 512];
+    let OutVerdict::Send { len } =
+        a.outbound_with_options(now, 42, 0x0800, &opt, &ipv4_udp(b"x"), &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        b.inbound(now, &mut out[..len]),
+        InVerdict::Drop(DropReason::PolicyMismatch)
+    );
+}
+
+#[test]
+fn unknown_critical_and_malformed() {
+    let (_, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    b.set_gsp(vec![Policy {
+        action: Action::Bypass,
+        ..secure(Direction::In, vec![])
+    }])
+    .unwrap();
+    let mut p = vec![0x01, 0x40, 0x08, 0x00, 0, 0, 42, 0, 0x01, 0x02, 0x85, 0x00];
+    p.extend_from_slice(&ipv4_udp(b"x"));
+    assert_eq!(
+        b.inbound(now, &mut p.clone()),
+        InVerdict::Drop(DropReason::UnknownCritical)
+    );
+    p[10] = 0x05; // same option, not critical: ignored
+    assert!(matches!(
+        b.inbound(now, &mut p.clone()),
+        InVerdict::Deliver { .. }
+    ));
+    p[11] = 0x01; // option length overruns Opt Len
+    assert_eq!(
+        b.inbound(now, &mut p.clone()),
+        InVerdict::Drop(DropReason::Malformed)
+    );
+    assert_eq!(
+        b.inbound(now, &mut [0u8; 7]),
+        InVerdict::Drop(DropReason::Malformed)
+    );
+    assert_eq!(b.stats().drops.get(DropReason::Malformed), 2);
+}
+
+#[test]
+fn buffer_too_small_is_an_error_not_a_panic() {
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let mut out = vec![0u8; 60];
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &ipv4_udp(&[0; 100]), &mut out),
+        OutVerdict::Drop(DropReason::BufferTooSmall)
+    );
+}
+
+#[test]
+fn esn_crossing_on_the_wire() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    a.gsas.outbound_mut(1).unwrap().last_sn = (1 << 32) - 3;
+    b.gsas
+        .inbound_mut(ID)
+        .unwrap()
+        .replay
+        .update((1 << 32) - 3)
+        .unwrap();
+    let pkts: Vec<_> = (0..5).map(|i| send(&mut a, now, &ipv4_udp(&[i]))).collect();
+    assert_eq!(&pkts[2][12..16], &[0, 0, 0, 0], "SN low half wrapped to 0");
+    // Deliver out of order across the boundary.
+    for i in [1, 3, 0, 4, 2] {
+        assert_eq!(
+            deliver(&mut b, now, &pkts[i]).unwrap().2,
+            ipv4_udp(&[i as u8]),
+            "packet {i}"
+        );
+    }
+    assert_eq!(b.gsas().inbound(ID).unwrap().sn_high_water(), (1 << 32) + 2);
+}

@@ -1,0 +1,606 @@
+//! Geneve Security Association database (seed 004 §6; DESIGN.md).
+//!
+//! Inbound GSAs are found by the GSA-ID carried in the GSO (the receiver chose it, so it is
+//! unique among inbound GSAs). Outbound GSAs are found from the policy: each SECURE template
+//! names a `reqid`, and the newest outbound GSA with that reqid is used (make-before-break).
+
+use crate::aead::{Backend, Gcm};
+use crate::counters::GsaCounters;
+use crate::gsp::{Direction, Selectors};
+use crate::lifetime::{Lifetime, LifetimeConfig, Usage};
+use crate::limits::DEFAULT_REPLAY_WINDOW;
+use crate::replay::ReplayWindow;
+use crate::wire::gso::GsoKind;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Length of the implicit-nonce salt taken from KEYMAT (RFC 4106 §4 / RFC 4543 §3.2).
+pub const SALT_LEN: usize = 4;
+
+/// The GSO algorithm of a GSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// GEO, ENCR_AES_GCM_16 with a 128-bit key. Key material = key(16) || salt(4).
+    AesGcm128,
+    /// GEO, ENCR_AES_GCM_16 with a 256-bit key. Key material = key(32) || salt(4).
+    AesGcm256,
+    /// GAO, ENCR_NULL_AUTH_AES_GMAC (RFC 4543), 128-bit. key(16) || salt(4).
+    AesGmac128,
+    /// GAO, AES-GMAC 256-bit. key(32) || salt(4).
+    AesGmac256,
+    /// GAO, AUTH_HMAC_SHA2_256_128 (RFC 4868), the draft-literal GAO. key(32).
+    HmacSha256_128,
+}
+
+impl Algorithm {
+    pub fn kind(self) -> GsoKind {
+        match self {
+            Algorithm::AesGcm128 | Algorithm::AesGcm256 => GsoKind::Geo,
+            _ => GsoKind::Gao,
+        }
+    }
+
+    /// Expected key material length.
+    pub fn key_material_len(self) -> usize {
+        match self {
+            Algorithm::AesGcm128 | Algorithm::AesGmac128 => 16 + SALT_LEN,
+            Algorithm::AesGcm256 | Algorithm::AesGmac256 => 32 + SALT_LEN,
+            Algorithm::HmacSha256_128 => 32,
+        }
+    }
+}
+
+/// Key material: zeroized on drop, redacted in Debug, hex in the keying protocol.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(Zeroizing<Vec<u8>>);
+
+impl SecretKey {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretKey(Zeroizing::new(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Parse lowercase or uppercase hex without leaving copies behind.
+    pub fn from_hex(s: &str) -> Result<Self, String> {
+        if !s.len().is_multiple_of(2) {
+            return Err("key hex has odd length".into());
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(s.len() / 2));
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        for pair in s.as_bytes().chunks(2) {
+            match (digit(pair[0]), digit(pair[1])) {
+                (Some(h), Some(l)) => out.push(h << 4 | l),
+                _ => return Err("key is not hex".into()),
+            }
+        }
+        Ok(SecretKey(out))
+    }
+
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        let mut s = Zeroizing::new(String::with_capacity(self.0.len() * 2));
+        for b in self.0.iter() {
+            s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            s.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        }
+        s
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretKey(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+impl Serialize for SecretKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut s = String::deserialize(d)?;
+        let k = SecretKey::from_hex(&s);
+        s.zeroize();
+        k.map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which options a GSO covers (GEO: encrypts; GAO: authenticates). Earlier GSOs are always
+/// covered by a later GAO so the receiver can verify in wire order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionCoverage {
+    #[default]
+    All,
+    None,
+    /// Only these (class, type) pairs.
+    List(Vec<(u16, u8)>),
+}
+
+impl OptionCoverage {
+    pub fn covers(&self, class: u16, type_: u8) -> bool {
+        match self {
+            OptionCoverage::All => true,
+            OptionCoverage::None => false,
+            OptionCoverage::List(l) => l.contains(&(class, type_)),
+        }
+    }
+}
+
+/// How much of the Geneve payload (the inner frame) a GSO covers (seed 001 SEC-GEN-2/9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadCoverage {
+    /// The whole inner frame.
+    #[default]
+    All,
+    /// The first N bytes; the rest stays clear (and unauthenticated unless a GAO covers it).
+    First(u16),
+    /// The inner headers only (through the inner L4 header): hides who talks, not what.
+    InnerHeaders,
+    /// GEO only: inner headers stay clear but authenticated (in the AAD); everything after
+    /// the inner L4 header is encrypted, so transit can still read tenant headers.
+    AfterInnerHeaders,
+}
+
+/// GEO padding (SEC-GEN-6). The trailer's Pad Length is one byte: at most 255 bytes of padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    #[default]
+    None,
+    /// Pad the encrypted region to a multiple of N bytes (1..=256).
+    Multiple(u16),
+    /// Pad the encrypted region up to N bytes when that needs at most 255 bytes of padding.
+    Fixed(u16),
+}
+
+/// Coverage choices of one GSA. Both peers install the same values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Coverage {
+    pub options: OptionCoverage,
+    pub payload: PayloadCoverage,
+    pub padding: Padding,
+    /// GEO only: the real VNI and Protocol Type travel inside the ciphertext (SEC-GEN-4).
+    pub hidden_header: bool,
+    /// GEO outbound only: send a dummy packet this often (SEC-GEN-7).
+    pub dummy_interval_ms: Option<u64>,
+}
+
+/// Everything ADD_GSA carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GsaConfig {
+    pub dir: Direction,
+    /// The 32-bit ID in the GSO (chosen by the receiver of this GSA).
+    pub gsa_id: u32,
+    /// Which SECURE template this GSA fills.
+    pub reqid: u32,
+    pub alg: Algorithm,
+    pub key: SecretKey,
+    #[serde(default)]
+    pub coverage: Coverage,
+    /// Checked against the restored packet after validation (ARCH-00 §7.2).
+    #[serde(default)]
+    pub selectors: Selectors,
+    #[serde(default)]
+    pub lifetime: LifetimeConfig,
+    #[serde(default = "default_window")]
+    pub replay_window: u32,
+    /// Underlay address of the peer NVE (informational for the daemon; used for dummies).
+    #[serde(default)]
+    pub peer: Option<IpAddr>,
+}
+
+fn default_window() -> u32 {
+    DEFAULT_REPLAY_WINDOW
+}
+
+/// Refusals of ADD_GSA / UPDATE_GSA / DEL_GSA.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GsaError {
+    #[error("key material must be {0} bytes for this algorithm")]
+    KeyLength(usize),
+    #[error("inbound GSA-ID {0:#x} already installed")]
+    Duplicate(u32),
+    #[error("no such GSA")]
+    NotFound,
+    #[error("{0} is only valid for a GEO GSA")]
+    GeoOnly(&'static str),
+    #[error("padding multiple must be 1..=256")]
+    BadPadding,
+    #[error("GSA-ID 0 is reserved")]
+    ZeroId,
+}
+
+/// The per-GSA crypto state.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the AES key schedule stays inline on the hot path"
+)]
+pub(crate) enum GsaCipher {
+    Gcm(Gcm),
+    Hmac(Box<Hmac<Sha256>>),
+}
+
+/// One installed GSA with its runtime state.
+pub struct Gsa {
+    pub(crate) cfg: GsaConfig,
+    pub(crate) cipher: GsaCipher,
+    pub(crate) salt: [u8; SALT_LEN],
+    /// Outbound: last SN used (0 = none yet; the first packet carries 1).
+    pub(crate) last_sn: u64,
+    pub(crate) replay: ReplayWindow,
+    pub(crate) lifetime: Lifetime,
+    pub counters: GsaCounters,
+    pub(crate) next_dummy: Option<Instant>,
+}
+
+impl std::fmt::Debug for Gsa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gsa")
+            .field("dir", &self.cfg.dir)
+            .field("gsa_id", &self.cfg.gsa_id)
+            .field("reqid", &self.cfg.reqid)
+            .field("alg", &self.cfg.alg)
+            .field("key", &"<redacted>")
+            .field("last_sn", &self.last_sn)
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+impl Gsa {
+    pub fn new(cfg: GsaConfig, now: Instant, backend: Backend) -> Result<Self, GsaError> {
+        validate(&cfg)?;
+        let km = cfg.key.expose();
+        let (cipher, salt) = match cfg.alg {
+            Algorithm::HmacSha256_128 => {
+                let mac =
+                    Hmac::<Sha256>::new_from_slice(km).map_err(|_| GsaError::KeyLength(32))?;
+                (GsaCipher::Hmac(Box::new(mac)), [0u8; SALT_LEN])
+            }
+            _ => {
+                let split = km.len() - SALT_LEN;
+                let key = Zeroizing::new(km[..split].to_vec());
+                let gcm = Gcm::new(backend, &key)
+                    .map_err(|_| GsaError::KeyLength(cfg.alg.key_material_len()))?;
+                let mut salt = [0u8; SALT_LEN];
+                salt.copy_from_slice(&km[split..]);
+                (GsaCipher::Gcm(gcm), salt)
+            }
+        };
+        let next_dummy = match (cfg.dir, cfg.coverage.dummy_interval_ms) {
+            (Direction::Out, Some(ms)) => Some(now + Duration::from_millis(ms)),
+            _ => None,
+        };
+        Ok(Gsa {
+            replay: ReplayWindow::new(cfg.replay_window),
+            lifetime: Lifetime::new(cfg.lifetime, now),
+            cipher,
+            salt,
+            last_sn: 0,
+            counters: GsaCounters::default(),
+            next_dummy,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &GsaConfig {
+        &self.cfg
+    }
+
+    pub fn kind(&self) -> GsoKind {
+        self.cfg.alg.kind()
+    }
+
+    /// Highest SN sent (outbound) or authenticated (inbound).
+    pub fn sn_high_water(&self) -> u64 {
+        match self.cfg.dir {
+            Direction::Out => self.last_sn,
+            Direction::In => self.replay.top(),
+        }
+    }
+
+    pub(crate) fn usage(&self) -> Usage {
+        Usage {
+            bytes: self.counters.bytes,
+            packets: self.counters.packets,
+            sn: self.sn_high_water(),
+        }
+    }
+
+    /// GCM nonce = salt (4) || SN64 (8) (RFC 4106 §4, implicit IV as RFC 8750 §4).
+    pub(crate) fn nonce(&self, sn: u64) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[..4].copy_from_slice(&self.salt);
+        n[4..].copy_from_slice(&sn.to_be_bytes());
+        n
+    }
+}
+
+fn validate(cfg: &GsaConfig) -> Result<(), GsaError> {
+    if cfg.key.expose().len() != cfg.alg.key_material_len() {
+        return Err(GsaError::KeyLength(cfg.alg.key_material_len()));
+    }
+    if cfg.gsa_id == 0 {
+        return Err(GsaError::ZeroId);
+    }
+    let c = &cfg.coverage;
+    if cfg.alg.kind() == GsoKind::Gao {
+        if c.payload == PayloadCoverage::AfterInnerHeaders {
+            return Err(GsaError::GeoOnly("payload coverage after_inner_headers"));
+        }
+        if c.padding != Padding::None {
+            return Err(GsaError::GeoOnly("padding"));
+        }
+        if c.hidden_header {
+            return Err(GsaError::GeoOnly("hidden_header"));
+        }
+        if c.dummy_interval_ms.is_some() {
+            return Err(GsaError::GeoOnly("dummy packets"));
+        }
+    }
+    if let Padding::Multiple(n) = c.padding {
+        if n == 0 || n > 256 {
+            return Err(GsaError::BadPadding);
+        }
+    }
+    Ok(())
+}
+
+/// UPDATE_GSA: new lifetimes and/or selectors for an installed GSA (keys never change).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GsaUpdate {
+    #[serde(default)]
+    pub lifetime: Option<LifetimeConfig>,
+    #[serde(default)]
+    pub selectors: Option<Selectors>,
+}
+
+/// Addresses one GSA: inbound GSA-IDs are unique; outbound ones are unique per reqid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GsaKey {
+    pub dir: Direction,
+    pub gsa_id: u32,
+    pub reqid: u32,
+}
+
+/// All installed GSAs.
+#[derive(Debug, Default)]
+pub struct GsaDb {
+    inbound: HashMap<u32, Gsa>,
+    /// reqid -> GSAs in install order; the last one is used for new packets.
+    outbound: HashMap<u32, Vec<Gsa>>,
+}
+
+impl GsaDb {
+    pub fn add(&mut self, gsa: Gsa) -> Result<(), GsaError> {
+        let c = &gsa.cfg;
+        match c.dir {
+            Direction::In => {
+                if self.inbound.contains_key(&c.gsa_id) {
+                    return Err(GsaError::Duplicate(c.gsa_id));
+                }
+                self.inbound.insert(c.gsa_id, gsa);
+            }
+            Direction::Out => {
+                let list = self.outbound.entry(c.reqid).or_default();
+                if list.iter().any(|g| g.cfg.gsa_id == c.gsa_id) {
+                    return Err(GsaError::Duplicate(c.gsa_id));
+                }
+                list.push(gsa);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get_mut(&mut self, k: GsaKey) -> Option<&mut Gsa> {
+        match k.dir {
+            Direction::In => self
+                .inbound
+                .get_mut(&k.gsa_id)
+                .filter(|g| g.cfg.reqid == k.reqid),
+            Direction::Out => self
+                .outbound
+                .get_mut(&k.reqid)?
+                .iter_mut()
+                .find(|g| g.cfg.gsa_id == k.gsa_id),
+        }
+    }
+
+    pub fn remove(&mut self, k: GsaKey) -> Option<Gsa> {
+        match k.dir {
+            Direction::In => {
+                if self.inbound.get(&k.gsa_id)?.cfg.reqid != k.reqid {
+                    return None;
+                }
+                self.inbound.remove(&k.gsa_id)
+            }
+            Direction::Out => {
+                let list = self.outbound.get_mut(&k.reqid)?;
+                let pos = list.iter().position(|g| g.cfg.gsa_id == k.gsa_id)?;
+                let g = list.remove(pos);
+                if list.is_empty() {
+                    self.outbound.remove(&k.reqid);
+                }
+                Some(g)
+            }
+        }
+    }
+
+    pub fn flush(&mut self) {
+        self.inbound.clear();
+        self.outbound.clear();
+    }
+
+    pub fn inbound(&self, gsa_id: u32) -> Option<&Gsa> {
+        self.inbound.get(&gsa_id)
+    }
+
+    pub(crate) fn inbound_mut(&mut self, gsa_id: u32) -> Option<&mut Gsa> {
+        self.inbound.get_mut(&gsa_id)
+    }
+
+    /// The outbound GSA for a template: the newest one with that reqid.
+    pub fn outbound(&self, reqid: u32) -> Option<&Gsa> {
+        self.outbound.get(&reqid)?.last()
+    }
+
+    pub(crate) fn outbound_mut(&mut self, reqid: u32) -> Option<&mut Gsa> {
+        self.outbound.get_mut(&reqid)?.last_mut()
+    }
+
+    /// Every GSA, inbound first (DUMP order).
+    pub fn iter(&self) -> impl Iterator<Item = &Gsa> {
+        let mut ins: Vec<&Gsa> = self.inbound.values().collect();
+        ins.sort_by_key(|g| g.cfg.gsa_id);
+        let mut outs: Vec<&Gsa> = self.outbound.values().flatten().collect();
+        outs.sort_by_key(|g| (g.cfg.reqid, g.cfg.gsa_id));
+        ins.into_iter().chain(outs)
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Gsa> {
+        self.inbound
+            .values_mut()
+            .chain(self.outbound.values_mut().flatten())
+    }
+
+    pub fn len(&self) -> usize {
+        self.inbound.len() + self.outbound.values().map(Vec::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn cfg(dir: Direction, gsa_id: u32, reqid: u32, alg: Algorithm) -> GsaConfig {
+        GsaConfig {
+            dir,
+            gsa_id,
+            reqid,
+            alg,
+            key: SecretKey::new((0..alg.key_material_len() as u8).collect()),
+            coverage: Coverage::default(),
+            selectors: Selectors::default(),
+            lifetime: LifetimeConfig::default(),
+            replay_window: 1024,
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn key_is_redacted_and_hex_round_trips() {
+        let k = SecretKey::from_hex("00ff10Ab").unwrap();
+        assert_eq!(k.expose(), &[0, 0xff, 0x10, 0xab]);
+        assert_eq!(&*k.to_hex(), "00ff10ab");
+        assert_eq!(format!("{k:?}"), "SecretKey(<4 bytes redacted>)");
+        assert!(SecretKey::from_hex("abc").is_err());
+        assert!(SecretKey::from_hex("zz").is_err());
+        let g = Gsa::new(
+            cfg(Direction::In, 1, 1, Algorithm::AesGcm128),
+            Instant::now(),
+            Backend::Ring,
+        )
+        .unwrap();
+        let dbg = format!("{g:?} {:?}", g.config());
+        assert!(
+            dbg.contains("redacted") && !dbg.contains("0, 1, 2, 3"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let now = Instant::now();
+        let mut c = cfg(Direction::In, 1, 1, Algorithm::AesGcm256);
+        c.key = SecretKey::new(vec![0; 32]);
+        assert_eq!(
+            Gsa::new(c, now, Backend::Ring).unwrap_err(),
+            GsaError::KeyLength(36)
+        );
+        let mut c = cfg(Direction::In, 1, 1, Algorithm::AesGmac128);
+        c.coverage.hidden_header = true;
+        assert_eq!(
+            Gsa::new(c, now, Backend::Ring).unwrap_err(),
+            GsaError::GeoOnly("hidden_header")
+        );
+        let mut c = cfg(Direction::In, 1, 1, Algorithm::AesGcm128);
+        c.coverage.padding = Padding::Multiple(0);
+        assert_eq!(
+            Gsa::new(c, now, Backend::Ring).unwrap_err(),
+            GsaError::BadPadding
+        );
+        assert_eq!(
+            Gsa::new(
+                cfg(Direction::In, 0, 1, Algorithm::AesGcm128),
+                now,
+                Backend::Ring
+            )
+            .unwrap_err(),
+            GsaError::ZeroId
+        );
+    }
+
+    #[test]
+    fn db_lookup_newest_outbound_and_unique_inbound() {
+        let now = Instant::now();
+        let mut db = GsaDb::default();
+        let mk =
+            |d, id, r| Gsa::new(cfg(d, id, r, Algorithm::AesGcm128), now, Backend::Ring).unwrap();
+        db.add(mk(Direction::In, 7, 1)).unwrap();
+        assert_eq!(
+            db.add(mk(Direction::In, 7, 2)).unwrap_err(),
+            GsaError::Duplicate(7)
+        );
+        db.add(mk(Direction::Out, 100, 1)).unwrap();
+        db.add(mk(Direction::Out, 101, 1)).unwrap();
+        assert_eq!(db.outbound(1).unwrap().cfg.gsa_id, 101);
+        assert_eq!(db.len(), 3);
+        assert!(db
+            .remove(GsaKey {
+                dir: Direction::In,
+                gsa_id: 7,
+                reqid: 9
+            })
+            .is_none());
+        assert!(db
+            .remove(GsaKey {
+                dir: Direction::Out,
+                gsa_id: 101,
+                reqid: 1
+            })
+            .is_some());
+        assert_eq!(db.outbound(1).unwrap().cfg.gsa_id, 100);
+        assert_eq!(
+            db.iter().map(|g| g.cfg.gsa_id).collect::<Vec<_>>(),
+            vec![7, 100]
+        );
+        db.flush();
+        assert!(db.is_empty());
+    }
+}
