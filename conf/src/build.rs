@@ -152,6 +152,16 @@ impl<'a> Builder<'a> {
                 );
                 continue;
             }
+            if doc.subsections.contains(&kv.key.as_str()) {
+                self.sink.error(
+                    &kv.key_pos,
+                    format!(
+                        "'{}' in {path} is a section, not a key; expected {} {{ ... }}",
+                        kv.key, kv.key
+                    ),
+                );
+                continue;
+            }
             let names = doc.keys.iter().map(|k| k.name);
             let msg = format!("unknown key '{}' in {path}", kv.key);
             self.unknown(&kv.key_pos, msg, &kv.key, names);

@@ -50,13 +50,13 @@ impl Out {
     }
 }
 
-/// Quotes a string when it would not survive as an unquoted value.
+/// Quotes a string when it would not survive as an unquoted value. Items of an unquoted
+/// list never need quotes (the parser refuses what would), so lists stay lists.
 pub(crate) fn quote(s: &str) -> String {
     let plain = !s.is_empty()
         && !s.starts_with(char::is_whitespace)
         && !s.ends_with(char::is_whitespace)
-        && !s.starts_with('"')
-        && !s.contains([',', '#', '{', '}', '"', '\\', '\n', '\r']);
+        && !s.contains([',', '#', '}', '"', '\n', '\r']);
     if plain {
         return s.to_string();
     }

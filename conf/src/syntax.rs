@@ -83,6 +83,7 @@ impl Section {
 
 /// Parse `text` (the contents of `file`) into a root section, resolving includes through `fs`.
 pub(crate) fn parse_file(fs: &dyn Fs, file: &Path, text: &str, sink: &mut Sink) -> Section {
+    let file_buf = file.to_path_buf();
     let file: Arc<Path> = Arc::from(file);
     let mut root = Section::new(String::new(), Pos::new(file.clone(), 1, 1));
     let mut p = Parser {
@@ -93,6 +94,7 @@ pub(crate) fn parse_file(fs: &dyn Fs, file: &Path, text: &str, sink: &mut Sink) 
         file,
         fs,
         include_depth: 0,
+        stack: vec![file_buf],
     };
     p.body(&mut root, 0, sink);
     root
@@ -106,6 +108,8 @@ struct Parser<'a> {
     file: Arc<Path>,
     fs: &'a dyn Fs,
     include_depth: usize,
+    /// Files being parsed, outermost first, to refuse include loops.
+    stack: Vec<PathBuf>,
 }
 
 fn is_name_char(c: char) -> bool {
@@ -271,6 +275,16 @@ impl Parser<'_> {
         }
         let mut text = String::new();
         while let Some(c) = self.peek().filter(|c| !matches!(c, '\n' | '#' | '}')) {
+            if c == '"' {
+                // strongSwan starts a string token here; we insist on quoting whole values so
+                // that lists stay unambiguous.
+                sink.error(
+                    &self.pos(),
+                    "a quote inside an unquoted value; expected quotes around the whole value",
+                );
+                self.skip_line();
+                return None;
+            }
             text.push(c);
             self.bump();
         }
@@ -330,6 +344,17 @@ impl Parser<'_> {
             return;
         }
         for path in self.resolve(&pattern, sink) {
+            if self.stack.contains(&path) {
+                sink.error(
+                    &pattern.pos,
+                    format!(
+                        "{} includes itself (through {}); expected no include loop",
+                        path.display(),
+                        self.file.display()
+                    ),
+                );
+                continue;
+            }
             match self.fs.read_to_string(&path) {
                 Ok(text) => {
                     let mut p = Parser {
@@ -340,6 +365,7 @@ impl Parser<'_> {
                         file: Arc::from(path.as_path()),
                         fs: self.fs,
                         include_depth: self.include_depth + 1,
+                        stack: [self.stack.as_slice(), &[path.clone()]].concat(),
                     };
                     let mut inner = Section::new(sec.name.clone(), sec.pos.clone());
                     p.body(&mut inner, 0, sink);
@@ -466,15 +492,49 @@ mod tests {
     }
 
     #[test]
-    fn include_loop_is_bounded() {
-        let fs = MemFs::new().with("/e/main.conf", "include main.conf\n");
+    fn include_loop_is_refused() {
+        let fs = MemFs::new()
+            .with("/e/main.conf", "include b.conf\n")
+            .with("/e/b.conf", "include *.conf\n");
         let mut sink = Sink::default();
         parse_file(
             &fs,
             Path::new("/e/main.conf"),
-            "include main.conf\n",
+            "include b.conf\n",
+            &mut sink,
+        );
+        let msgs: Vec<_> = sink.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            [
+                "/e/b.conf:1:9: /e/b.conf includes itself (through /e/b.conf); expected no include loop",
+                "/e/b.conf:1:9: /e/main.conf includes itself (through /e/b.conf); expected no include loop",
+            ]
+        );
+    }
+
+    #[test]
+    fn include_depth_is_bounded() {
+        let mut fs = MemFs::new();
+        for i in 0..20 {
+            fs = fs.with(format!("/e/{i}.conf"), format!("include {}.conf\n", i + 1));
+        }
+        let mut sink = Sink::default();
+        parse_file(
+            &fs,
+            Path::new("/e/main.conf"),
+            "include 0.conf\n",
             &mut sink,
         );
         assert!(sink.errors[0].message.contains("nested too deeply"));
+    }
+
+    #[test]
+    fn quote_inside_unquoted_value() {
+        let (_, sink) = parse("a {\n b = x\"y\n}\n");
+        assert_eq!(
+            sink.errors[0].to_string(),
+            "t.conf:2:7: a quote inside an unquoted value; expected quotes around the whole value"
+        );
     }
 }

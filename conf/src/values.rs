@@ -18,9 +18,11 @@ impl TimeSpec {
     pub fn resolve(self, reference: Duration) -> Duration {
         match self {
             TimeSpec::Abs(d) => d,
-            TimeSpec::Percent(p) => {
-                Duration::from_secs(reference.as_secs().saturating_mul(u64::from(p)) / 100)
-            }
+            // Saturate at the longest duration the syntax accepts, so a printed model
+            // always parses again.
+            TimeSpec::Percent(p) => Duration::from_secs(
+                (reference.as_secs().saturating_mul(u64::from(p)) / 100).min(MAX_SECS),
+            ),
         }
     }
 }
@@ -34,6 +36,9 @@ fn number(s: &str) -> Option<u64> {
         None
     }
 }
+
+/// The longest duration accepted (about 136 years).
+pub(crate) const MAX_SECS: u64 = u32::MAX as u64;
 
 /// `90s`, `30m`, `4h`, `2d`, or a bare number of seconds (as strongSwan).
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {
@@ -52,7 +57,7 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     }
     let n: u64 = digits.parse().map_err(|_| bad())?;
     n.checked_mul(mult)
-        .filter(|v| *v <= u64::from(u32::MAX))
+        .filter(|v| *v <= MAX_SECS)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("'{s}' is too long; expected at most 4294967295s"))
 }

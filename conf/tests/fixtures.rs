@@ -293,3 +293,56 @@ fn diff_reports_connection_changes() {
     );
     assert!(d.policies_changed && !d.overlay_changed && d.secrets.is_empty());
 }
+
+#[test]
+fn awkward_values_survive_print_and_parse() {
+    // parse_any asserts that print -> parse gives the same model; true = it loaded.
+    let text = r#"
+connections {
+    c {
+        local_addrs = %any6, 2001:db8::1, nve-2.example.net.
+        local {
+            auth = psk
+            id = "a \"quoted\" id, with # and } and \\ "
+        }
+        remote {
+            auth = psk
+            id = x{y\z
+        }
+        children {
+            n {
+                rekey_time = 4000000000
+                dummy_rate = 5%
+                encrypted_options = 0x0103:0x80, 0xff00:0x01
+                covered_length = 64
+            }
+        }
+    }
+}
+secrets {
+    ike {
+        secret = "some, text # here"
+    }
+    ike-2 {
+        id-a = one
+        id-b = "two, three"
+        secret = 0x00ff
+    }
+}
+"#;
+    let l = parse_str(&MemFs::new(), std::path::Path::new("/x/a.conf"), text);
+    let cfg = l.unwrap_or_else(|e| panic!("{e}")).config;
+    let c = &cfg.connections[0];
+    assert_eq!(
+        c.local.id.as_deref(),
+        Some(r#"a "quoted" id, with # and } and \ "#)
+    );
+    assert_eq!(c.remote.id.as_deref(), Some(r"x{y\z"));
+    // life_time = 110% of a huge rekey_time saturates at the largest duration.
+    assert_eq!(
+        c.children[0].life_time,
+        Duration::from_secs(u64::from(u32::MAX))
+    );
+    assert_eq!(cfg.secrets[1].ids, ["one", "two, three"]);
+    assert!(nvesec_conf::fuzz::parse_any(text.as_bytes()));
+}
