@@ -365,7 +365,7 @@ impl Parser<'_> {
                         file: Arc::from(path.as_path()),
                         fs: self.fs,
                         include_depth: self.include_depth + 1,
-                        stack: [self.stack.as_slice(), &[path.clone()]].concat(),
+                        stack: [self.stack.as_slice(), std::slice::from_ref(&path)].concat(),
                     };
                     let mut inner = Section::new(sec.name.clone(), sec.pos.clone());
                     p.body(&mut inner, 0, sink);
