@@ -59,12 +59,13 @@ fn sk_ranges_for_sending_and_receiving() {
     plaintext.push(0);
     let sk = Sk::placeholder(first, 8 + plaintext.len() + 16);
     let msg = Message::new(header(ExchangeType::IKE_AUTH, 1), vec![Payload::Sk(sk)]);
-    let mut bytes = msg.to_bytes().unwrap();
+    let (mut bytes, r) = msg.to_bytes_with_sk_ranges(8, 16).unwrap();
+    assert_eq!(bytes, msg.to_bytes().unwrap());
+    assert_eq!(sk_ranges(&bytes, 8, 16).unwrap(), r);
     assert_eq!(bytes.len(), 28 + 4 + 8 + 18 + 16);
     assert_eq!(&bytes[16..20], &[0x2e, 0x20, 0x23, 0x08]); // next SK, v2.0, IKE_AUTH, I
     assert_eq!(&bytes[28..32], &[0x23, 0, 0, 46]); // SK: next IDi, length 4+8+18+16
 
-    let r = sk_ranges(&bytes, 8, 16).unwrap();
     assert_eq!(r.aad, 0..32);
     assert_eq!(r.iv, 32..40);
     assert_eq!(r.ciphertext, 40..58);

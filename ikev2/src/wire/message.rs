@@ -55,6 +55,18 @@ impl Message {
         Ok(out)
     }
 
+    /// Builds a message that ends with an SK/SKF placeholder (see [`super::payloads::Sk::placeholder`])
+    /// and returns the bytes with the AEAD ranges to encrypt in place.
+    pub fn to_bytes_with_sk_ranges(
+        &self,
+        iv_len: usize,
+        icv_len: usize,
+    ) -> Result<(Vec<u8>, super::payloads::SkRanges), Error> {
+        let bytes = self.to_bytes()?;
+        let ranges = super::payloads::sk_ranges(&bytes, iv_len, icv_len)?;
+        Ok((bytes, ranges))
+    }
+
     /// The trailing SK payload, if any.
     pub fn sk(&self) -> Option<&super::payloads::Sk> {
         match self.payloads.last() {

@@ -37,3 +37,8 @@ pub use fuzz::{fuzz_parse, fuzz_reassemble};
 pub use header::{Flags, HeaderView, IkeHeader, HEADER_LEN};
 pub use message::{encode_inner, parse_inner, Message};
 pub use payloads::*;
+
+/// Runs the examples of docs/ikev2-wire.md as doctests, so the user documentation stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/ikev2-wire.md")]
+pub struct WireDocExamples;
