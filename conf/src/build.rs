@@ -599,7 +599,7 @@ impl<'a> Builder<'a> {
         );
         self.check_limit(sec, "bytes", rekey_bytes, life_bytes);
         self.check_limit(sec, "packets", rekey_packets, life_packets);
-        Child {
+        let child = Child {
             name: sec.name.clone(),
             gsa_proposals: self.proposals(sec, "gsa_proposals", GSA_ALGS, false),
             protection: self.keyword(
@@ -685,6 +685,37 @@ impl<'a> Builder<'a> {
                     &[],
                 ),
             },
+        };
+        self.check_protection(sec, &child);
+        child
+    }
+
+    /// GEO needs an AEAD (AES-GCM) proposal and GAO a MAC (AES-GMAC or HMAC-SHA-256)
+    /// proposal (DESIGN.md, GSA negotiation); otherwise the child could never be negotiated.
+    fn check_protection(&mut self, sec: &Section, child: &Child) {
+        let props = &child.gsa_proposals;
+        if props.iter().any(|p| p == "default") {
+            return;
+        }
+        let has = |algs: &[&str]| {
+            props
+                .iter()
+                .any(|p| p.split('-').any(|t| algs.contains(&t)))
+        };
+        let geo = has(&GSA_ALGS[..4]);
+        let gao = has(&GSA_ALGS[4..7]);
+        let (need_geo, need_gao) = match child.protection {
+            Protection::Geo => (true, false),
+            Protection::Gao => (false, true),
+            Protection::GeoGao => (true, true),
+        };
+        let pos = value(sec, "gsa_proposals").map_or(sec.pos.clone(), |v| v.pos.clone());
+        let p = child.protection.as_str();
+        if need_geo && !geo {
+            self.sink.error(&pos, format!("protection = {p} needs an AES-GCM proposal, but gsa_proposals has none; expected e.g. aes256gcm16-esn"));
+        }
+        if need_gao && !gao {
+            self.sink.error(&pos, format!("protection = {p} needs an AES-GMAC or sha256 proposal, but gsa_proposals has none; expected e.g. aes256gmac-esn"));
         }
     }
 

@@ -346,3 +346,8 @@ secrets {
     assert_eq!(cfg.secrets[1].ids, ["one", "two, three"]);
     assert!(nvesec_conf::fuzz::parse_any(text.as_bytes()));
 }
+
+#[test]
+fn protection_without_matching_proposal() {
+    one_error("protection_proposal.conf", "8:33: protection = geo+gao needs an AES-GMAC or sha256 proposal, but gsa_proposals has none; expected e.g. aes256gmac-esn");
+}

@@ -123,17 +123,18 @@ fn child(u: &mut U, i: u32) -> Child {
     let rekey = 1 + u.below(200_000);
     let rekey_bytes = if u.bool() { u64::from(u.u32()) } else { 0 };
     let rekey_packets = if u.bool() { u64::from(u.u32()) } else { 0 };
+    let protection = u.pick(Protection::ALL);
     Child {
         name: format!("child{i}"),
-        gsa_proposals: vec![u
-            .pick(&[
-                "default",
-                "aes256gcm16-esn",
-                "aes128gmac-esn-x25519",
-                "sha256-esn",
-            ])
-            .to_string()],
-        protection: u.pick(Protection::ALL),
+        gsa_proposals: match (protection, u.bool()) {
+            (_, false) => vec!["default".into()],
+            (Protection::Geo, true) => vec!["aes256gcm16-esn".into()],
+            (Protection::Gao, true) => {
+                vec![u.pick(&["aes128gmac-esn-x25519", "sha256-esn"]).into()]
+            }
+            (Protection::GeoGao, true) => vec!["aes128gcm16-esn".into(), "aes256gmac-noesn".into()],
+        },
+        protection,
         encrypted_options: u.option_set(),
         authenticated_options: u.option_set(),
         covered_length: match u.below(3) {

@@ -20,16 +20,18 @@ struct Args {
     check: bool,
 }
 
-fn check(args: &Args) -> ExitCode {
+/// What `--check` prints on stdout and stderr, and its exit status.
+fn check_output(args: &Args) -> (String, String, u8) {
+    let mut err = String::new();
     match nvesec_conf::load(&args.config) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                eprintln!("{w}");
+                err += &format!("{w}\n");
             }
-            print!("{}", loaded.config.to_conf_string(SecretDisplay::Redact));
+            let out = loaded.config.to_conf_string(SecretDisplay::Redact);
             let c = &loaded.config;
-            eprintln!(
-                "{}: OK: {} connections, {} secrets, {} networks, {} policies, {} warnings",
+            err += &format!(
+                "{}: OK: {} connections, {} secrets, {} networks, {} policies, {} warnings\n",
                 args.config.display(),
                 c.connections.len(),
                 c.secrets.len(),
@@ -37,22 +39,28 @@ fn check(args: &Args) -> ExitCode {
                 c.policies.len(),
                 loaded.warnings.len()
             );
-            ExitCode::SUCCESS
+            (out, err, 0)
         }
         Err(e) => {
             for w in &e.warnings {
-                eprintln!("{w}");
+                err += &format!("{w}\n");
             }
-            eprintln!("{e}");
-            eprintln!(
-                "{}: {} errors, {} warnings",
+            err += &format!(
+                "{e}\n{}: {} errors, {} warnings\n",
                 args.config.display(),
                 e.errors.len(),
                 e.warnings.len()
             );
-            ExitCode::from(1)
+            (String::new(), err, 1)
         }
     }
+}
+
+fn check(args: &Args) -> ExitCode {
+    let (out, err, code) = check_output(args);
+    print!("{out}");
+    eprint!("{err}");
+    ExitCode::from(code)
 }
 
 fn main() -> ExitCode {
@@ -62,4 +70,33 @@ fn main() -> ExitCode {
     }
     eprintln!("nvesecd: only --check is implemented so far; the daemon itself is not written yet");
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: &str) -> Args {
+        Args::parse_from(["nvesecd", "--config", config, "--check"])
+    }
+
+    #[test]
+    fn check_prints_the_model_without_secrets() {
+        let (out, err, code) = check_output(&args("examples/etc/nvesec/nvesec.conf"));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("        life_time = 66m\n"), "{out}");
+        assert!(out.contains("# secret = (redacted)"));
+        assert!(!out.contains("0sYWJs") && !out.contains("secret = 0x"));
+        assert!(err.ends_with(
+            "nvesec.conf: OK: 2 connections, 1 secrets, 3 networks, 9 policies, 0 warnings\n"
+        ));
+    }
+
+    #[test]
+    fn check_fails_with_positions() {
+        let path = "conf/tests/fixtures/invalid/dpd_action.conf";
+        let (out, err, code) = check_output(&args(path));
+        assert_eq!((out.as_str(), code), ("", 1));
+        assert_eq!(err, format!("{path}:7:30: dpd_action: 'start' is not a valid value; expected clear|trap|restart\n{path}: 1 errors, 0 warnings\n"));
+    }
 }
