@@ -15,7 +15,6 @@ use std::time::Duration;
 #[command(
     name = "nvesecctl",
     disable_version_flag = true,
-    args_conflicts_with_subcommands = true,
     group(ArgGroup::new("action").multiple(false).args([
         "load_all", "load_conns", "load_creds", "list_sas", "list_conns", "list_certs",
         "list_pols", "initiate", "terminate", "rekey", "stats", "counters", "log", "version",
