@@ -112,6 +112,11 @@ fn parses_to_the_expected_fields() {
         ]
     );
     assert_eq!(msg, request_typed());
+    let natd = msg
+        .notify(NotifyType::NAT_DETECTION_DESTINATION_IP)
+        .unwrap();
+    assert_eq!(natd.data, hex(NATD_DST));
+    assert_eq!(rules::check_outer(&msg), Ok(()));
 }
 
 #[test]

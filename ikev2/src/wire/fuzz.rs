@@ -18,6 +18,7 @@ pub fn fuzz_parse(data: &[u8]) {
             let bytes = msg.to_bytes().expect("a parsed message re-encodes");
             assert_eq!(bytes.len(), d.len(), "re-encoding keeps the length");
             assert_eq!(Message::parse(&bytes).as_ref(), Ok(&msg));
+            let _ = super::rules::check_outer(&msg);
         }
         if let Ok(r) = sk_ranges(d, 8, 16) {
             assert!(r.aad.end == r.iv.start && r.iv.end == r.ciphertext.start);
@@ -28,6 +29,8 @@ pub fn fuzz_parse(data: &[u8]) {
         if let Ok(inner) = parse_inner(PayloadType(first), rest) {
             let (ty, bytes) = encode_inner(&inner).expect("parsed inner chain re-encodes");
             assert_eq!(parse_inner(ty, &bytes).as_ref(), Ok(&inner));
+            let _ =
+                super::rules::check_payloads(super::enums::ExchangeType::IKE_AUTH, false, &inner);
         }
     }
     if let Ok(body) = strip_padding(data) {

@@ -83,6 +83,11 @@ impl Message {
         }
     }
 
+    /// The first notify of type `ty`.
+    pub fn notify(&self, ty: super::enums::NotifyType) -> Option<&super::payloads::Notify> {
+        self.notifies().find(|n| n.ty == ty)
+    }
+
     /// The notifies of the message, in order.
     pub fn notifies(&self) -> impl Iterator<Item = &super::payloads::Notify> {
         self.payloads.iter().filter_map(|p| match p {

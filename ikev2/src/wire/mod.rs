@@ -7,7 +7,8 @@
 //!   tied together by [`Payload`];
 //! - [`message`]: whole datagrams ([`Message`]) and decrypted SK contents ([`parse_inner`],
 //!   [`encode_inner`]); [`sk_ranges`] gives the AEAD boundaries of SK/SKF;
-//! - [`natt`]: the port-4500 non-ESP marker.
+//! - [`natt`]: the port-4500 non-ESP marker;
+//! - [`rules`]: which payloads each exchange may carry, checked before any state code runs.
 //!
 //! ```
 //! use nvesec_ikev2::wire::*;
@@ -30,6 +31,7 @@ pub mod message;
 pub mod natt;
 pub mod payload;
 pub mod payloads;
+pub mod rules;
 
 pub use enums::*;
 pub use error::Error;

@@ -79,6 +79,21 @@ impl Notify {
             .collect())
     }
 
+    /// COOKIE with the responder's opaque 1..=64 octets (RFC 7296 §2.6).
+    pub fn cookie(data: Vec<u8>) -> Self {
+        Self::new(NotifyType::COOKIE, data)
+    }
+
+    /// NAT_DETECTION_SOURCE_IP with `SHA-1(SPIi | SPIr | IP | port)` (RFC 7296 §2.23).
+    pub fn nat_detection_source_ip(hash: [u8; NAT_DETECTION_LEN]) -> Self {
+        Self::new(NotifyType::NAT_DETECTION_SOURCE_IP, hash.to_vec())
+    }
+
+    /// NAT_DETECTION_DESTINATION_IP, same hash over the destination (RFC 7296 §2.23).
+    pub fn nat_detection_destination_ip(hash: [u8; NAT_DETECTION_LEN]) -> Self {
+        Self::new(NotifyType::NAT_DETECTION_DESTINATION_IP, hash.to_vec())
+    }
+
     /// REKEY_SA naming the SA being replaced (RFC 7296 §1.3.1).
     pub fn rekey_sa(protocol: ProtocolId, spi: Vec<u8>) -> Self {
         Self::with_spi(protocol, spi, NotifyType::REKEY_SA, Vec::new())
