@@ -237,6 +237,8 @@ fn deletes() {
         Payload::Delete(d),
         "00 00 00 10 C9 04 00 02 00 00 00 01 00 00 00 02",
     );
+    // SPI size 0 with a count (IKE form lists no SPIs).
+    assert!(decode(PayloadType::DELETE, &hex("00 00 00 08 01 00 FF FF")).is_err());
     // Num SPIs says 3 but there are 2; trailing bytes after the SPIs.
     assert!(decode(
         PayloadType::DELETE,

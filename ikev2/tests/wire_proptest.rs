@@ -93,6 +93,7 @@ fn selector() -> impl Strategy<Value = TrafficSelector> {
 
 fn delete() -> impl Strategy<Value = Delete> {
     (any::<u8>(), 0u8..9, 0usize..4).prop_flat_map(|(p, size, n)| {
+        let n = if size == 0 { 0 } else { n };
         vec(vec(any::<u8>(), usize::from(size)), n).prop_map(move |spis| Delete {
             protocol: ProtocolId(p),
             spi_size: size,

@@ -14,6 +14,17 @@ pub struct Delete {
     pub spis: Vec<Vec<u8>>,
 }
 
+/// SPIs of size 0 only make sense in the IKE SA form, which lists none; refusing a count there
+/// also keeps an 8-byte payload from expanding into 65535 empty entries.
+fn check_count(spi_size: u8, count: usize) -> Result<(), Error> {
+    if spi_size == 0 && count != 0 {
+        return Err(Error::InvalidValue {
+            what: "Delete with SPIs of size 0",
+        });
+    }
+    Ok(())
+}
+
 impl Delete {
     /// Delete the IKE SA the message travels on.
     pub fn ike() -> Self {
@@ -50,6 +61,7 @@ impl Delete {
         let protocol = ProtocolId(r.u8("Delete payload")?);
         let spi_size = r.u8("Delete payload")?;
         let count = r.u16("Delete payload")?;
+        check_count(spi_size, usize::from(count))?;
         let mut spis = Vec::new();
         for _ in 0..count {
             spis.push(r.take(usize::from(spi_size), "Delete SPI")?.to_vec());
@@ -66,6 +78,7 @@ impl Delete {
         let count = u16::try_from(self.spis.len()).map_err(|_| Error::TooLarge {
             what: "Delete SPI count",
         })?;
+        check_count(self.spi_size, self.spis.len())?;
         out.push(self.protocol.0);
         out.push(self.spi_size);
         out.extend_from_slice(&count.to_be_bytes());
