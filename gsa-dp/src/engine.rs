@@ -139,6 +139,7 @@ pub struct Dataplane {
     aad: Vec<u8>,
     validated: Vec<Validated>,
     options: Vec<(u16, u8)>,
+    routes: Vec<crate::keying::Route>,
 }
 
 impl Dataplane {
@@ -154,6 +155,7 @@ impl Dataplane {
             aad: Vec::with_capacity(2048),
             validated: Vec::with_capacity(MAX_GSOS),
             options: Vec::with_capacity(64),
+            routes: Vec::new(),
         }
     }
 
@@ -198,6 +200,15 @@ impl Dataplane {
         self.gsas.flush();
         self.gsp = Gsp::default();
         self.hold.clear();
+    }
+
+    /// SET_ROUTES: the overlay forwarding table (used by the I/O layer, kept here for DUMP).
+    pub fn set_routes(&mut self, routes: Vec<crate::keying::Route>) {
+        self.routes = routes;
+    }
+
+    pub fn routes(&self) -> &[crate::keying::Route] {
+        &self.routes
     }
 
     pub fn gsas(&self) -> &GsaDb {

@@ -13,3 +13,5 @@ pub mod replay;
 pub mod seal;
 pub mod wire;
 pub use engine::{Dataplane, DataplaneConfig, Event, InVerdict, OutVerdict, Transmit};
+pub mod fuzzing;
+pub mod keying;
