@@ -56,6 +56,11 @@ fn list_sas_json_styles() {
         out.contains(r#""spi_i":"8a3f1c2d4e5f6071""#) && out.contains(r#""gsa_id_in":"c39845d7""#),
         "hex ids on the wire: {out}"
     );
+    // Field order follows the schema in docs/cli.md (not sorted).
+    assert!(
+        out.starts_with(r#"{"sas":[{"name":"gw","uid":3,"state":"ESTABLISHED","#),
+        "{out}"
+    );
 }
 
 #[test]

@@ -257,30 +257,47 @@ fn print_out(s: &str) -> io::Result<()> {
     out.flush()
 }
 
-/// JSON of a reply without its command tag: `{"sas":[...]}` for list-sas.
-fn reply_json(reply: &Reply) -> serde_json::Value {
-    match serde_json::to_value(reply) {
-        Ok(serde_json::Value::Object(m)) if m.len() == 1 => {
-            m.into_iter().next().map(|(_, v)| v).unwrap_or_default()
-        }
-        Ok(v) => v,
-        Err(_) => serde_json::Value::Null,
+/// A one-key JSON object `{key: value}` that keeps the value's field order.
+struct Keyed<'a, T>(&'static str, &'a T);
+
+impl<T: serde::Serialize> serde::Serialize for Keyed<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, self.1)?;
+        m.end()
     }
 }
 
-fn print_json(v: &serde_json::Value, style: Style) -> io::Result<()> {
+fn print_json<T: serde::Serialize>(v: &T, style: Style) -> io::Result<()> {
     let text = if style == Style::Raw {
         serde_json::to_string(v)
     } else {
         serde_json::to_string_pretty(v)
     }
-    .unwrap_or_default();
+    .map_err(io::Error::other)?;
     print_out(&format!("{text}\n"))
+}
+
+/// JSON of a reply without its command tag: `{"sas":[...]}` for list-sas.
+fn print_reply_json(reply: &Reply, style: Style) -> io::Result<()> {
+    match reply {
+        Reply::Load(r) => print_json(r, style),
+        Reply::ListSas { sas } => print_json(&Keyed("sas", sas), style),
+        Reply::ListConns { conns } => print_json(&Keyed("conns", conns), style),
+        Reply::ListCerts { certs } => print_json(&Keyed("certs", certs), style),
+        Reply::ListPols { policies } => print_json(&Keyed("policies", policies), style),
+        Reply::Done { messages } => print_json(&Keyed("messages", messages), style),
+        Reply::Stats(s) => print_json(s, style),
+        Reply::Counters(c) => print_json(c, style),
+        Reply::Subscribed { events } => print_json(&Keyed("events", events), style),
+        Reply::Version(v) => print_json(v, style),
+    }
 }
 
 fn print_reply(name: &str, reply: &Reply, style: Style) -> Result<(), Failure> {
     if style != Style::Text {
-        return Ok(print_json(&reply_json(reply), style)?);
+        return Ok(print_reply_json(reply, style)?);
     }
     let text = match reply {
         Reply::Load(r) => format::load(r),
@@ -345,8 +362,7 @@ fn show(cli: &Cli, args: &[String], style: Style) -> Result<(), Failure> {
         return Err(Failure::Command("show", format!("no such peer '{p}'")));
     }
     if style != Style::Text {
-        let v = serde_json::json!({ "sas": sas });
-        return Ok(print_json(&v, style)?);
+        return Ok(print_json(&Keyed("sas", &sas), style)?);
     }
     let text = if dump {
         format::show_dump(&sas)
