@@ -548,3 +548,95 @@ impl Drop for ControlServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// Defers `initiate`, answers everything else at once.
+    #[derive(Default)]
+    struct Deferring {
+        pending: Option<(ClientId, u64)>,
+    }
+
+    impl ControlHandler for Deferring {
+        fn handle(&mut self, req: Request) -> Response {
+            Response::ok(req.id, Reply::Done { messages: vec![] })
+        }
+        fn handle_deferred(&mut self, req: Request, client: ClientId) -> Option<Response> {
+            if let Command::Initiate { .. } = req.command {
+                self.pending = Some((client, req.id));
+                return None;
+            }
+            // A wrong id from the handler is corrected by the server.
+            Some(Response::ok(999, Reply::Done { messages: vec![] }))
+        }
+    }
+
+    fn poll_until(
+        poll: &mut Poll,
+        server: &mut ControlServer,
+        h: &mut Deferring,
+        done: impl Fn(&ControlServer, &Deferring) -> bool,
+    ) {
+        let mut events = Events::with_capacity(16);
+        for _ in 0..200 {
+            poll.poll(&mut events, Some(Duration::from_millis(10)))
+                .unwrap();
+            for ev in events.iter() {
+                assert!(server.owns(ev.token()));
+                server.on_event(poll.registry(), ev, h);
+            }
+            if done(server, h) {
+                return;
+            }
+        }
+        panic!("condition not reached");
+    }
+
+    #[test]
+    fn deferred_response_and_token_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let mut server = ControlServer::bind(&path).unwrap();
+        let mut poll = Poll::new().unwrap();
+        server.register(poll.registry(), Token(100)).unwrap();
+        assert!(server.owns(Token(100)) && server.owns(Token(165)));
+        assert!(!server.owns(Token(99)) && !server.owns(Token(166)));
+        let mut h = Deferring::default();
+
+        let client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut w = client.try_clone().unwrap();
+        let mut r = BufReader::new(client);
+        w.write_all(b"{\"id\":5,\"command\":\"initiate\",\"child\":\"net\"}\n{\"id\":6,\"command\":\"stats\"}\n")
+            .unwrap();
+        poll_until(&mut poll, &mut server, &mut h, |_, h| h.pending.is_some());
+        // The later request was answered first, with its own id.
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(
+            line,
+            "{\"type\":\"response\",\"id\":6,\"status\":\"ok\",\"reply\":{\"done\":{\"messages\":[]}}}\n"
+        );
+        let (cid, id) = h.pending.unwrap();
+        let resp = Response::error(Some(id), ErrorCode::Timeout, "peer did not answer");
+        assert!(server.respond(poll.registry(), cid, resp));
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(
+            line,
+            "{\"type\":\"response\",\"id\":5,\"status\":\"error\",\"error\":{\"code\":\"timeout\",\"message\":\"peer did not answer\"}}\n"
+        );
+        // Once the client is gone, its id is stale.
+        drop((w, r));
+        poll_until(&mut poll, &mut server, &mut h, |s, _| s.client_count() == 0);
+        let resp = Response::ok(id, Reply::Done { messages: vec![] });
+        assert!(!server.respond(poll.registry(), cid, resp));
+        drop(server);
+        assert!(!path.exists(), "socket removed on drop");
+    }
+}
