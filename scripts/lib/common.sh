@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # Debian packages the demo and the test suite need (strongSwan as the foreign
 # IKEv2 peer, its pki tool for cross-checks, namespaces, traffic and capture).
 NVESEC_APT_PACKAGES=(
-    strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins
+    strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins
     strongswan-pki iproute2 iputils-ping iperf3 tshark openssl procps
 )
 
