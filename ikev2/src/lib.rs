@@ -6,3 +6,6 @@
 
 pub mod crypto;
 pub mod wire;
+pub mod config;
+pub mod endpoint;
+pub mod sa;

@@ -1,0 +1,668 @@
+//! The sans-IO endpoint: SPI dispatch of incoming datagrams, half-open accounting, cookies
+//! (RFC 7296 §2.6), the per-peer rate limit, and the poll interface.
+//!
+//! Polling order after any input (`handle_datagram`, `handle_timeout`, a command): drain
+//! [`Endpoint::poll_transmit`], then [`Endpoint::poll_event`], then arm a timer for
+//! [`Endpoint::poll_timeout`] (quinn-proto's order). The endpoint never reads a clock: `now` is
+//! always a parameter, and wall-clock time (for certificate validity) is derived from the
+//! `(Instant, SystemTime)` anchor given to [`Endpoint::new`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use hmac::{Hmac, Mac};
+use rand_chacha::rand_core::SeedableRng;
+use sha2::Sha256;
+
+use crate::config::{ConnectionConfig, EngineConfig};
+pub use crate::sa::events::{Event, GsaKeys, GsaParams, LogLevel, LogRecord, Transmit};
+use crate::sa::{Ctx, IkeSa, Output};
+use crate::wire::enums::ExchangeType;
+use crate::wire::header::IkeHeader;
+
+/// Source of randomness for SPIs, nonces, D-H private keys, GSA-IDs, IVs and cookie secrets.
+/// Injected so tests are deterministic; production uses the OS generator.
+pub trait EngineRng: Send {
+    fn fill(&mut self, dst: &mut [u8]);
+}
+
+impl<R: rand_core::RngCore + rand_core::CryptoRng + Send> EngineRng for R {
+    fn fill(&mut self, dst: &mut [u8]) {
+        self.fill_bytes(dst);
+    }
+}
+
+/// A ChaCha20 CSPRNG from a 32-byte seed: deterministic for tests, or seeded from the OS
+/// by the daemon.
+pub fn seeded_rng(seed: [u8; 32]) -> Box<dyn EngineRng> {
+    Box::new(rand_chacha::ChaCha20Rng::from_seed(seed))
+}
+
+/// Draws a non-zero u64 (IKE SPIs must not be 0, RFC 7296 §3.1).
+pub(crate) fn random_nonzero_u64(rng: &mut dyn EngineRng) -> u64 {
+    loop {
+        let mut b = [0u8; 8];
+        rng.fill(&mut b);
+        let v = u64::from_be_bytes(b);
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+/// Draws a non-zero u32 (GSA-IDs; 0 is reserved like ESP SPI 0).
+pub(crate) fn random_nonzero_u32(rng: &mut dyn EngineRng) -> u32 {
+    loop {
+        let mut b = [0u8; 4];
+        rng.fill(&mut b);
+        let v = u32::from_be_bytes(b);
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+/// Identifies one IKE SA for commands and events: our SPI of that SA plus a log uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId {
+    pub local_spi: u64,
+    /// Monotonic number shown in logs as `<conn|uid>` (strongSwan's unique id).
+    pub uid: u32,
+}
+
+impl fmt::Display for IkeSaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.uid)
+    }
+}
+
+/// Commands that fail synchronously.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    #[error("no connection named {0:?}")]
+    UnknownConnection(String),
+    #[error("connection {0:?} has no remote address")]
+    NoRemoteAddress(String),
+    #[error("no IKE SA {0:?}")]
+    UnknownSa(IkeSaId),
+    #[error("IKE SA is not established")]
+    NotEstablished,
+    #[error("no GSA with inbound GSA-ID {0:#010x}")]
+    UnknownGsa(u32),
+    #[error("no GSA named {0:?} in the connection")]
+    UnknownChild(String),
+}
+
+/// Datagrams dropped before reaching an SA, by reason (for `--counters`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    pub malformed_header: u64,
+    pub unknown_spi: u64,
+    pub no_connection: u64,
+    pub cookie_required: u64,
+    pub rate_limited: u64,
+    pub unexpected_response: u64,
+}
+
+/// Rotating secret for stateless cookies (RFC 7296 §2.6): `cookie = version(1) ||
+/// HMAC-SHA256(secret_version, Ni | IPi | SPIi)`. The previous secret stays valid for one
+/// period so cookies issued just before a rotation still verify.
+struct CookieJar {
+    version: u8,
+    current: [u8; 32],
+    previous: Option<[u8; 32]>,
+    rotate_at: Instant,
+}
+
+impl CookieJar {
+    fn new(rng: &mut dyn EngineRng, now: Instant, cfg: &EngineConfig) -> Self {
+        let mut current = [0u8; 32];
+        rng.fill(&mut current);
+        Self {
+            version: 0,
+            current,
+            previous: None,
+            rotate_at: now + cfg.cookie_secret_lifetime,
+        }
+    }
+
+    fn maybe_rotate(&mut self, rng: &mut dyn EngineRng, now: Instant, cfg: &EngineConfig) {
+        if now < self.rotate_at {
+            return;
+        }
+        self.previous = Some(self.current);
+        rng.fill(&mut self.current);
+        self.version = self.version.wrapping_add(1);
+        self.rotate_at = now + cfg.cookie_secret_lifetime;
+    }
+
+    fn compute(secret: &[u8; 32], version: u8, ni: &[u8], ip: IpAddr, spi_i: u64) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+        mac.update(ni);
+        match ip {
+            IpAddr::V4(a) => mac.update(&a.octets()),
+            IpAddr::V6(a) => mac.update(&a.octets()),
+        }
+        mac.update(&spi_i.to_be_bytes());
+        let mut out = vec![version];
+        out.extend_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
+    fn issue(&self, ni: &[u8], ip: IpAddr, spi_i: u64) -> Vec<u8> {
+        Self::compute(&self.current, self.version, ni, ip, spi_i)
+    }
+
+    fn verify(&self, cookie: &[u8], ni: &[u8], ip: IpAddr, spi_i: u64) -> bool {
+        let Some(&v) = cookie.first() else {
+            return false;
+        };
+        let secret = if v == self.version {
+            &self.current
+        } else if v == self.version.wrapping_sub(1) {
+            match &self.previous {
+                Some(p) => p,
+                None => return false,
+            }
+        } else {
+            return false;
+        };
+        let want = Self::compute(secret, v, ni, ip, spi_i);
+        // Constant-time compare: a cookie oracle must not leak prefix matches.
+        want.len() == cookie.len()
+            && want
+                .iter()
+                .zip(cookie)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+/// The IKEv2 endpoint: owns every IKE SA of this node.
+pub struct Endpoint {
+    cfg: Arc<EngineConfig>,
+    rng: Box<dyn EngineRng>,
+    sas: HashMap<u64, IkeSa>,
+    /// Responder half-open SAs by (peer address, peer SPIi), to recognise IKE_SA_INIT
+    /// retransmissions and to count half-open SAs for the cookie threshold.
+    half_open: HashMap<(SocketAddr, u64), u64>,
+    cookies: CookieJar,
+    last_new_exchange: HashMap<IpAddr, Instant>,
+    out: Output,
+    next_uid: u32,
+    wall_anchor: (Instant, SystemTime),
+    drops: DropCounters,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("sas", &self.sas.len())
+            .field("half_open", &self.half_open.len())
+            .field("drops", &self.drops)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Creates an endpoint. `now`/`wall` anchor the monotonic clock to wall-clock time, used
+    /// only for certificate validity.
+    pub fn new(
+        cfg: Arc<EngineConfig>,
+        mut rng: Box<dyn EngineRng>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Self {
+        let cookies = CookieJar::new(rng.as_mut(), now, &cfg);
+        Self {
+            cfg,
+            rng,
+            sas: HashMap::new(),
+            half_open: HashMap::new(),
+            cookies,
+            last_new_exchange: HashMap::new(),
+            out: Output::default(),
+            next_uid: 1,
+            wall_anchor: (now, wall),
+            drops: DropCounters::default(),
+        }
+    }
+
+    /// Replaces the configuration; existing SAs keep the connection they were created with.
+    pub fn set_config(&mut self, cfg: Arc<EngineConfig>) {
+        self.cfg = cfg;
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn drop_counters(&self) -> DropCounters {
+        self.drops
+    }
+
+    /// Number of responder SAs waiting for IKE_AUTH (the cookie threshold counts these).
+    pub fn half_open_count(&self) -> usize {
+        self.half_open.len()
+    }
+
+    /// IDs of all live IKE SAs, ordered by uid.
+    pub fn ike_sas(&self) -> Vec<IkeSaId> {
+        let mut v: Vec<IkeSaId> = self.sas.values().map(|s| s.id()).collect();
+        v.sort();
+        v
+    }
+
+    /// Read-only view of one IKE SA (state, keys for tests, GSAs).
+    pub fn ike_sa(&self, id: IkeSaId) -> Option<&IkeSa> {
+        self.sas.get(&id.local_spi)
+    }
+
+    fn wall_now(&self, now: Instant) -> SystemTime {
+        let (at, wall) = self.wall_anchor;
+        match now.checked_duration_since(at) {
+            Some(d) => wall + d,
+            None => wall - at.duration_since(now),
+        }
+    }
+
+    fn alloc_uid(&mut self) -> u32 {
+        let u = self.next_uid;
+        self.next_uid = self.next_uid.wrapping_add(1).max(1);
+        u
+    }
+
+    fn fresh_spi(&mut self) -> u64 {
+        loop {
+            let spi = random_nonzero_u64(self.rng.as_mut());
+            if !self.sas.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// Starts an IKE SA for connection `conn_name` towards its configured peer (or `remote`
+    /// when given). Returns the new SA's id; progress is reported through events.
+    pub fn initiate(
+        &mut self,
+        now: Instant,
+        conn_name: &str,
+        local: SocketAddr,
+        remote: Option<SocketAddr>,
+    ) -> Result<IkeSaId, CommandError> {
+        let conn = self
+            .cfg
+            .connection(conn_name)
+            .cloned()
+            .ok_or_else(|| CommandError::UnknownConnection(conn_name.to_owned()))?;
+        let remote = remote
+            .or_else(|| crate::config::remote_endpoint(&conn))
+            .ok_or_else(|| CommandError::NoRemoteAddress(conn_name.to_owned()))?;
+        let uid = self.alloc_uid();
+        let spi = self.fresh_spi();
+        let wall = self.wall_now(now);
+        let mut ctx = Ctx::new(
+            now,
+            wall,
+            &self.cfg,
+            self.rng.as_mut(),
+            &mut self.out,
+            &mut self.next_uid,
+        );
+        let sa = IkeSa::initiate(&mut ctx, conn, uid, spi, local, remote);
+        let id = sa.id();
+        self.sas.insert(spi, sa);
+        self.collect_spawned();
+        Ok(id)
+    }
+
+    /// Handles one received IKE datagram (without the 4-byte non-ESP marker on port 4500).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.cookies.maybe_rotate(self.rng.as_mut(), now, &self.cfg);
+        let hdr = match IkeHeader::parse(bytes) {
+            Ok(h) => h,
+            Err(_) => {
+                self.drops.malformed_header += 1;
+                return;
+            }
+        };
+        let is_new_init = hdr.exchange == ExchangeType::IKE_SA_INIT
+            && !hdr.flags.is_response()
+            && hdr.flags.is_initiator()
+            && hdr.spi_r == 0;
+        if is_new_init {
+            self.handle_init_request(now, local, remote, &hdr, bytes);
+            return;
+        }
+        // The I flag names the original initiator: when the sender has it, we are the
+        // responder and our SPI is SPIr (RFC 7296 §3.1).
+        let our_spi = if hdr.flags.is_initiator() {
+            hdr.spi_r
+        } else {
+            hdr.spi_i
+        };
+        let wall = self.wall_now(now);
+        let Some(sa) = self.sas.get_mut(&our_spi) else {
+            // RFC 7296 §2.21.4 allows an INVALID_IKE_SPI answer; we stay silent (no
+            // reflection amplification), and count.
+            self.drops.unknown_spi += 1;
+            return;
+        };
+        let mut ctx = Ctx::new(
+            now,
+            wall,
+            &self.cfg,
+            self.rng.as_mut(),
+            &mut self.out,
+            &mut self.next_uid,
+        );
+        sa.handle_datagram(&mut ctx, local, remote, &hdr, bytes);
+        self.after_sa_activity(our_spi);
+        self.collect_spawned();
+    }
+
+    fn handle_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        let wall = self.wall_now(now);
+        // 1. A retransmitted IKE_SA_INIT goes to the half-open SA, which repeats its response.
+        if let Some(&spi) = self.half_open.get(&(remote, hdr.spi_i)) {
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                let mut ctx = Ctx::new(
+                    now,
+                    wall,
+                    &self.cfg,
+                    self.rng.as_mut(),
+                    &mut self.out,
+                    &mut self.next_uid,
+                );
+                sa.handle_datagram(&mut ctx, local, remote, hdr, bytes);
+                self.after_sa_activity(spi);
+                return;
+            }
+        }
+        // 2. Cheap checks before any state or D-H (boringtun's rate limiter idea).
+        let Some(conn) = self.find_connection(remote.ip()) else {
+            self.drops.no_connection += 1;
+            return;
+        };
+        let init = match crate::sa::init::peek_init_request(bytes) {
+            Ok(p) => p,
+            Err(_) => {
+                self.drops.malformed_header += 1;
+                return;
+            }
+        };
+        if self.half_open.len() >= self.cfg.cookie_threshold {
+            let ok = init
+                .cookie
+                .as_deref()
+                .is_some_and(|c| self.cookies.verify(c, &init.nonce, remote.ip(), hdr.spi_i));
+            if !ok {
+                // RFC 7296 §2.6: answer statelessly with N(COOKIE) only.
+                let cookie = self.cookies.issue(&init.nonce, remote.ip(), hdr.spi_i);
+                let bytes = crate::sa::init::cookie_response(hdr, &cookie);
+                self.out.transmits.push_back(Transmit {
+                    src: local,
+                    dst: remote,
+                    bytes,
+                });
+                self.drops.cookie_required += 1;
+                return;
+            }
+        }
+        if let Some(min) = self.cfg.per_peer_min_interval {
+            if let Some(last) = self.last_new_exchange.get(&remote.ip()) {
+                if now.saturating_duration_since(*last) < min {
+                    self.drops.rate_limited += 1;
+                    return;
+                }
+            }
+            self.last_new_exchange.insert(remote.ip(), now);
+        }
+        // 3. A new responder SA.
+        let uid = self.alloc_uid();
+        let spi = self.fresh_spi();
+        let mut ctx = Ctx::new(
+            now,
+            wall,
+            &self.cfg,
+            self.rng.as_mut(),
+            &mut self.out,
+            &mut self.next_uid,
+        );
+        let sa = IkeSa::respond(&mut ctx, conn, uid, spi, local, remote, hdr, bytes);
+        if let Some(sa) = sa {
+            self.half_open.insert((remote, hdr.spi_i), spi);
+            self.sas.insert(spi, sa);
+            self.after_sa_activity(spi);
+        }
+    }
+
+    /// The first connection whose remote addresses include `ip` (or that accepts any).
+    fn find_connection(&self, ip: IpAddr) -> Option<Arc<ConnectionConfig>> {
+        let by_addr = self
+            .cfg
+            .connections
+            .iter()
+            .find(|c| c.remote_addrs.contains(&ip));
+        by_addr
+            .or_else(|| {
+                self.cfg
+                    .connections
+                    .iter()
+                    .find(|c| c.remote_addrs.is_empty())
+            })
+            .cloned()
+    }
+
+    /// Housekeeping after an SA ran: leave the half-open index once past IKE_AUTH, drop dead
+    /// SAs.
+    fn after_sa_activity(&mut self, spi: u64) {
+        let Some(sa) = self.sas.get(&spi) else {
+            return;
+        };
+        if !sa.is_half_open_responder() {
+            self.half_open.retain(|_, v| *v != spi);
+        }
+        if sa.is_dead() {
+            self.sas.remove(&spi);
+            self.half_open.retain(|_, v| *v != spi);
+        }
+    }
+
+    /// Inserts IKE SAs created by an IKE SA rekey (they live under new SPIs).
+    fn collect_spawned(&mut self) {
+        for sa in self.out.spawned.drain(..) {
+            self.sas.insert(sa.id().local_spi, sa);
+        }
+    }
+
+    /// Runs every timer due at `now` (retransmissions, DPD, rekeys, expiries).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.cookies.maybe_rotate(self.rng.as_mut(), now, &self.cfg);
+        let wall = self.wall_now(now);
+        let due: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(spi, _)| *spi)
+            .collect();
+        for spi in due {
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                let mut ctx = Ctx::new(
+                    now,
+                    wall,
+                    &self.cfg,
+                    self.rng.as_mut(),
+                    &mut self.out,
+                    &mut self.next_uid,
+                );
+                sa.handle_timeout(&mut ctx);
+            }
+            self.after_sa_activity(spi);
+        }
+        self.collect_spawned();
+    }
+
+    /// The earliest instant at which [`Endpoint::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas.values().filter_map(IkeSa::poll_timeout).min()
+    }
+
+    /// Next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// Next event for the daemon.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// Runs `f` on an SA with a fresh context; used by the command methods.
+    fn with_sa<R>(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        f: impl FnOnce(&mut IkeSa, &mut Ctx<'_>) -> Result<R, CommandError>,
+    ) -> Result<R, CommandError> {
+        let wall = self.wall_now(now);
+        let sa = self
+            .sas
+            .get_mut(&id.local_spi)
+            .ok_or(CommandError::UnknownSa(id))?;
+        let mut ctx = Ctx::new(
+            now,
+            wall,
+            &self.cfg,
+            self.rng.as_mut(),
+            &mut self.out,
+            &mut self.next_uid,
+        );
+        let r = f(sa, &mut ctx);
+        self.after_sa_activity(id.local_spi);
+        self.collect_spawned();
+        r
+    }
+
+    /// Creates the GSA named `child` of the SA's connection with CREATE_CHILD_SA.
+    pub fn create_gsa(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        child: &str,
+    ) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.create_gsa(ctx, child))
+    }
+
+    /// Rekeys the GSA whose inbound GSA-ID is `inbound_gsa_id` (make-before-break).
+    pub fn rekey_gsa(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        inbound_gsa_id: u32,
+    ) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.rekey_gsa(ctx, inbound_gsa_id))
+    }
+
+    /// Rekeys the IKE SA itself (RFC 7296 §2.18).
+    pub fn rekey_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.rekey_ike(ctx))
+    }
+
+    /// Deletes the GSA whose inbound GSA-ID is `inbound_gsa_id`.
+    pub fn delete_gsa(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        inbound_gsa_id: u32,
+    ) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.delete_gsa(ctx, inbound_gsa_id))
+    }
+
+    /// Deletes the IKE SA and all its GSAs (INFORMATIONAL with Delete, RFC 7296 §1.4.1).
+    pub fn delete_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.delete_ike(ctx))
+    }
+
+    /// Sends a liveness check now (DPD).
+    pub fn send_dpd(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.send_dpd(ctx))
+    }
+
+    /// The dataplane reported a soft or hard expiry for the GSA with `inbound_gsa_id`.
+    pub fn on_expire(
+        &mut self,
+        now: Instant,
+        inbound_gsa_id: u32,
+        hard: bool,
+    ) -> Result<(), CommandError> {
+        let owner = self
+            .sas
+            .values()
+            .find(|sa| sa.has_gsa(inbound_gsa_id))
+            .map(IkeSa::id)
+            .ok_or(CommandError::UnknownGsa(inbound_gsa_id))?;
+        if hard {
+            self.delete_gsa(now, owner, inbound_gsa_id)
+        } else {
+            self.rekey_gsa(now, owner, inbound_gsa_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_verifies_and_survives_one_rotation() {
+        let cfg = EngineConfig::default();
+        let t0 = Instant::now();
+        let mut rng = seeded_rng([7; 32]);
+        let mut jar = CookieJar::new(rng.as_mut(), t0, &cfg);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let c = jar.issue(b"nonce-i", ip, 42);
+        assert_eq!(c.len(), 33, "version + HMAC-SHA256");
+        assert!(jar.verify(&c, b"nonce-i", ip, 42));
+        assert!(!jar.verify(&c, b"nonce-x", ip, 42));
+        assert!(!jar.verify(&c, b"nonce-i", "192.0.2.2".parse().unwrap(), 42));
+        assert!(!jar.verify(&c, b"nonce-i", ip, 43));
+        let mut bad = c.clone();
+        bad[5] ^= 1;
+        assert!(!jar.verify(&bad, b"nonce-i", ip, 42));
+        assert!(!jar.verify(&[], b"nonce-i", ip, 42));
+        // One rotation: still valid. Two: expired.
+        jar.maybe_rotate(rng.as_mut(), t0 + cfg.cookie_secret_lifetime, &cfg);
+        assert!(jar.verify(&c, b"nonce-i", ip, 42));
+        assert_ne!(jar.issue(b"nonce-i", ip, 42), c);
+        jar.maybe_rotate(rng.as_mut(), t0 + 2 * cfg.cookie_secret_lifetime, &cfg);
+        assert!(!jar.verify(&c, b"nonce-i", ip, 42));
+    }
+
+    #[test]
+    fn seeded_rng_is_deterministic_and_spis_nonzero() {
+        let mut a = seeded_rng([1; 32]);
+        let mut b = seeded_rng([1; 32]);
+        let x = random_nonzero_u64(a.as_mut());
+        assert_eq!(x, random_nonzero_u64(b.as_mut()));
+        assert_ne!(x, 0);
+        assert_ne!(random_nonzero_u32(a.as_mut()), 0);
+    }
+}

@@ -1,0 +1,130 @@
+//! INFORMATIONAL exchanges with Delete payloads (RFC 7296 §1.4.1, §3.11):
+//!
+//! ```text
+//! SK{D(GSA, our inbound GSA-IDs)} -->  <-- SK{D(GSA, the peer's inbound GSA-IDs)}
+//! SK{D(IKE)}                      -->  <-- SK{}
+//! SK{}  (liveness check, see dpd.rs)
+//! ```
+
+use super::events::{DownReason, Event, LogLevel};
+use super::rekey::Pending;
+use super::{Ctx, IkeSa, State};
+use crate::wire::{Delete, ExchangeType, Payload, ProtocolId};
+
+impl IkeSa {
+    pub(crate) fn start_delete_gsa(&mut self, ctx: &mut Ctx<'_>, inbound: u32) -> Option<Pending> {
+        if !self
+            .gsas
+            .iter()
+            .any(|g| g.inbound_id == inbound && g.remove_at.is_none())
+        {
+            return None;
+        }
+        let d = Payload::Delete(Delete::spis_u32(ProtocolId::GSA, &[inbound]));
+        self.log(ctx, LogLevel::Info, format!("deleting GSA {inbound:08x}_i"));
+        self.send_protected_request(ctx, ExchangeType::INFORMATIONAL, &[d])
+            .then_some(Pending::DeleteGsa(vec![inbound]))
+    }
+
+    pub(crate) fn start_delete_ike(&mut self, ctx: &mut Ctx<'_>) -> Option<Pending> {
+        let d = Payload::Delete(Delete::ike());
+        self.log(ctx, LogLevel::Info, "deleting IKE_SA");
+        if !self.send_protected_request(ctx, ExchangeType::INFORMATIONAL, &[d]) {
+            return None;
+        }
+        if let State::Established(e) = &mut self.state {
+            e.deleting = true;
+        }
+        Some(Pending::DeleteIke)
+    }
+
+    /// Our Delete for GSAs was answered: the peer no longer sends on them, but packets may be
+    /// in flight, so the inbound side goes after the grace period.
+    pub(crate) fn on_delete_gsa_response(&mut self, ctx: &mut Ctx<'_>, ids: &[u32]) {
+        let at = ctx.now + ctx.cfg.rekeyed_inbound_grace;
+        for g in self.gsas.iter_mut().filter(|g| ids.contains(&g.inbound_id)) {
+            g.remove_at = Some(at);
+        }
+        self.arm_housekeeping();
+    }
+
+    pub(crate) fn on_delete_ike_response(&mut self, ctx: &mut Ctx<'_>) {
+        let reason = match &self.state {
+            State::Established(e) => match e.rekeyed_to {
+                Some(new) => DownReason::Rekeyed { new },
+                None => DownReason::DeletedLocally,
+            },
+            _ => DownReason::DeletedLocally,
+        };
+        self.go_down(ctx, reason);
+    }
+
+    /// Peer's INFORMATIONAL request: Deletes, or an empty liveness check.
+    pub(crate) fn on_informational_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg_id: u32,
+        payloads: &[Payload],
+    ) {
+        let mut delete_ike = false;
+        let mut gone_out = Vec::new();
+        for p in payloads {
+            if let Payload::Delete(d) = p {
+                if d.protocol == ProtocolId::IKE {
+                    delete_ike = true;
+                } else if d.protocol == ProtocolId::GSA {
+                    gone_out.extend(d.u32_spis().unwrap_or_default());
+                }
+            }
+        }
+        if delete_ike {
+            self.send_protected_response(ctx, ExchangeType::INFORMATIONAL, msg_id, &[]);
+            self.log(ctx, LogLevel::Info, "received DELETE for IKE_SA");
+            let reason = match &self.state {
+                State::Established(e) => match e.rekeyed_to {
+                    Some(new) => DownReason::Rekeyed { new },
+                    None => DownReason::DeletedByPeer,
+                },
+                _ => DownReason::DeletedByPeer,
+            };
+            self.go_down(ctx, reason);
+            return;
+        }
+        // The peer's SPIs are its inbound GSA-IDs = our outbound ones. Answer with our inbound
+        // IDs of the same GSAs (RFC 7296 §1.4.1).
+        let id = self.id();
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.gsas)
+            .into_iter()
+            .partition(|g| gone_out.contains(&g.outbound_id));
+        let mut ours = Vec::new();
+        for g in &gone {
+            ours.push(g.inbound_id);
+            // Make-before-break, responder side: the GSA that replaced this one now carries
+            // our outbound traffic.
+            if let Some(new) = keep.iter().find(|n| n.replaced == Some(g.inbound_id)) {
+                ctx.out.events.push_back(Event::GsaSwitchOutbound {
+                    ike: id,
+                    from: g.outbound_id,
+                    to: new.outbound_id,
+                });
+            }
+            ctx.out.events.push_back(Event::GsaRemove {
+                ike: id,
+                inbound: g.inbound_id,
+                outbound: g.outbound_id,
+            });
+        }
+        self.gsas = keep;
+        let resp = if ours.is_empty() {
+            Vec::new()
+        } else {
+            self.log(
+                ctx,
+                LogLevel::Info,
+                format!("peer deleted GSAs {ours:08x?}_i"),
+            );
+            vec![Payload::Delete(Delete::spis_u32(ProtocolId::GSA, &ours))]
+        };
+        self.send_protected_response(ctx, ExchangeType::INFORMATIONAL, msg_id, &resp);
+    }
+}

@@ -1,0 +1,591 @@
+//! One IKE SA and its GSAs: the state machine, split by exchange.
+//!
+//! - [`init`]: IKE_SA_INIT (cookies, INVALID_KE retry), initiator and responder;
+//! - [`auth`]: IKE_AUTH (PSK, RFC 7427 signatures), first GSA or childless (RFC 6023);
+//! - [`child`]: GSA negotiation (Vendor ID, Protocol 201, TS_GENEVE narrowing, KEYMAT,
+//!   authorization of the peer's selectors);
+//! - [`rekey`]: CREATE_CHILD_SA for new GSAs, GSA rekeys and IKE SA rekeys, collisions;
+//! - [`delete`], [`dpd`]: INFORMATIONAL exchanges;
+//! - [`timer`]: retransmission, message-ID windows, deadlines.
+//!
+//! Every exchange is handled by one function per (role, message); the SA's [`State`] says
+//! which message it expects, so a message wrong for the state is dropped before any work.
+
+pub mod auth;
+pub mod child;
+pub mod delete;
+pub mod dpd;
+pub mod events;
+pub mod init;
+pub mod keys;
+pub mod proposal;
+pub mod rekey;
+pub mod signature;
+pub mod timer;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::config::{ConnectionConfig, EngineConfig, Identity};
+use crate::endpoint::{EngineRng, IkeSaId};
+use crate::wire::{
+    encode_inner, parse_inner, sk_ranges, strip_padding, ExchangeType, Flags, IkeHeader, Message,
+    Payload, Sk,
+};
+
+use events::{DownReason, Event, LogLevel, LogRecord, Transmit};
+use keys::IkeKeys;
+use timer::{InitiatorWindow, Packets, ResponderWindow, RetransmitAction, Timer, TimerTable};
+
+/// AES-GCM explicit IV and ICV sizes in the SK payload (RFC 5282 §3).
+const SK_IV_LEN: usize = 8;
+const SK_ICV_LEN: usize = 16;
+
+/// What the SA hands back to the endpoint.
+#[derive(Default)]
+pub struct Output {
+    pub transmits: VecDeque<Transmit>,
+    pub events: VecDeque<Event>,
+    /// IKE SAs created by an IKE SA rekey, to insert under their new SPI.
+    pub spawned: Vec<IkeSa>,
+}
+
+impl Output {
+    pub fn log(&mut self, level: LogLevel, context: String, message: String) {
+        self.events.push_back(Event::Log(LogRecord {
+            level,
+            context,
+            message,
+        }));
+    }
+}
+
+/// Everything an SA may use while handling one input.
+pub struct Ctx<'a> {
+    pub now: Instant,
+    /// Wall-clock time for certificate validity only.
+    pub wall: SystemTime,
+    pub cfg: &'a EngineConfig,
+    pub rng: &'a mut dyn EngineRng,
+    pub out: &'a mut Output,
+    /// Log uids for IKE SAs created by rekeys.
+    pub uid_counter: &'a mut u32,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        now: Instant,
+        wall: SystemTime,
+        cfg: &'a EngineConfig,
+        rng: &'a mut dyn EngineRng,
+        out: &'a mut Output,
+        uid_counter: &'a mut u32,
+    ) -> Self {
+        Self {
+            now,
+            wall,
+            cfg,
+            rng,
+            out,
+            uid_counter,
+        }
+    }
+
+    pub fn random<const N: usize>(&mut self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.rng.fill(&mut b);
+        b
+    }
+
+    pub fn random_vec(&mut self, n: usize) -> Vec<u8> {
+        let mut b = vec![0u8; n];
+        self.rng.fill(&mut b);
+        b
+    }
+}
+
+/// Coarse SA state for listings and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaState {
+    /// Initiator, IKE_SA_INIT or IKE_AUTH outstanding.
+    Connecting,
+    /// Responder, waiting for IKE_AUTH.
+    HalfOpen,
+    Established,
+    /// Our Delete for this IKE SA is outstanding.
+    Deleting,
+    Dead,
+}
+
+/// The per-state data (rustls' "each state is a type").
+pub(crate) enum State {
+    InitSent(Box<init::InitSent>),
+    AuthSent(Box<auth::AuthSent>),
+    HalfOpen(Box<init::HalfOpen>),
+    Established(Box<Established>),
+    Dead,
+}
+
+/// Data of an established IKE SA.
+pub(crate) struct Established {
+    pub local_id: Identity,
+    pub peer_id: Identity,
+    pub gsa_capable: bool,
+    /// What our outstanding request is about (window size 1).
+    pub pending: Option<rekey::Pending>,
+    /// Work waiting for the window.
+    pub queue: VecDeque<rekey::Task>,
+    /// Set once our Delete for the IKE SA is sent.
+    pub deleting: bool,
+    /// This SA was replaced by a rekey; only the Delete exchange remains.
+    pub rekeyed_to: Option<IkeSaId>,
+}
+
+/// One negotiated GSA pair.
+#[derive(Debug, Clone)]
+pub struct Gsa {
+    pub params: events::GsaParams,
+    /// The GSA-ID we receive on (we chose it).
+    pub inbound_id: u32,
+    /// The GSA-ID the peer receives on (it chose it).
+    pub outbound_id: u32,
+    /// Nonces of the exchange that created it, for the §2.8.1 collision rule.
+    pub nonces: (Vec<u8>, Vec<u8>),
+    /// Set when this GSA was replaced: remove the inbound side at this instant.
+    pub remove_at: Option<Instant>,
+    /// We initiated the exchange that created it.
+    pub created_by_us: bool,
+    /// Inbound GSA-ID of the GSA this one replaced (rekey).
+    pub replaced: Option<u32>,
+}
+
+/// One IKE SA.
+pub struct IkeSa {
+    pub(crate) uid: u32,
+    pub(crate) conn: Arc<ConnectionConfig>,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) spi_i: u64,
+    pub(crate) spi_r: u64,
+    /// We are the original initiator (the I flag, RFC 7296 §3.1).
+    pub(crate) initiator: bool,
+    pub(crate) state: State,
+    pub(crate) keys: Option<IkeKeys>,
+    pub(crate) iwin: InitiatorWindow,
+    pub(crate) rwin: ResponderWindow,
+    pub(crate) timers: TimerTable,
+    pub(crate) iv_counter: u64,
+    pub(crate) gsas: Vec<Gsa>,
+    pub(crate) last_rx: Instant,
+}
+
+impl IkeSa {
+    pub fn id(&self) -> IkeSaId {
+        IkeSaId {
+            local_spi: self.local_spi(),
+            uid: self.uid,
+        }
+    }
+
+    pub fn local_spi(&self) -> u64 {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+
+    /// `(SPIi, SPIr)`.
+    pub fn spis(&self) -> (u64, u64) {
+        (self.spi_i, self.spi_r)
+    }
+
+    pub fn is_initiator(&self) -> bool {
+        self.initiator
+    }
+
+    pub fn connection(&self) -> &ConnectionConfig {
+        &self.conn
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    pub fn state(&self) -> SaState {
+        match &self.state {
+            State::InitSent(_) | State::AuthSent(_) => SaState::Connecting,
+            State::HalfOpen(_) => SaState::HalfOpen,
+            State::Established(e) if e.deleting => SaState::Deleting,
+            State::Established(_) => SaState::Established,
+            State::Dead => SaState::Dead,
+        }
+    }
+
+    /// The IKE SA keys (for tests and key-log output; never logged by the engine).
+    pub fn keys(&self) -> Option<&IkeKeys> {
+        self.keys.as_ref()
+    }
+
+    /// Installed GSAs, oldest first.
+    pub fn gsas(&self) -> &[Gsa] {
+        &self.gsas
+    }
+
+    pub fn has_gsa(&self, inbound_id: u32) -> bool {
+        self.gsas.iter().any(|g| g.inbound_id == inbound_id)
+    }
+
+    pub(crate) fn is_half_open_responder(&self) -> bool {
+        matches!(self.state, State::HalfOpen(_))
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        matches!(self.state, State::Dead)
+    }
+
+    /// `<conn|uid>` as strongSwan prints it.
+    pub(crate) fn log_ctx(&self) -> String {
+        format!("<{}|{}>", self.conn.name, self.uid)
+    }
+
+    pub(crate) fn log(&self, ctx: &mut Ctx<'_>, level: LogLevel, msg: impl Into<String>) {
+        ctx.out.log(level, self.log_ctx(), msg.into());
+    }
+
+    pub(crate) fn header(&self, exchange: ExchangeType, response: bool, msg_id: u32) -> IkeHeader {
+        let mut flags = Flags::default();
+        if self.initiator {
+            flags = flags | Flags::INITIATOR;
+        }
+        if response {
+            flags = flags | Flags::RESPONSE;
+        }
+        IkeHeader {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            exchange,
+            flags,
+            message_id: msg_id,
+        }
+    }
+
+    /// Builds an SK-protected message (RFC 7296 §3.14, RFC 5282): encode the inner payloads,
+    /// add a zero Pad Length, size the SK envelope, then seal in place with the header as AAD.
+    pub(crate) fn protect(
+        &mut self,
+        header: IkeHeader,
+        inner: &[Payload],
+    ) -> Result<Vec<u8>, crate::wire::Error> {
+        let keys = self.keys.as_ref().ok_or(crate::wire::Error::InvalidValue {
+            what: "SK payload without keys",
+        })?;
+        let (first, mut plaintext) = encode_inner(inner)?;
+        plaintext.push(0); // Pad Length: GCM needs no padding (RFC 5282 §3).
+        let env_len = SK_IV_LEN + plaintext.len() + SK_ICV_LEN;
+        let msg = Message::new(header, vec![Payload::Sk(Sk::placeholder(first, env_len))]);
+        let mut bytes = msg.to_bytes()?;
+        let r = sk_ranges(&bytes, SK_IV_LEN, SK_ICV_LEN)?;
+        // IV: a per-SA counter never repeats under this key (RFC 5282 §3.1).
+        self.iv_counter += 1;
+        let iv = self.iv_counter.to_be_bytes();
+        let sealed = keys.seal(self.initiator, iv, &bytes[r.aad.clone()], &plaintext);
+        bytes[r.iv.clone()].copy_from_slice(&iv);
+        bytes[r.ciphertext.start..r.icv.end].copy_from_slice(&sealed);
+        Ok(bytes)
+    }
+
+    /// Verifies and decrypts the SK payload of a datagram the peer sent on this SA (for
+    /// diagnostics and tests; the engine itself uses it on every protected message).
+    pub fn decrypt_from_peer(&self, bytes: &[u8]) -> Result<Vec<Payload>, String> {
+        self.unprotect(bytes)
+    }
+
+    /// Verifies and decrypts the SK payload of a datagram from the peer.
+    pub(crate) fn unprotect(&self, bytes: &[u8]) -> Result<Vec<Payload>, String> {
+        let keys = self.keys.as_ref().ok_or("no keys yet")?;
+        let r = sk_ranges(bytes, SK_IV_LEN, SK_ICV_LEN).map_err(|e| e.to_string())?;
+        let pt = keys
+            .open(
+                !self.initiator,
+                &bytes[r.iv.clone()],
+                &bytes[r.aad.clone()],
+                &bytes[r.ciphertext.start..r.icv.end],
+            )
+            .map_err(|e| e.to_string())?;
+        let inner = strip_padding(&pt).map_err(|e| e.to_string())?;
+        parse_inner(r.first_inner, inner).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn transmit(&self, ctx: &mut Ctx<'_>, packets: &[Vec<u8>]) {
+        for p in packets {
+            ctx.out.transmits.push_back(Transmit {
+                src: self.local,
+                dst: self.remote,
+                bytes: p.clone(),
+            });
+        }
+    }
+
+    /// Sends a new request and starts its retransmission schedule.
+    pub(crate) fn send_request(&mut self, ctx: &mut Ctx<'_>, packets: Packets) {
+        self.transmit(ctx, &packets);
+        self.iwin.sent(ctx.cfg.retransmit, packets, ctx.now);
+        self.arm_retransmit();
+    }
+
+    /// Builds, sends and remembers an encrypted request of `exchange`.
+    pub(crate) fn send_protected_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        inner: &[Payload],
+    ) -> bool {
+        let hdr = self.header(exchange, false, self.iwin.next_id());
+        match self.protect(hdr, inner) {
+            Ok(bytes) => {
+                self.send_request(ctx, vec![bytes]);
+                true
+            }
+            Err(e) => {
+                self.log(
+                    ctx,
+                    LogLevel::Error,
+                    format!("cannot build {exchange:?}: {e}"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Builds, sends and caches an encrypted response to request `msg_id`.
+    pub(crate) fn send_protected_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        msg_id: u32,
+        inner: &[Payload],
+    ) {
+        let hdr = self.header(exchange, true, msg_id);
+        match self.protect(hdr, inner) {
+            Ok(bytes) => {
+                let packets = vec![bytes];
+                self.transmit(ctx, &packets);
+                self.rwin.responded(msg_id, packets);
+            }
+            Err(e) => self.log(
+                ctx,
+                LogLevel::Error,
+                format!("cannot build {exchange:?} response: {e}"),
+            ),
+        }
+    }
+
+    pub(crate) fn arm_retransmit(&mut self) {
+        match self.iwin.outstanding() {
+            Some(r) => self.timers.set(Timer::Retransmit, r.deadline()),
+            None => self.timers.stop(Timer::Retransmit),
+        }
+    }
+
+    /// Handles a datagram routed to this SA.
+    pub fn handle_datagram(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        if self.is_dead() {
+            return;
+        }
+        if hdr.flags.is_response() {
+            self.handle_response(ctx, hdr, bytes);
+        } else {
+            self.handle_request(ctx, local, remote, hdr, bytes);
+        }
+    }
+
+    fn handle_response(&mut self, ctx: &mut Ctx<'_>, hdr: &IkeHeader, bytes: &[u8]) {
+        let Some(out) = self.iwin.outstanding() else {
+            return;
+        };
+        if out.msg_id() != hdr.message_id {
+            return; // stale or duplicate response (RFC 7296 §2.2)
+        }
+        if let State::InitSent(_) = self.state {
+            if hdr.exchange == ExchangeType::IKE_SA_INIT {
+                self.on_init_response(ctx, hdr, bytes);
+            }
+            return;
+        }
+        let payloads = match self.unprotect(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                // Forged or corrupted: drop, keep retransmitting (RFC 7296 §2.21).
+                self.log(ctx, LogLevel::Debug, format!("dropping response: {e}"));
+                return;
+            }
+        };
+        self.iwin.accept_response(hdr.message_id);
+        self.arm_retransmit();
+        self.last_rx = ctx.now;
+        match hdr.exchange {
+            ExchangeType::IKE_AUTH => self.on_auth_response(ctx, &payloads),
+            ExchangeType::CREATE_CHILD_SA | ExchangeType::INFORMATIONAL => {
+                self.on_established_response(ctx, hdr.exchange, &payloads)
+            }
+            _ => {}
+        }
+        self.run_queue(ctx);
+    }
+
+    fn handle_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &IkeHeader,
+        bytes: &[u8],
+    ) {
+        // Requests carry the I flag exactly when the sender is the original initiator.
+        if hdr.flags.is_initiator() == self.initiator {
+            return;
+        }
+        match self.rwin.classify(hdr.message_id) {
+            timer::RequestClass::Retransmit(p) => {
+                // RFC 7296 §2.1: answer a retransmitted request with the cached bytes.
+                let p = p.to_vec();
+                let _ = (local, remote);
+                self.transmit(ctx, &p);
+                return;
+            }
+            timer::RequestClass::Drop => return,
+            timer::RequestClass::New => {}
+        }
+        if hdr.exchange == ExchangeType::IKE_SA_INIT {
+            return; // only message 0, handled at creation
+        }
+        let payloads = match self.unprotect(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                self.log(ctx, LogLevel::Debug, format!("dropping request: {e}"));
+                return;
+            }
+        };
+        self.last_rx = ctx.now;
+        match (&self.state, hdr.exchange) {
+            (State::HalfOpen(_), ExchangeType::IKE_AUTH) => {
+                self.on_auth_request(ctx, hdr.message_id, &payloads)
+            }
+            (State::Established(_), ExchangeType::CREATE_CHILD_SA) => {
+                self.on_create_child_request(ctx, hdr.message_id, &payloads)
+            }
+            (State::Established(_), ExchangeType::INFORMATIONAL) => {
+                self.on_informational_request(ctx, hdr.message_id, &payloads)
+            }
+            _ => self.log(
+                ctx,
+                LogLevel::Debug,
+                format!("ignoring {:?} request in this state", hdr.exchange),
+            ),
+        }
+        self.run_queue(ctx);
+    }
+
+    /// Runs due timers.
+    pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        if self.timers.take_expired(Timer::Retransmit, ctx.now) {
+            self.on_retransmit_timer(ctx);
+        }
+        if self.timers.take_expired(Timer::Expire, ctx.now) {
+            let reason = match self.state {
+                State::HalfOpen(_) => DownReason::HalfOpenTimeout,
+                _ => DownReason::NegotiationFailed("timeout".into()),
+            };
+            self.log(ctx, LogLevel::Info, "half-open IKE SA timed out");
+            self.go_down(ctx, reason);
+            return;
+        }
+        if self.timers.take_expired(Timer::Dpd, ctx.now) {
+            self.on_dpd_timer(ctx);
+        }
+        if self.timers.take_expired(Timer::IkeRekey, ctx.now) {
+            self.on_ike_rekey_timer(ctx);
+        }
+        if self.timers.take_expired(Timer::Housekeeping, ctx.now) {
+            self.on_housekeeping(ctx);
+        }
+        self.run_queue(ctx);
+    }
+
+    fn on_retransmit_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let action = match self.iwin.outstanding_mut() {
+            Some(r) => match r.on_timeout(now) {
+                RetransmitAction::Resend(p) => Some(p.to_vec()),
+                RetransmitAction::GiveUp => None,
+                RetransmitAction::Wait(_) => {
+                    self.arm_retransmit();
+                    return;
+                }
+            },
+            None => return,
+        };
+        match action {
+            Some(p) => {
+                let n = self.iwin.outstanding().map_or(0, |r| r.retransmits());
+                self.log(ctx, LogLevel::Info, format!("retransmit {n} of request"));
+                self.transmit(ctx, &p);
+                self.arm_retransmit();
+            }
+            None => {
+                self.log(
+                    ctx,
+                    LogLevel::Info,
+                    "giving up after retransmissions: peer dead",
+                );
+                self.on_peer_dead(ctx);
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Removes every GSA (events), reports the SA down and marks it dead.
+    pub(crate) fn go_down(&mut self, ctx: &mut Ctx<'_>, reason: DownReason) {
+        if self.is_dead() {
+            return;
+        }
+        let keep_gsas = matches!(reason, DownReason::Rekeyed { .. });
+        if !keep_gsas {
+            for g in std::mem::take(&mut self.gsas) {
+                ctx.out.events.push_back(Event::GsaRemove {
+                    ike: self.id(),
+                    inbound: g.inbound_id,
+                    outbound: g.outbound_id,
+                });
+            }
+        }
+        let was_up = matches!(self.state, State::Established(_));
+        self.state = State::Dead;
+        self.timers = TimerTable::default();
+        self.iwin.abandon();
+        if was_up || !matches!(reason, DownReason::AuthFailed) {
+            ctx.out.events.push_back(Event::IkeSaDown {
+                ike: self.id(),
+                reason,
+            });
+        }
+    }
+
+    /// The connection's D-H group preference (first proposal).
+    pub(crate) fn preferred_group(&self) -> u16 {
+        self.conn.ike_proposals.first().map_or(31, |p| p.dh_group)
+    }
+}

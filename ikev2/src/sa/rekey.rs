@@ -1,0 +1,842 @@
+//! CREATE_CHILD_SA (RFC 7296 §1.3, §2.8, §2.17, §2.18):
+//!
+//! ```text
+//! new GSA:    SK{SA, Ni, [KEi], TSi, TSr}              --> <-- SK{SA, Nr, [KEr], TSi, TSr}
+//! GSA rekey:  SK{N(REKEY_SA), SA, Ni, [KEi], TSi, TSr} --> <-- SK{SA, Nr, [KEr], TSi, TSr}
+//! IKE rekey:  SK{SA(IKE, new SPIi), Ni, KEi}           --> <-- SK{SA(IKE, new SPIr), Nr, KEr}
+//! ```
+//! Make-before-break: the new inbound GSA is installed before the old one goes; the rekey
+//! initiator moves outbound traffic when the exchange completes, the responder when the
+//! Delete of the old GSA arrives; the old inbound GSA stays for `rekeyed_inbound_grace`.
+//!
+//! Collisions (§2.8.1, §2.8.2): both ends may rekey the same SA at once. Each answers the
+//! other normally; when its own exchange completes, the side whose exchange produced the
+//! lowest of the four nonces deletes the SA it created (the redundant one), and the side whose
+//! SA survives deletes the replaced one.
+
+use std::collections::VecDeque;
+
+use super::child::{self, ChildOffer};
+use super::events::{DownReason, Event, LogLevel};
+use super::keys::{DhKey, IkeKeys, Prf};
+use super::proposal::{check_ike_reply, ike_sa_payload, select_ike, GsaSuite};
+use super::timer::{InitiatorWindow, ResponderWindow, Timer, TimerTable};
+use super::{Ctx, Established, IkeSa, State};
+use crate::endpoint::{random_nonzero_u64, CommandError};
+use crate::wire::{DhGroup, ExchangeType, Ke, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa};
+
+/// Our outstanding request on an established SA.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    CreateGsa(ChildOffer),
+    RekeyIke {
+        new_spi: u64,
+        ni: Vec<u8>,
+        dh: DhKey,
+    },
+    DeleteGsa(Vec<u32>),
+    DeleteIke,
+    Dpd,
+}
+
+/// Work queued until the window (size 1) is free.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Task {
+    CreateGsa(String),
+    RekeyGsa(u32),
+    RekeyIke,
+    DeleteGsa(u32),
+    DeleteIke,
+    Dpd,
+}
+
+/// Lower of two nonces compared octet by octet, a shorter prefix being lower (§2.8.1).
+pub fn nonce_lt(a: &[u8], b: &[u8]) -> bool {
+    a < b
+}
+
+/// The lowest of a pair of nonces.
+fn min_nonce<'a>(a: &'a [u8], b: &'a [u8]) -> &'a [u8] {
+    if nonce_lt(a, b) {
+        a
+    } else {
+        b
+    }
+}
+
+impl IkeSa {
+    fn established_mut(&mut self) -> Option<&mut Established> {
+        match &mut self.state {
+            State::Established(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn established_ref(&self) -> Option<&Established> {
+        match &self.state {
+            State::Established(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn enqueue(&mut self, ctx: &mut Ctx<'_>, t: Task) -> Result<(), CommandError> {
+        let e = self.established_mut().ok_or(CommandError::NotEstablished)?;
+        if e.deleting || e.rekeyed_to.is_some() {
+            return Err(CommandError::NotEstablished);
+        }
+        if !e.queue.contains(&t) {
+            e.queue.push_back(t);
+        }
+        self.run_queue(ctx);
+        Ok(())
+    }
+
+    pub(crate) fn create_gsa(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        child: &str,
+    ) -> Result<(), CommandError> {
+        if !self.conn.children.iter().any(|c| c.name == child) {
+            return Err(CommandError::UnknownChild(child.to_owned()));
+        }
+        self.enqueue(ctx, Task::CreateGsa(child.to_owned()))
+    }
+
+    pub(crate) fn rekey_gsa(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        inbound: u32,
+    ) -> Result<(), CommandError> {
+        if !self.has_gsa(inbound) {
+            return Err(CommandError::UnknownGsa(inbound));
+        }
+        self.enqueue(ctx, Task::RekeyGsa(inbound))
+    }
+
+    pub(crate) fn rekey_ike(&mut self, ctx: &mut Ctx<'_>) -> Result<(), CommandError> {
+        self.enqueue(ctx, Task::RekeyIke)
+    }
+
+    pub(crate) fn delete_gsa(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        inbound: u32,
+    ) -> Result<(), CommandError> {
+        if !self.has_gsa(inbound) {
+            return Err(CommandError::UnknownGsa(inbound));
+        }
+        self.enqueue(ctx, Task::DeleteGsa(inbound))
+    }
+
+    pub(crate) fn delete_ike(&mut self, ctx: &mut Ctx<'_>) -> Result<(), CommandError> {
+        let e = self.established_mut().ok_or(CommandError::NotEstablished)?;
+        // The Delete goes first: drop queued work (RFC 7296 §1.4.1).
+        e.queue.clear();
+        e.queue.push_back(Task::DeleteIke);
+        self.run_queue(ctx);
+        Ok(())
+    }
+
+    pub(crate) fn send_dpd(&mut self, ctx: &mut Ctx<'_>) -> Result<(), CommandError> {
+        self.enqueue(ctx, Task::Dpd)
+    }
+
+    /// Starts the next queued exchange if the window is free.
+    pub(crate) fn run_queue(&mut self, ctx: &mut Ctx<'_>) {
+        loop {
+            if !self.iwin.can_send() {
+                return;
+            }
+            let Some(e) = self.established_mut() else {
+                return;
+            };
+            if e.pending.is_some() {
+                return;
+            }
+            let Some(task) = e.queue.pop_front() else {
+                return;
+            };
+            if self.start_task(ctx, task) {
+                return;
+            }
+        }
+    }
+
+    /// Sends the request for `task`; false if it turned out to be moot.
+    fn start_task(&mut self, ctx: &mut Ctx<'_>, task: Task) -> bool {
+        let pending = match task {
+            Task::CreateGsa(name) => {
+                let Some(cfg) = self.conn.children.iter().find(|c| c.name == name).cloned() else {
+                    return false;
+                };
+                self.start_create_gsa(ctx, cfg, None)
+            }
+            Task::RekeyGsa(inbound) => {
+                let Some(g) = self
+                    .gsas
+                    .iter()
+                    .find(|g| g.inbound_id == inbound && g.remove_at.is_none())
+                else {
+                    return false;
+                };
+                let name = g.params.name.clone();
+                let Some(cfg) = self.conn.children.iter().find(|c| c.name == name).cloned() else {
+                    return false;
+                };
+                self.start_create_gsa(ctx, cfg, Some(inbound))
+            }
+            Task::RekeyIke => self.start_rekey_ike(ctx),
+            Task::DeleteGsa(inbound) => self.start_delete_gsa(ctx, inbound),
+            Task::DeleteIke => self.start_delete_ike(ctx),
+            Task::Dpd => self.start_dpd(ctx),
+        };
+        match pending {
+            Some(p) => {
+                if let Some(e) = self.established_mut() {
+                    e.pending = Some(p);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn start_create_gsa(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        cfg: crate::config::GsaConfig,
+        rekey_of: Option<u32>,
+    ) -> Option<Pending> {
+        if !self.established_ref()?.gsa_capable {
+            self.log(
+                ctx,
+                LogLevel::Warn,
+                "peer did not announce GSA support; not creating GSA",
+            );
+            return None;
+        }
+        let suite = GsaSuite::from_config(&cfg, true);
+        let dh = match suite.dh {
+            Some(g) => Some(DhKey::new(g, ctx.random()).ok()?),
+            None => None,
+        };
+        let ni = ctx.random_vec(super::init::NONCE_LEN);
+        let offer = ChildOffer {
+            suite,
+            inbound_id: self.fresh_gsa_id(ctx),
+            ni: Some(ni.clone()),
+            dh,
+            rekey_of,
+            cfg,
+        };
+        let mut inner = Vec::new();
+        if let Some(old) = rekey_of {
+            // REKEY_SA carries the SPI we receive on (RFC 7296 §1.3.3).
+            inner.push(Payload::Notify(Notify::rekey_sa(
+                ProtocolId::GSA,
+                old.to_be_bytes().to_vec(),
+            )));
+        }
+        let (sa, tsi, tsr) = offer.payloads();
+        inner.push(sa);
+        inner.push(Payload::Nonce(Nonce::new(ni)));
+        if let Some(dh) = &offer.dh {
+            inner.push(Payload::Ke(Ke::new(DhGroup(dh.group()), dh.public())));
+        }
+        inner.extend([tsi, tsr]);
+        self.log(
+            ctx,
+            LogLevel::Info,
+            match rekey_of {
+                Some(o) => format!("rekeying GSA {} ({o:08x}_i)", offer.cfg.name),
+                None => format!("creating GSA {}", offer.cfg.name),
+            },
+        );
+        self.send_protected_request(ctx, ExchangeType::CREATE_CHILD_SA, &inner)
+            .then_some(Pending::CreateGsa(offer))
+    }
+
+    fn start_rekey_ike(&mut self, ctx: &mut Ctx<'_>) -> Option<Pending> {
+        let new_spi = random_nonzero_u64(ctx.rng);
+        let dh = DhKey::new(self.preferred_group(), ctx.random()).ok()?;
+        let ni = ctx.random_vec(super::init::NONCE_LEN);
+        let mut props = self.conn.ike_proposals.clone();
+        props.sort_by_key(|p| p.dh_group != dh.group());
+        let inner = vec![
+            Payload::Sa(ike_sa_payload(&props, Some(new_spi))),
+            Payload::Nonce(Nonce::new(ni.clone())),
+            Payload::Ke(Ke::new(DhGroup(dh.group()), dh.public())),
+        ];
+        self.log(ctx, LogLevel::Info, "rekeying IKE_SA");
+        self.send_protected_request(ctx, ExchangeType::CREATE_CHILD_SA, &inner)
+            .then_some(Pending::RekeyIke { new_spi, ni, dh })
+    }
+
+    /// Responses to our CREATE_CHILD_SA and INFORMATIONAL requests.
+    pub(crate) fn on_established_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+    ) {
+        let Some(pending) = self.established_mut().and_then(|e| e.pending.take()) else {
+            return;
+        };
+        match (pending, exchange) {
+            (Pending::CreateGsa(offer), ExchangeType::CREATE_CHILD_SA) => {
+                self.on_create_gsa_response(ctx, offer, payloads)
+            }
+            (Pending::RekeyIke { new_spi, ni, dh }, ExchangeType::CREATE_CHILD_SA) => {
+                self.on_rekey_ike_response(ctx, new_spi, &ni, &dh, payloads)
+            }
+            (Pending::DeleteGsa(ids), ExchangeType::INFORMATIONAL) => {
+                self.on_delete_gsa_response(ctx, &ids)
+            }
+            (Pending::DeleteIke, ExchangeType::INFORMATIONAL) => self.on_delete_ike_response(ctx),
+            (Pending::Dpd, ExchangeType::INFORMATIONAL) => {}
+            (p, x) => self.log(
+                ctx,
+                LogLevel::Debug,
+                format!("unexpected {x:?} response for {p:?}"),
+            ),
+        }
+    }
+
+    fn on_create_gsa_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        offer: ChildOffer,
+        payloads: &[Payload],
+    ) {
+        let mut sa = None;
+        let mut nr = None;
+        let mut ke = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        let mut error = None;
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => sa = Some(s),
+                Payload::Nonce(n) => nr = Some(n.data.clone()),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                Payload::Notify(n) if n.ty.is_error() && error.is_none() => error = Some(n.ty),
+                _ => {}
+            }
+        }
+        let name = offer.cfg.name.clone();
+        if let Some(n) = error {
+            // TEMPORARY_FAILURE and CHILD_SA_NOT_FOUND are not fatal (spec-facts §5 #7).
+            self.refuse_gsa(
+                ctx,
+                &name,
+                child::Refusal {
+                    notify: n,
+                    reason: "peer refused CREATE_CHILD_SA".into(),
+                },
+            );
+            return;
+        }
+        let result = (|| {
+            let nr = nr.ok_or("no Nr")?;
+            let (peer_id, sel) = child::complete(&offer, sa, tsi, tsr)?;
+            let g_ir = match (&offer.dh, ke) {
+                (Some(dh), Some(k)) if k.group.0 == dh.group() => {
+                    Some(dh.shared(&k.data).map_err(|e| e.to_string())?)
+                }
+                (None, None) => None,
+                _ => return Err("KE does not match the PFS group".to_string()),
+            };
+            Ok::<_, String>((nr, peer_id, sel, g_ir))
+        })();
+        let (nr, peer_id, sel, g_ir) = match result {
+            Ok(x) => x,
+            Err(why) => {
+                self.refuse_gsa(
+                    ctx,
+                    &name,
+                    child::Refusal {
+                        notify: NotifyType::NO_PROPOSAL_CHOSEN,
+                        reason: why,
+                    },
+                );
+                return;
+            }
+        };
+        let ni = offer.ni.clone().unwrap_or_default();
+        let params = child::params_for(&offer.cfg, &offer.suite, sel);
+        self.install_gsa(
+            ctx,
+            &ni,
+            &nr,
+            g_ir.as_ref(),
+            params,
+            &offer.suite,
+            offer.inbound_id,
+            peer_id,
+            true,
+            offer.rekey_of,
+        );
+        if let Some(old) = offer.rekey_of {
+            self.finish_gsa_rekey(ctx, old, offer.inbound_id, &ni, &nr);
+        }
+    }
+
+    /// After our GSA rekey completed: switch outbound, resolve a collision (§2.8.1), and
+    /// delete what must go.
+    fn finish_gsa_rekey(&mut self, ctx: &mut Ctx<'_>, old: u32, new: u32, ni: &[u8], nr: &[u8]) {
+        let Some(old_gsa) = self.gsas.iter().find(|g| g.inbound_id == old).cloned() else {
+            return;
+        };
+        // Did the peer rekey the same GSA meanwhile? Its new GSA replaced `old` too.
+        let peer_new = self
+            .gsas
+            .iter()
+            .find(|g| !g.created_by_us && g.replaced == Some(old))
+            .cloned();
+        let new_out = self
+            .gsas
+            .iter()
+            .find(|g| g.inbound_id == new)
+            .map(|g| g.outbound_id);
+        match peer_new {
+            Some(theirs) => {
+                let ours_min = min_nonce(ni, nr);
+                let theirs_min = min_nonce(&theirs.nonces.0, &theirs.nonces.1);
+                if nonce_lt(ours_min, theirs_min) {
+                    // Our SA holds the lowest nonce: it is redundant, we delete it; the peer
+                    // deletes the old one.
+                    self.log(
+                        ctx,
+                        LogLevel::Info,
+                        "GSA rekey collision lost: deleting our redundant GSA",
+                    );
+                    if let Some(e) = self.established_mut() {
+                        e.queue.push_back(Task::DeleteGsa(new));
+                    }
+                    if let Some(o) = new_out {
+                        ctx.out.events.push_back(Event::GsaSwitchOutbound {
+                            ike: self.id(),
+                            from: o,
+                            to: theirs.outbound_id,
+                        });
+                    }
+                } else {
+                    self.log(
+                        ctx,
+                        LogLevel::Info,
+                        "GSA rekey collision won: deleting the old GSA",
+                    );
+                    if let Some(e) = self.established_mut() {
+                        e.queue.push_back(Task::DeleteGsa(old));
+                    }
+                }
+            }
+            None => {
+                if let Some(o) = new_out {
+                    ctx.out.events.push_back(Event::GsaSwitchOutbound {
+                        ike: self.id(),
+                        from: old_gsa.outbound_id,
+                        to: o,
+                    });
+                }
+                if let Some(e) = self.established_mut() {
+                    e.queue.push_back(Task::DeleteGsa(old));
+                }
+            }
+        }
+    }
+
+    /// Peer's CREATE_CHILD_SA request.
+    pub(crate) fn on_create_child_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg_id: u32,
+        payloads: &[Payload],
+    ) {
+        let is_ike = payloads.iter().any(|p| match p {
+            Payload::Sa(s) => s.proposals.iter().any(|pr| pr.protocol == ProtocolId::IKE),
+            _ => false,
+        });
+        let busy_deleting = self
+            .established_ref()
+            .is_none_or(|e| e.deleting || e.rekeyed_to.is_some());
+        let ike_rekey_pending = matches!(
+            self.established_ref().and_then(|e| e.pending.as_ref()),
+            Some(Pending::RekeyIke { .. })
+        );
+        if busy_deleting || (ike_rekey_pending && !is_ike) {
+            // §2.25: creating or rekeying while the IKE SA is being rekeyed or deleted.
+            self.respond_notify(ctx, msg_id, NotifyType::TEMPORARY_FAILURE);
+            return;
+        }
+        if is_ike {
+            self.on_rekey_ike_request(ctx, msg_id, payloads);
+        } else {
+            self.on_gsa_request(ctx, msg_id, payloads);
+        }
+    }
+
+    pub(crate) fn respond_notify(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, n: NotifyType) {
+        let p = Payload::Notify(Notify::new(n, Vec::new()));
+        self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &[p]);
+    }
+
+    fn on_gsa_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, payloads: &[Payload]) {
+        let mut sa = None;
+        let mut ni = None;
+        let mut ke = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        let mut rekey = None;
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => sa = Some(s),
+                Payload::Nonce(n) => ni = Some(n.data.clone()),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                Payload::Notify(n) if n.ty == NotifyType::REKEY_SA => rekey = Some(n.spi.clone()),
+                _ => {}
+            }
+        }
+        let gsa_capable = self.established_ref().is_some_and(|e| e.gsa_capable);
+        let (Some(sa), Some(ni), Some(tsi), Some(tsr)) = (sa, ni, tsi, tsr) else {
+            self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
+            return;
+        };
+        if !gsa_capable {
+            self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
+            return;
+        }
+        // REKEY_SA names the SA by the initiator's inbound SPI = our outbound GSA-ID.
+        let mut replaces = None;
+        let mut children = self.conn.children.clone();
+        if let Some(spi) = rekey {
+            let spi = <[u8; 4]>::try_from(spi.as_slice())
+                .ok()
+                .map(u32::from_be_bytes);
+            let Some(old) = self
+                .gsas
+                .iter()
+                .find(|g| Some(g.outbound_id) == spi && g.remove_at.is_none())
+            else {
+                self.respond_notify(ctx, msg_id, NotifyType::CHILD_SA_NOT_FOUND);
+                return;
+            };
+            replaces = Some(old.inbound_id);
+            let name = old.params.name.clone();
+            children.retain(|c| c.name == name);
+        }
+        let our_id = self.fresh_gsa_id(ctx);
+        let with_pfs = ke.is_some();
+        let (reply, params, suite, peer_id) =
+            match child::respond(&children, sa, tsi, tsr, our_id, with_pfs) {
+                Ok(x) => x,
+                Err(r) => {
+                    self.respond_notify(ctx, msg_id, r.notify);
+                    let name = children.first().map_or("?".to_string(), |c| c.name.clone());
+                    self.refuse_gsa(ctx, &name, r);
+                    return;
+                }
+            };
+        let mut g_ir = None;
+        let mut ker = None;
+        if let (Some(group), Some(ke)) = (suite.dh, ke) {
+            if ke.group.0 != group {
+                // strongSwan answers NO_PROPOSAL_CHOSEN here; INVALID_KE_PAYLOAD is the RFC's.
+                let n = Payload::Notify(Notify::invalid_ke_payload(DhGroup(group)));
+                self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &[n]);
+                return;
+            }
+            let Ok(dh) = DhKey::new(group, ctx.random()) else {
+                self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
+                return;
+            };
+            match dh.shared(&ke.data) {
+                Ok(s) => g_ir = Some(s),
+                Err(_) => {
+                    self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
+                    return;
+                }
+            }
+            ker = Some(Payload::Ke(Ke::new(DhGroup(group), dh.public())));
+        }
+        let nr = ctx.random_vec(super::init::NONCE_LEN);
+        let mut inner = vec![reply[0].clone(), Payload::Nonce(Nonce::new(nr.clone()))];
+        inner.extend(ker);
+        inner.extend(reply[1..].iter().cloned());
+        // Inbound first (the dataplane can receive on it before the peer sends), then answer.
+        self.install_gsa(
+            ctx,
+            &ni,
+            &nr,
+            g_ir.as_ref(),
+            params,
+            &suite,
+            our_id,
+            peer_id,
+            false,
+            replaces,
+        );
+        self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &inner);
+    }
+
+    /// Peer rekeys the IKE SA (§2.18): answer, then spawn the new SA which inherits the GSAs.
+    fn on_rekey_ike_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, payloads: &[Payload]) {
+        let mut sa = None;
+        let mut ni = None;
+        let mut ke = None;
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => sa = Some(s),
+                Payload::Nonce(n) => ni = Some(n.data.clone()),
+                Payload::Ke(k) => ke = Some(k),
+                _ => {}
+            }
+        }
+        let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) else {
+            self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
+            return;
+        };
+        if let Some(Pending::RekeyIke { ni: our_ni, .. }) =
+            self.established_ref().and_then(|e| e.pending.as_ref())
+        {
+            // §2.8.2 collision: both answer; resolved when our response arrives.
+            let _ = our_ni;
+        }
+        let (mut reply, suite, peer_spi) = match select_ike(&self.conn.ike_proposals, sa) {
+            Ok(x) => x,
+            Err(n) => {
+                self.respond_notify(ctx, msg_id, n);
+                return;
+            }
+        };
+        let Some(peer_spi) = <[u8; 8]>::try_from(peer_spi.as_slice())
+            .ok()
+            .map(u64::from_be_bytes)
+        else {
+            self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
+            return;
+        };
+        if ke.group.0 != suite.dh_group {
+            let n = Payload::Notify(Notify::invalid_ke_payload(DhGroup(suite.dh_group)));
+            self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &[n]);
+            return;
+        }
+        let (Ok(dh), Ok(prf)) = (
+            DhKey::new(suite.dh_group, ctx.random()),
+            Prf::from_id(suite.prf),
+        ) else {
+            self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
+            return;
+        };
+        let Ok(g_ir) = dh.shared(&ke.data) else {
+            self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
+            return;
+        };
+        let our_spi = random_nonzero_u64(ctx.rng);
+        let nr = ctx.random_vec(super::init::NONCE_LEN);
+        let Some(old_keys) = self.keys.as_ref() else {
+            return;
+        };
+        // The rekey initiator becomes the new SA's original initiator (RFC 7296 §2.18).
+        let Ok(keys) = IkeKeys::derive_rekey(
+            old_keys,
+            prf,
+            usize::from(suite.encr_key_bits / 8),
+            &g_ir,
+            &ni,
+            &nr,
+            peer_spi,
+            our_spi,
+        ) else {
+            self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
+            return;
+        };
+        reply.spi = our_spi.to_be_bytes().to_vec();
+        let inner = vec![
+            Payload::Sa(Sa::new(vec![reply])),
+            Payload::Nonce(Nonce::new(nr.clone())),
+            Payload::Ke(Ke::new(DhGroup(suite.dh_group), dh.public())),
+        ];
+        self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &inner);
+        self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, (ni, nr));
+    }
+
+    fn on_rekey_ike_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        new_spi: u64,
+        ni: &[u8],
+        dh: &DhKey,
+        payloads: &[Payload],
+    ) {
+        let mut sa = None;
+        let mut nr = None;
+        let mut ke = None;
+        let mut error = None;
+        for p in payloads {
+            match p {
+                Payload::Sa(s) => sa = Some(s),
+                Payload::Nonce(n) => nr = Some(n.data.clone()),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::Notify(n) if n.ty.is_error() && error.is_none() => error = Some(n.ty),
+                _ => {}
+            }
+        }
+        if let Some(n) = error {
+            self.log(ctx, LogLevel::Warn, format!("IKE_SA rekey refused: {n:?}"));
+            return;
+        }
+        let result = (|| {
+            let (suite, spi) = check_ike_reply(&self.conn.ike_proposals, sa.ok_or("no SA")?)
+                .ok_or("bad IKE rekey proposal")?;
+            let peer_spi = <[u8; 8]>::try_from(spi.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| "bad SPI")?;
+            let ke = ke.ok_or("no KE")?;
+            if ke.group.0 != dh.group() {
+                return Err("KE group mismatch".to_string());
+            }
+            let g_ir = dh.shared(&ke.data).map_err(|e| e.to_string())?;
+            let nr = nr.ok_or("no Nr")?;
+            let prf = Prf::from_id(suite.prf).map_err(|e| e.to_string())?;
+            let old = self.keys.as_ref().ok_or("no keys")?;
+            let keys = IkeKeys::derive_rekey(
+                old,
+                prf,
+                usize::from(suite.encr_key_bits / 8),
+                &g_ir,
+                ni,
+                &nr,
+                new_spi,
+                peer_spi,
+            )
+            .map_err(|e| e.to_string())?;
+            Ok::<_, String>((keys, peer_spi, nr))
+        })();
+        match result {
+            Ok((keys, peer_spi, nr)) => {
+                self.spawn_rekeyed(ctx, keys, new_spi, peer_spi, true, (ni.to_vec(), nr));
+            }
+            Err(why) => self.log(ctx, LogLevel::Error, format!("IKE_SA rekey failed: {why}")),
+        }
+    }
+
+    /// Creates the new IKE SA of a rekey; it inherits the GSAs. The initiator of the rekey
+    /// then deletes the old SA (its last request, RFC 7296 §2.18).
+    fn spawn_rekeyed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        keys: IkeKeys,
+        spi_i: u64,
+        spi_r: u64,
+        we_initiated: bool,
+        nonces: (Vec<u8>, Vec<u8>),
+    ) {
+        let Some(e) = self.established_ref() else {
+            return;
+        };
+        let uid = *ctx.uid_counter;
+        *ctx.uid_counter = ctx.uid_counter.wrapping_add(1).max(1);
+        let mut new = IkeSa {
+            uid,
+            conn: self.conn.clone(),
+            local: self.local,
+            remote: self.remote,
+            spi_i,
+            spi_r,
+            initiator: we_initiated,
+            state: State::Established(Box::new(Established {
+                local_id: e.local_id.clone(),
+                peer_id: e.peer_id.clone(),
+                gsa_capable: e.gsa_capable,
+                pending: None,
+                queue: VecDeque::new(),
+                deleting: false,
+                rekeyed_to: None,
+            })),
+            keys: Some(keys),
+            iwin: InitiatorWindow::starting_at(0),
+            rwin: ResponderWindow::starting_at(0),
+            timers: TimerTable::default(),
+            iv_counter: 0,
+            gsas: std::mem::take(&mut self.gsas),
+            last_rx: ctx.now,
+        };
+        new.arm_established_timers(ctx);
+        let new_id = new.id();
+        let _ = nonces;
+        self.log(
+            ctx,
+            LogLevel::Info,
+            format!("IKE_SA rekeyed to uid {}", new_id.uid),
+        );
+        ctx.out.events.push_back(Event::IkeSaRekeyed {
+            old: self.id(),
+            new: new_id,
+        });
+        ctx.out.spawned.push(new);
+        self.timers.stop(Timer::Dpd);
+        self.timers.stop(Timer::IkeRekey);
+        if let Some(e) = self.established_mut() {
+            e.rekeyed_to = Some(new_id);
+            e.queue.clear();
+            if we_initiated {
+                e.queue.push_back(Task::DeleteIke);
+            }
+        }
+    }
+
+    pub(crate) fn arm_established_timers(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(d) = self.conn.dpd_delay {
+            self.timers.set(Timer::Dpd, ctx.now + d);
+        }
+        if let Some(r) = self.conn.rekey_time {
+            self.timers.set(Timer::IkeRekey, ctx.now + r);
+        }
+    }
+
+    pub(crate) fn on_ike_rekey_timer(&mut self, ctx: &mut Ctx<'_>) {
+        let _ = self.rekey_ike(ctx);
+    }
+
+    /// Removes old inbound GSAs whose grace period is over.
+    pub(crate) fn on_housekeeping(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let id = self.id();
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.gsas)
+            .into_iter()
+            .partition(|g| g.remove_at.is_some_and(|t| t <= now));
+        self.gsas = keep;
+        for g in gone {
+            ctx.out.events.push_back(Event::GsaRemove {
+                ike: id,
+                inbound: g.inbound_id,
+                outbound: g.outbound_id,
+            });
+        }
+        self.arm_housekeeping();
+    }
+
+    pub(crate) fn arm_housekeeping(&mut self) {
+        match self.gsas.iter().filter_map(|g| g.remove_at).min() {
+            Some(t) => self.timers.set(Timer::Housekeeping, t),
+            None => self.timers.stop(Timer::Housekeeping),
+        }
+    }
+
+    pub(crate) fn on_peer_dead(&mut self, ctx: &mut Ctx<'_>) {
+        self.log(
+            ctx,
+            LogLevel::Warn,
+            format!(
+                "peer {} did not answer: closing (dpd_action {:?})",
+                self.remote, self.conn.dpd_action
+            ),
+        );
+        self.go_down(ctx, DownReason::PeerDead);
+    }
+}
