@@ -18,16 +18,15 @@ bin="$CARGO_TARGET_DIR/debug"
 work=$(mktemp -d /tmp/nvesec-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-if [ -x "$bin/nvesec-pki" ]; then
-    log "enrolling NVEs with nvesec-pki (CA + two host certificates)"
-    "$bin/nvesec-pki" --gen --type ed25519 --outfile "$work/ca.key"
-    "$bin/nvesec-pki" --self --in "$work/ca.key" --dn "CN=nvesec demo CA" --ca --outfile "$work/ca.crt"
-    for host in nve1 nve2; do
-        "$bin/nvesec-pki" enroll --name "$host.overlay.example" --dir "$work/$host" \
-            --cacert "$work/ca.crt" --cakey "$work/ca.key"
-        "$bin/nvesec-pki" --verify --in "$work/$host/x509/$host.overlay.example.crt" --cacert "$work/ca.crt"
-    done
-fi
+log "enrolling NVEs with nvesec-pki (a CA and two host certificates)"
+"$bin/nvesec-pki" --gen --type ed25519 --outfile "$work/ca.key"
+"$bin/nvesec-pki" --self --in "$work/ca.key" --dn "CN=nvesec demo CA" --ca --outfile "$work/ca.pem"
+for host in nve1 nve2; do
+    "$bin/nvesec-pki" enroll --name "$host" --dir "$work/$host" \
+        --cacert "$work/ca.pem" --cakey "$work/ca.key"
+    "$bin/nvesec-pki" --verify --in "$work/$host/x509/$host.pem" --cacert "$work/ca.pem"
+    "$bin/nvesec-pki" --print --in "$work/$host/x509/$host.pem"
+done
 
 log "validating examples/etc/nvesec/nvesec.conf"
 "$bin/nvesecd" --config examples/etc/nvesec/nvesec.conf --check
