@@ -20,15 +20,14 @@ use crate::seal::{self, Src, Work};
 use crate::wire::geneve::{self, OptionIter, HEADER_LEN, MAX_OPT_LEN};
 use crate::wire::gso::{self, GsoKind};
 use crate::wire::inner::{self, InnerInfo};
-use crate::wire::WireError;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-/// Most GSOs processed in one inbound packet (bounds work on crafted input).
-pub const MAX_GSOS: usize = 8;
+/// Most GSOs in one packet (bounds work on crafted input and the SECURE list length).
+pub const MAX_GSOS: usize = limits::MAX_GSOS;
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,14 +303,24 @@ impl Dataplane {
             payload: inner,
             inner_headers: info.headers_len,
         };
-        let (policy_id, templates) = match self.gsp.outbound.lookup(&fields) {
+        let (policy_id, tm, n) = match self.gsp.outbound.lookup(&fields) {
             None => return OutVerdict::Drop(DropReason::Discard),
             Some(p) => match &p.action {
                 Action::Discard => return OutVerdict::Drop(DropReason::Discard),
                 Action::Bypass => return self.emit_plain(&src, out),
-                Action::Secure { gsos } => (p.id, gsos.clone()),
+                Action::Secure { gsos } => {
+                    // Copy the (few, Copy) templates out of the policy: no allocation per packet.
+                    let mut tm = [Template {
+                        reqid: 0,
+                        kind: GsoKind::Geo,
+                    }; MAX_GSOS];
+                    let n = gsos.len().min(MAX_GSOS);
+                    tm[..n].copy_from_slice(&gsos[..n]);
+                    (p.id, tm, n)
+                }
             },
         };
+        let templates = &tm[..n];
         if let Some(t) = templates.iter().find(|t| {
             self.gsas
                 .outbound(t.reqid)
@@ -319,7 +328,7 @@ impl Dataplane {
         }) {
             return self.hold_and_acquire(now, policy_id, *t, vni, ptype, options, inner, info);
         }
-        self.seal_chain(now, &templates, &src, out)
+        self.seal_chain(now, templates, &src, out)
     }
 
     fn emit_plain(&mut self, src: &Src<'_>, out: &mut [u8]) -> OutVerdict {
@@ -479,12 +488,16 @@ impl Dataplane {
     fn inbound_inner(&mut self, now: Instant, packet: &mut [u8]) -> InVerdict {
         self.validated.clear();
         // 1. Length checks and the RFC 8926 endpoint rules.
-        match geneve::Packet::new_checked(&packet[..]).and_then(|p| geneve::Repr::parse(&p)) {
-            Ok(_) => {}
-            Err(WireError::BadVersion) | Err(_) => return InVerdict::Drop(DropReason::Malformed),
+        // Version != 0, truncation and option lengths not summing to Opt Len are all malformed.
+        if geneve::Packet::new_checked(&packet[..])
+            .and_then(|p| geneve::Repr::parse(&p))
+            .is_err()
+        {
+            return InVerdict::Drop(DropReason::Malformed);
         }
         let class = self.cfg.option_class;
-        if let Err(r) = self.check_clear_options(packet, 0) {
+        // Cheap gate before any crypto: unknown critical options in the clear part.
+        if let Err(r) = self.check_clear_options(packet) {
             return InVerdict::Drop(r);
         }
         let end = packet.len();
@@ -550,7 +563,7 @@ impl Dataplane {
         let (start, end) = (work.start, work.end);
         let pkt = &work.buf[start..end];
         // 7. Options restored: any critical option we do not implement means drop.
-        if let Err(r) = self.check_clear_options(pkt, 0) {
+        if let Err(r) = self.check_clear_options(pkt) {
             return InVerdict::Drop(r);
         }
         let hdr = geneve::Packet::new_unchecked(pkt);
@@ -635,7 +648,7 @@ impl Dataplane {
     }
 
     /// Unknown critical options (anything critical that is not our GEO) mean drop (RFC 8926 §3.5).
-    fn check_clear_options(&self, pkt: &[u8], _base: usize) -> Result<(), DropReason> {
+    fn check_clear_options(&self, pkt: &[u8]) -> Result<(), DropReason> {
         let p = geneve::Packet::new_unchecked(pkt);
         for o in p.option_iter() {
             let o = o.map_err(|_| DropReason::Malformed)?;
@@ -673,13 +686,11 @@ impl Dataplane {
     }
 
     fn poll_dummy(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
-        let reqid = self
-            .gsas
-            .iter()
-            .find(|g| g.cfg.dir == Direction::Out && g.next_dummy.is_some_and(|t| t <= now))
-            .map(|g| g.cfg.reqid)?;
         let class = self.cfg.option_class;
-        let g = self.gsas.outbound_mut(reqid)?;
+        let g = self
+            .gsas
+            .iter_mut()
+            .find(|g| g.cfg.dir == Direction::Out && g.next_dummy.is_some_and(|t| t <= now))?;
         let interval = Duration::from_millis(g.cfg.coverage.dummy_interval_ms.unwrap_or(1000));
         g.next_dummy = Some(now + interval);
         if g.last_sn == limits::SN_MAX {
@@ -687,7 +698,7 @@ impl Dataplane {
         }
         let sn = g.last_sn + 1;
         let src = Src {
-            hdr: [0, 0, 0, 0, 0, 0, 0, 0],
+            hdr: [0; 8],
             options: &[],
             payload: &[],
             inner_headers: None,
@@ -735,7 +746,7 @@ impl Dataplane {
     pub fn next_deadline(&self) -> Option<Instant> {
         let gsa = self
             .gsas
-            .iter()
+            .values()
             .filter_map(|g| match (g.lifetime.deadline(), g.next_dummy) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

@@ -841,3 +841,83 @@ fn esn_crossing_on_the_wire() {
     }
     assert_eq!(b.gsas().inbound(ID).unwrap().sn_high_water(), (1 << 32) + 2);
 }
+
+/// ARCH-00 §7.2: a GAO whose GSA-ID the receiver does not know is skipped like an unknown
+/// non-critical option; the final policy check decides.
+#[test]
+fn unknown_gao_is_skipped_then_policy_decides() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    a.set_gsp(vec![secure(
+        Direction::Out,
+        vec![t(GsoKind::Geo, 1), t(GsoKind::Gao, 2)],
+    )])
+    .unwrap();
+    a.add_gsa(
+        now,
+        gsa(Direction::Out, Algorithm::AesGcm128, Coverage::default()),
+    )
+    .unwrap();
+    let mut g = gsa(
+        Direction::Out,
+        Algorithm::HmacSha256_128,
+        Coverage::default(),
+    );
+    g.gsa_id = 0x2002;
+    g.reqid = 2;
+    a.add_gsa(now, g).unwrap();
+    let inner = ipv4_udp(b"transit");
+    // Receiver knows only the GEO and its policy demands only the GEO: delivered.
+    let (_, mut b, _) = pair(Algorithm::AesGcm128, Coverage::default());
+    assert_eq!(
+        deliver(&mut b, now, &send(&mut a, now, &inner)).unwrap().2,
+        inner
+    );
+    // Receiver's policy demands the GAO too, but it has no GSA for it: no_gsa.
+    b.set_gsp(vec![secure(
+        Direction::In,
+        vec![t(GsoKind::Geo, 1), t(GsoKind::Gao, 2)],
+    )])
+    .unwrap();
+    assert_eq!(
+        deliver(&mut b, now, &send(&mut a, now, &inner)),
+        Err(InVerdict::Drop(DropReason::NoGsa))
+    );
+}
+
+#[test]
+fn backends_interoperate_on_the_wire() {
+    let now = Instant::now();
+    let (mut a, mut b) = crate::fuzzing::pair(
+        Algorithm::AesGcm256,
+        Coverage::default(),
+        Backend::Ring,
+        Backend::RustCrypto,
+        now,
+    );
+    let (mut c, _) = crate::fuzzing::pair(
+        Algorithm::AesGcm256,
+        Coverage::default(),
+        Backend::RustCrypto,
+        Backend::Ring,
+        now,
+    );
+    let inner = ipv4_udp(&[1; 200]);
+    let mut o1 = vec![0u8; 512];
+    let mut o2 = vec![0u8; 512];
+    let OutVerdict::Send { len } = a.outbound(now, 42, 0x0800, &inner, &mut o1) else {
+        panic!()
+    };
+    let OutVerdict::Send { len: len2 } = c.outbound(now, 42, 0x0800, &inner, &mut o2) else {
+        panic!()
+    };
+    assert_eq!(
+        o1[..len],
+        o2[..len2],
+        "same key, SN and input: identical packets from both backends"
+    );
+    assert!(matches!(
+        b.inbound(now, &mut o1[..len]),
+        InVerdict::Deliver { .. }
+    ));
+}

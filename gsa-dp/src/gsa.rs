@@ -479,6 +479,13 @@ impl GsaDb {
         ins.into_iter().chain(outs)
     }
 
+    /// Every GSA in no particular order, without allocating (hot paths).
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Gsa> {
+        self.inbound
+            .values()
+            .chain(self.outbound.values().flatten())
+    }
+
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Gsa> {
         self.inbound
             .values_mut()

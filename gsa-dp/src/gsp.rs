@@ -279,6 +279,8 @@ pub enum GspError {
         "policy {0}: at most one GEO, and it must come first (it is the last option on the wire)"
     )]
     GeoPlacement(u32),
+    #[error("policy {0}: more than {max} GSOs", max = crate::limits::MAX_GSOS)]
+    TooManyGsos(u32),
 }
 
 /// One direction's ordered policies with the VNI index.
@@ -374,6 +376,9 @@ impl Gsp {
             if let Action::Secure { gsos } = &p.action {
                 if gsos.is_empty() {
                     return Err(GspError::EmptySecure(p.id));
+                }
+                if gsos.len() > crate::limits::MAX_GSOS {
+                    return Err(GspError::TooManyGsos(p.id));
                 }
                 let geo = gsos.iter().filter(|t| t.kind == GsoKind::Geo).count();
                 if geo > 1 || (geo == 1 && gsos[0].kind != GsoKind::Geo) {

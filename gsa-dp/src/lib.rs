@@ -1,17 +1,37 @@
-//! Geneve security dataplane: Geneve codec, GSP DB, GSA DB, GSO seal/open,
-//! anti-replay and lifetimes (seed 004), plus the `gsa-dp` daemon's I/O.
+//! Geneve security dataplane core (seed 004; DESIGN.md): Geneve codec, GSP DB, GSA DB,
+//! GSO seal/open, anti-replay, lifetimes, ACQUIRE/hold queue, counters, keying codec.
+//!
+//! Sans-IO: nothing here opens a socket, reads the clock or sleeps. The `gsa-dp` daemon's I/O
+//! (tun/tap, UDP, keying socket) drives [`Dataplane`]:
+//!
+//! - [`Dataplane::outbound`] / [`Dataplane::inbound`] per packet;
+//! - then [`Dataplane::poll_transmit`] and [`Dataplane::poll_event`] until `None`;
+//! - [`Dataplane::next_deadline`] to arm a timer, [`Dataplane::handle_timeout`] when it fires;
+//! - [`keying::decode_request`] + [`Dataplane::handle_request`] for keying-socket lines.
+//!
+//! Module map: [`wire`] (typed views: Geneve, GSO, inner headers), [`gsp`] (policies),
+//! [`gsa`] (security associations), [`seal`] (GEO/GAO), [`aead`] (ring and RustCrypto
+//! AES-GCM behind one trait), [`replay`], [`lifetime`], [`acquire`], [`counters`],
+//! [`engine`], [`keying`], [`limits`], [`fuzzing`] (entry points for fuzz targets).
 #![forbid(unsafe_code)]
+
 pub mod acquire;
 pub mod aead;
 pub mod counters;
 pub mod engine;
+pub mod fuzzing;
 pub mod gsa;
 pub mod gsp;
+pub mod keying;
 pub mod lifetime;
 pub mod limits;
 pub mod replay;
 pub mod seal;
 pub mod wire;
+
 pub use engine::{Dataplane, DataplaneConfig, Event, InVerdict, OutVerdict, Transmit};
-pub mod fuzzing;
-pub mod keying;
+
+/// The examples in docs/dataplane.md are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/dataplane.md")]
+pub struct DataplaneDocTests;

@@ -21,3 +21,5 @@ pub const ACQUIRE_INTERVAL: Duration = Duration::from_secs(1);
 pub const SN_MAX: u64 = u64::MAX;
 /// Pad Length is one byte.
 pub const MAX_PAD: usize = 255;
+/// Most GSOs per packet: the length limit of a SECURE list and of inbound GSO processing.
+pub const MAX_GSOS: usize = 8;
