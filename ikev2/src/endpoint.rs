@@ -491,6 +491,11 @@ impl Endpoint {
         for sa in self.out.spawned.drain(..) {
             self.sas.insert(sa.id().local_spi, sa);
         }
+        for (spi, gsas) in self.out.gsa_transfers.drain(..) {
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.gsas.extend(gsas);
+            }
+        }
     }
 
     /// Runs every timer due at `now` (retransmissions, DPD, rekeys, expiries).

@@ -89,7 +89,13 @@ fn assert_retransmissions_identical(net: &Net) {
     let mut seen: HashMap<MsgKey, Vec<u8>> = HashMap::new();
     for c in &net.captured {
         let h = IkeHeader::parse(&c.bytes).unwrap();
-        let key = (c.from, h.spi_i, h.spi_r, h.message_id, h.flags.is_response());
+        let key = (
+            c.from,
+            h.spi_i,
+            h.spi_r,
+            h.message_id,
+            h.flags.is_response(),
+        );
         match seen.get(&key) {
             Some(prev) => assert_eq!(prev, &c.bytes, "retransmission differs for {key:?}"),
             None => {

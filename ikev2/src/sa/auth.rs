@@ -466,6 +466,7 @@ impl IkeSa {
             queue: Default::default(),
             deleting: false,
             rekeyed_to: None,
+            peer_rekey: None,
         }));
         self.arm_established_timers(ctx);
     }

@@ -80,6 +80,15 @@ impl IkeSa {
         if delete_ike {
             self.send_protected_response(ctx, ExchangeType::INFORMATIONAL, msg_id, &[]);
             self.log(ctx, LogLevel::Info, "received DELETE for IKE_SA");
+            // Collision (§2.8.2) where the peer's SA won and its Delete overtook our own
+            // rekey response: the GSAs belong to the peer's new SA.
+            if let State::Established(e) = &mut self.state {
+                if let Some((theirs, _)) = e.peer_rekey.take() {
+                    e.rekeyed_to = Some(theirs);
+                    let gsas = std::mem::take(&mut self.gsas);
+                    ctx.out.gsa_transfers.push((theirs.local_spi, gsas));
+                }
+            }
             let reason = match &self.state {
                 State::Established(e) => match e.rekeyed_to {
                     Some(new) => DownReason::Rekeyed { new },

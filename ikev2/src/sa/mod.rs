@@ -50,6 +50,8 @@ pub struct Output {
     pub events: VecDeque<Event>,
     /// IKE SAs created by an IKE SA rekey, to insert under their new SPI.
     pub spawned: Vec<IkeSa>,
+    /// GSAs handed from one IKE SA to another (by local SPI) after an IKE rekey collision.
+    pub gsa_transfers: Vec<(u64, Vec<Gsa>)>,
 }
 
 impl Output {
@@ -141,6 +143,9 @@ pub(crate) struct Established {
     pub deleting: bool,
     /// This SA was replaced by a rekey; only the Delete exchange remains.
     pub rekeyed_to: Option<IkeSaId>,
+    /// We answered the peer's IKE rekey while ours was outstanding (§2.8.2 collision): the
+    /// peer's new SA and the lowest nonce of that exchange.
+    pub peer_rekey: Option<(IkeSaId, Vec<u8>)>,
 }
 
 /// One negotiated GSA pair.

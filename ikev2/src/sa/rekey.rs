@@ -22,7 +22,7 @@ use super::keys::{DhKey, IkeKeys, Prf};
 use super::proposal::{check_ike_reply, ike_sa_payload, select_ike, GsaSuite};
 use super::timer::{InitiatorWindow, ResponderWindow, Timer, TimerTable};
 use super::{Ctx, Established, IkeSa, State};
-use crate::endpoint::{random_nonzero_u64, CommandError};
+use crate::endpoint::{random_nonzero_u64, CommandError, IkeSaId};
 use crate::wire::{DhGroup, ExchangeType, Ke, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa};
 
 /// Our outstanding request on an established SA.
@@ -600,12 +600,12 @@ impl IkeSa {
             self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
             return;
         };
-        if let Some(Pending::RekeyIke { ni: our_ni, .. }) =
-            self.established_ref().and_then(|e| e.pending.as_ref())
-        {
-            // §2.8.2 collision: both answer; resolved when our response arrives.
-            let _ = our_ni;
-        }
+        // §2.8.2: if our own IKE rekey is outstanding, answer but decide who wins only when
+        // our response arrives.
+        let collision = matches!(
+            self.established_ref().and_then(|e| e.pending.as_ref()),
+            Some(Pending::RekeyIke { .. })
+        );
         let (mut reply, suite, peer_spi) = match select_ike(&self.conn.ike_proposals, sa) {
             Ok(x) => x,
             Err(n) => {
@@ -662,7 +662,15 @@ impl IkeSa {
             Payload::Ke(Ke::new(DhGroup(suite.dh_group), dh.public())),
         ];
         self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &inner);
-        self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, (ni, nr));
+        if collision {
+            let lowest = min_nonce(&ni, &nr).to_vec();
+            let new_id = self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, false);
+            if let (Some(e), Some(id)) = (self.established_mut(), new_id) {
+                e.peer_rekey = Some((id, lowest));
+            }
+        } else {
+            self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, true);
+        }
     }
 
     fn on_rekey_ike_response(
@@ -719,14 +727,30 @@ impl IkeSa {
         })();
         match result {
             Ok((keys, peer_spi, nr)) => {
-                self.spawn_rekeyed(ctx, keys, new_spi, peer_spi, true, (ni.to_vec(), nr));
+                let peer_rekey = self.established_mut().and_then(|e| e.peer_rekey.take());
+                match peer_rekey {
+                    None => {
+                        self.spawn_rekeyed(ctx, keys, new_spi, peer_spi, true, true);
+                    }
+                    Some((theirs, their_lowest)) => self.resolve_ike_collision(
+                        ctx,
+                        keys,
+                        new_spi,
+                        peer_spi,
+                        ni,
+                        &nr,
+                        theirs,
+                        &their_lowest,
+                    ),
+                }
             }
             Err(why) => self.log(ctx, LogLevel::Error, format!("IKE_SA rekey failed: {why}")),
         }
     }
 
-    /// Creates the new IKE SA of a rekey; it inherits the GSAs. The initiator of the rekey
-    /// then deletes the old SA (its last request, RFC 7296 §2.18).
+    /// Creates the new IKE SA of a rekey; with `inherit` it takes over the GSAs and this SA
+    /// only waits for (or sends, as rekey initiator) the Delete of the old SA (RFC 7296
+    /// §2.18). Returns the new SA's id.
     fn spawn_rekeyed(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -734,11 +758,9 @@ impl IkeSa {
         spi_i: u64,
         spi_r: u64,
         we_initiated: bool,
-        nonces: (Vec<u8>, Vec<u8>),
-    ) {
-        let Some(e) = self.established_ref() else {
-            return;
-        };
+        inherit: bool,
+    ) -> Option<IkeSaId> {
+        let e = self.established_ref()?;
         let uid = *ctx.uid_counter;
         *ctx.uid_counter = ctx.uid_counter.wrapping_add(1).max(1);
         let mut new = IkeSa {
@@ -757,18 +779,29 @@ impl IkeSa {
                 queue: VecDeque::new(),
                 deleting: false,
                 rekeyed_to: None,
+                peer_rekey: None,
             })),
             keys: Some(keys),
             iwin: InitiatorWindow::starting_at(0),
             rwin: ResponderWindow::starting_at(0),
             timers: TimerTable::default(),
             iv_counter: 0,
-            gsas: std::mem::take(&mut self.gsas),
+            gsas: Vec::new(),
             last_rx: ctx.now,
         };
         new.arm_established_timers(ctx);
         let new_id = new.id();
-        let _ = nonces;
+        if inherit {
+            new.gsas = std::mem::take(&mut self.gsas);
+            self.handover(ctx, new_id, we_initiated);
+        }
+        ctx.out.spawned.push(new);
+        Some(new_id)
+    }
+
+    /// This SA is replaced by `new_id`: stop its timers, report, and (as rekey initiator)
+    /// queue the Delete of this SA.
+    fn handover(&mut self, ctx: &mut Ctx<'_>, new_id: IkeSaId, delete_old: bool) {
         self.log(
             ctx,
             LogLevel::Info,
@@ -778,15 +811,59 @@ impl IkeSa {
             old: self.id(),
             new: new_id,
         });
-        ctx.out.spawned.push(new);
         self.timers.stop(Timer::Dpd);
         self.timers.stop(Timer::IkeRekey);
         if let Some(e) = self.established_mut() {
             e.rekeyed_to = Some(new_id);
             e.queue.clear();
-            if we_initiated {
+            if delete_old {
                 e.queue.push_back(Task::DeleteIke);
             }
+        }
+    }
+
+    /// Both ends rekeyed the IKE SA at once (§2.8.2). The new SA created by the exchange
+    /// with the lowest of the four nonces is redundant and is deleted by its initiator; the
+    /// initiator of the surviving exchange deletes the old SA.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_ike_collision(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        keys: IkeKeys,
+        spi_i: u64,
+        spi_r: u64,
+        ni: &[u8],
+        nr: &[u8],
+        theirs: IkeSaId,
+        their_lowest: &[u8],
+    ) {
+        let ours_lowest = min_nonce(ni, nr);
+        if nonce_lt(ours_lowest, their_lowest) {
+            self.log(
+                ctx,
+                LogLevel::Info,
+                "IKE_SA rekey collision lost: deleting our new SA",
+            );
+            if let Some(id) = self.spawn_rekeyed(ctx, keys, spi_i, spi_r, true, false) {
+                if let Some(mut redundant) = ctx.out.spawned.pop() {
+                    debug_assert_eq!(redundant.id(), id);
+                    if let Some(e) = redundant.established_mut() {
+                        e.queue.push_back(Task::DeleteIke);
+                    }
+                    redundant.run_queue(ctx);
+                    ctx.out.spawned.push(redundant);
+                }
+            }
+            let gsas = std::mem::take(&mut self.gsas);
+            ctx.out.gsa_transfers.push((theirs.local_spi, gsas));
+            self.handover(ctx, theirs, false);
+        } else {
+            self.log(
+                ctx,
+                LogLevel::Info,
+                "IKE_SA rekey collision won: deleting the old SA",
+            );
+            self.spawn_rekeyed(ctx, keys, spi_i, spi_r, true, true);
         }
     }
 

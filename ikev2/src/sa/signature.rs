@@ -31,7 +31,7 @@ fn needed_hash(a: SignatureAlgorithm) -> HashAlgorithm {
 }
 
 /// Signs `octets` and wraps the signature as RFC 7427 AUTH data.
-pub(crate) fn auth_data(
+pub fn auth_data(
     signer: &dyn LocalSigner,
     peer_hashes: &[HashAlgorithm],
     octets: &[u8],
@@ -51,11 +51,7 @@ pub(crate) fn auth_data(
 }
 
 /// Checks RFC 7427 AUTH data against the validated peer key.
-pub(crate) fn verify_auth_data(
-    key: &PeerPublicKey,
-    data: &[u8],
-    octets: &[u8],
-) -> Result<(), AuthError> {
+pub fn verify_auth_data(key: &PeerPublicKey, data: &[u8], octets: &[u8]) -> Result<(), AuthError> {
     let (&len, rest) = data.split_first().ok_or(AuthError::BadAuth)?;
     let len = usize::from(len);
     if rest.len() < len {

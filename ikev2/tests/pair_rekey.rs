@@ -1,0 +1,377 @@
+//! CREATE_CHILD_SA rekeys (GSA with and without PFS, IKE SA), collisions (§2.8.1, §2.8.2),
+//! INFORMATIONAL deletes and DPD, message by message.
+
+mod util;
+
+use std::time::Duration;
+
+use nvesec_ikev2::endpoint::{Event, IkeSaId};
+use nvesec_ikev2::sa::events::DownReason;
+use nvesec_ikev2::sa::SaState;
+use nvesec_ikev2::wire::{IkeHeader, PayloadType as P};
+use util::*;
+
+fn established(seed_a: u8, seed_b: u8, pfs: bool, dpd: Option<Duration>) -> Net {
+    let mut ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
+    let mut bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
+    if pfs {
+        ac.children[0].pfs_group = Some(31);
+        bc.children[0].pfs_group = Some(31);
+    }
+    ac.dpd_delay = dpd;
+    let mut net = Net::new();
+    net.add("a", A_ADDR, engine(vec![ac]), seed_a);
+    net.add("b", B_ADDR, engine(vec![bc]), seed_b);
+    let now = net.now;
+    net.nodes[0]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(net.sa(0).state(), SaState::Established);
+    assert_eq!(net.sa(0).gsas().len(), 1);
+    for n in &mut net.nodes {
+        n.events.clear();
+    }
+    net.captured.clear();
+    net
+}
+
+/// The single live GSA pair of each side matches the other's.
+fn assert_one_matching_gsa(net: &Net) -> (u32, u32) {
+    let (ga, gb) = (net.sa(0).gsas(), net.sa(1).gsas());
+    assert_eq!(ga.len(), 1, "a has {} GSAs", ga.len());
+    assert_eq!(gb.len(), 1, "b has {} GSAs", gb.len());
+    assert_eq!(ga[0].inbound_id, gb[0].outbound_id);
+    assert_eq!(ga[0].outbound_id, gb[0].inbound_id);
+    (ga[0].inbound_id, ga[0].outbound_id)
+}
+
+#[test]
+fn gsa_rekey_is_make_before_break() {
+    let mut net = established(1, 2, false, None);
+    let old = net.sa(0).gsas()[0].clone();
+    let id = net.sa_id(0);
+    let now = net.now;
+    net.nodes[0].ep.rekey_gsa(now, id, old.inbound_id).unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+
+    // --> CREATE_CHILD_SA {N(REKEY_SA), SA, Ni, TSi, TSr}   <-- {SA, Nr, TSi, TSr}
+    // --> INFORMATIONAL {D(old)}                            <-- {D(old)}
+    assert_eq!(net.captured.len(), 4);
+    let (sa_a, sa_b) = (net.sa(0), net.sa(1));
+    assert_eq!(
+        payload_types(&net.captured[0].bytes, Some(sa_b)),
+        vec![P::SK, P::NOTIFY, P::SA, P::NONCE, P::TSI, P::TSR]
+    );
+    assert_eq!(
+        payload_types(&net.captured[1].bytes, Some(sa_a)),
+        vec![P::SK, P::SA, P::NONCE, P::TSI, P::TSR]
+    );
+    assert_eq!(
+        payload_types(&net.captured[2].bytes, Some(sa_b)),
+        vec![P::SK, P::DELETE]
+    );
+    assert_eq!(
+        payload_types(&net.captured[3].bytes, Some(sa_a)),
+        vec![P::SK, P::DELETE]
+    );
+    let ids: Vec<u32> = net
+        .captured
+        .iter()
+        .map(|c| IkeHeader::parse(&c.bytes).unwrap().message_id)
+        .collect();
+    assert_eq!(ids, vec![2, 2, 3, 3]);
+
+    // Initiator: install (outbound active at once), switch, and keep the old inbound GSA
+    // for the grace period.
+    assert_eq!(
+        event_kinds(&net.nodes[0].events),
+        vec!["GsaInstall", "GsaSwitchOutbound"]
+    );
+    match &net.nodes[0]
+        .events
+        .iter()
+        .find(|e| matches!(e, Event::GsaInstall { .. }))
+    {
+        Some(Event::GsaInstall {
+            outbound_active,
+            replaces,
+            ..
+        }) => {
+            assert!(*outbound_active);
+            assert_eq!(*replaces, Some(old.inbound_id));
+        }
+        _ => unreachable!(),
+    }
+    // Responder: install with outbound inactive, switch on the Delete, then remove.
+    assert_eq!(
+        event_kinds(&net.nodes[1].events),
+        vec!["GsaInstall", "GsaSwitchOutbound", "GsaRemove"]
+    );
+    assert!(net.nodes[1].events.iter().any(|e| matches!(
+        e,
+        Event::GsaInstall {
+            outbound_active: false,
+            ..
+        }
+    )));
+    assert_eq!(
+        net.sa(0).gsas().len(),
+        2,
+        "old inbound kept for the grace period"
+    );
+
+    net.advance(Duration::from_secs(5));
+    assert_eq!(
+        event_kinds(&net.nodes[0].events),
+        vec!["GsaInstall", "GsaSwitchOutbound", "GsaRemove"]
+    );
+    assert!(net.nodes[0].events.iter().any(|e| matches!(
+        e,
+        Event::GsaRemove { inbound, .. } if *inbound == old.inbound_id
+    )));
+    let (new_in, _) = assert_one_matching_gsa(&net);
+    assert_ne!(new_in, old.inbound_id);
+}
+
+#[test]
+fn gsa_rekey_with_pfs_carries_ke_and_keys_agree() {
+    let mut net = established(3, 4, true, None);
+    let old = net.sa(0).gsas()[0].inbound_id;
+    let id = net.sa_id(0);
+    let now = net.now;
+    net.nodes[0].ep.rekey_gsa(now, id, old).unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(
+        payload_types(&net.captured[0].bytes, Some(net.sa(1))),
+        vec![P::SK, P::NOTIFY, P::SA, P::NONCE, P::KE, P::TSI, P::TSR]
+    );
+    assert_eq!(
+        payload_types(&net.captured[1].bytes, Some(net.sa(0))),
+        vec![P::SK, P::SA, P::NONCE, P::KE, P::TSI, P::TSR]
+    );
+    let key = |n: usize, inbound: bool| {
+        net.nodes[n]
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::GsaInstall {
+                    inbound: i,
+                    outbound: o,
+                    ..
+                } => Some(if inbound { i.clone() } else { o.clone() }),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(key(0, true), key(1, false));
+    assert_eq!(key(0, false), key(1, true));
+}
+
+#[test]
+fn ike_rekey_moves_gsas_to_the_new_sa() {
+    let mut net = established(5, 6, false, None);
+    let old_a = net.sa_id(0);
+    let old_b = net.sa_id(1);
+    let old_keys = net.sa(0).keys().unwrap().sk_d.bytes().to_vec();
+    let gsa = net.sa(0).gsas()[0].inbound_id;
+    let now = net.now;
+    net.nodes[0].ep.rekey_ike(now, old_a).unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+
+    // --> CREATE_CHILD_SA {SA(IKE, SPIi'), Ni, KEi}  <-- {SA(IKE, SPIr'), Nr, KEr}
+    // --> INFORMATIONAL {D(IKE)} on the old SA        <-- {}
+    assert_eq!(net.captured.len(), 4);
+    let (sa_a, sa_b) = (net.sa(0), net.sa(1));
+    assert_ne!(sa_a.id(), old_a);
+    assert_ne!(sa_b.id(), old_b);
+    assert_eq!(sa_a.spis(), sa_b.spis());
+    assert!(sa_a.is_initiator() && !sa_b.is_initiator());
+    let (ka, kb) = (sa_a.keys().unwrap(), sa_b.keys().unwrap());
+    assert_eq!(ka.sk_d.bytes(), kb.sk_d.bytes());
+    assert_eq!(ka.sk_er.bytes(), kb.sk_er.bytes());
+    assert_ne!(ka.sk_d.bytes(), &old_keys[..]);
+    assert_eq!(sa_a.gsas()[0].inbound_id, gsa);
+    assert_one_matching_gsa(&net);
+    for n in 0..2 {
+        let k = event_kinds(&net.nodes[n].events);
+        assert_eq!(k, vec!["IkeSaRekeyed", "IkeSaDown"], "node {n}");
+        assert!(net.nodes[n].events.iter().any(|e| matches!(
+            e,
+            Event::IkeSaDown {
+                reason: DownReason::Rekeyed { .. },
+                ..
+            }
+        )));
+    }
+    // Message IDs restart at 0 on the new SA.
+    let new_a = net.sa_id(0);
+    let now = net.now;
+    net.nodes[0].ep.send_dpd(now, new_a).unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(net.captured.len(), 6);
+    let h = IkeHeader::parse(&net.captured[4].bytes).unwrap();
+    assert_eq!(
+        (h.spi_i, h.spi_r, h.message_id),
+        (sa_spis(&net).0, sa_spis(&net).1, 0)
+    );
+    assert_eq!(
+        payload_types(&net.captured[4].bytes, Some(net.sa(1))),
+        vec![P::SK]
+    );
+}
+
+fn sa_spis(net: &Net) -> (u64, u64) {
+    net.sa(0).spis()
+}
+
+#[test]
+fn delete_ike_takes_down_both_sides_and_their_gsas() {
+    let mut net = established(7, 8, false, None);
+    let id = net.sa_id(0);
+    let now = net.now;
+    net.nodes[0].ep.delete_ike(now, id).unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(net.captured.len(), 2);
+    for n in 0..2 {
+        assert!(net.nodes[n].ep.ike_sas().is_empty());
+        assert_eq!(
+            event_kinds(&net.nodes[n].events),
+            vec!["GsaRemove", "IkeSaDown"]
+        );
+    }
+    assert!(net.nodes[1].events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown {
+            reason: DownReason::DeletedByPeer,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn delete_gsa_from_the_responder() {
+    let mut net = established(9, 10, false, None);
+    let id = net.sa_id(1);
+    let gsa = net.sa(1).gsas()[0].inbound_id;
+    let now = net.now;
+    net.nodes[1].ep.delete_gsa(now, id, gsa).unwrap();
+    net.drive_for(Duration::from_secs(10), 100);
+    assert!(net.sa(0).gsas().is_empty());
+    assert!(net.sa(1).gsas().is_empty());
+    assert_eq!(event_kinds(&net.nodes[0].events), vec!["GsaRemove"]);
+    assert_eq!(event_kinds(&net.nodes[1].events), vec!["GsaRemove"]);
+    // The IKE SA stays.
+    assert_eq!(net.sa(0).state(), SaState::Established);
+}
+
+#[test]
+fn dpd_declares_a_silent_peer_dead() {
+    let mut net = established(11, 12, false, Some(Duration::from_secs(30)));
+    let t0 = net.now;
+    net.unreachable.push(1);
+    net.advance(Duration::from_secs(400));
+    // First DPD 30 s after the last message, then the retransmission schedule.
+    let times: Vec<u64> = net
+        .captured
+        .iter()
+        .map(|c| (c.at - t0).as_millis() as u64)
+        .collect();
+    assert_eq!(times.len(), 6, "{times:?}");
+    assert!((29_900..=30_100).contains(&times[0]), "{times:?}");
+    assert!(net.nodes[0].ep.ike_sas().is_empty());
+    assert_eq!(
+        event_kinds(&net.nodes[0].events),
+        vec!["GsaRemove", "IkeSaDown"]
+    );
+    assert!(net.nodes[0].events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown {
+            reason: DownReason::PeerDead,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn dpd_is_answered_while_the_peer_lives() {
+    let mut net = established(13, 14, false, Some(Duration::from_secs(30)));
+    net.advance(Duration::from_secs(95));
+    // Three idle periods: three empty INFORMATIONAL exchanges, SA still up.
+    assert_eq!(net.captured.len(), 6);
+    assert_eq!(net.sa(0).state(), SaState::Established);
+}
+
+/// Both ends rekey the same GSA at the same instant (§2.8.1). Whoever wins, each side ends
+/// with exactly one GSA and the two match: no GSA lost, none duplicated.
+#[test]
+fn simultaneous_gsa_rekey_converges_to_one_gsa() {
+    let mut outcomes = Vec::new();
+    for seed in 20..28u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let a_in = net.sa(0).gsas()[0].inbound_id;
+        let b_in = net.sa(1).gsas()[0].inbound_id;
+        let (ia, ib): (IkeSaId, IkeSaId) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+        net.nodes[1].ep.rekey_gsa(now, ib, b_in).unwrap();
+        net.drive_for(Duration::from_secs(2), 200);
+        net.advance(Duration::from_secs(6));
+        let (new_in, _) = assert_one_matching_gsa(&net);
+        assert_ne!(new_in, a_in);
+        let a_won = net.nodes[0].events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Log(r) if r.message.contains("collision won")
+            )
+        });
+        let b_won = net.nodes[1].events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Log(r) if r.message.contains("collision won")
+            )
+        });
+        assert!(a_won != b_won, "exactly one side wins (seed {seed})");
+        outcomes.push(a_won);
+    }
+    assert!(
+        outcomes.contains(&true) && outcomes.contains(&false),
+        "both tie-break outcomes exercised"
+    );
+}
+
+/// Both ends rekey the IKE SA at once (§2.8.2): one IKE SA per side afterwards, the same one,
+/// holding the GSA.
+#[test]
+fn simultaneous_ike_rekey_converges_to_one_ike_sa() {
+    let mut outcomes = Vec::new();
+    for seed in 30..38u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let gsa = net.sa(0).gsas()[0].inbound_id;
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+        net.nodes[1].ep.rekey_ike(now, ib).unwrap();
+        net.drive_for(Duration::from_secs(2), 200);
+        assert_eq!(net.nodes[0].ep.ike_sas().len(), 1, "seed {seed}");
+        assert_eq!(net.nodes[1].ep.ike_sas().len(), 1, "seed {seed}");
+        let (sa_a, sa_b) = (net.sa(0), net.sa(1));
+        assert_eq!(sa_a.spis(), sa_b.spis());
+        assert_ne!(sa_a.id(), ia);
+        assert_eq!(
+            sa_a.keys().unwrap().sk_d.bytes(),
+            sa_b.keys().unwrap().sk_d.bytes()
+        );
+        assert_eq!(sa_a.gsas()[0].inbound_id, gsa);
+        assert_one_matching_gsa(&net);
+        for n in 0..2 {
+            assert!(!event_kinds(&net.nodes[n].events).contains(&"GsaRemove"));
+        }
+        outcomes.push(sa_a.is_initiator());
+    }
+    assert!(
+        outcomes.contains(&true) && outcomes.contains(&false),
+        "both tie-break outcomes exercised"
+    );
+}
