@@ -227,6 +227,43 @@ impl Dataplane {
         self.hold.len()
     }
 
+    /// Largest number of bytes the Geneve header and GSOs add to an inner frame under the
+    /// installed outbound policies and GSAs (RFC 8926 §4.4.1: size the tunnel MTU for the
+    /// maximum option length). Outer IP and UDP headers are the caller's to add. A template
+    /// without a GSA yet is budgeted with the worst GEO padding.
+    pub fn max_overhead(&self) -> usize {
+        let per_template = |t: &Template| {
+            let trailer = match t.kind {
+                GsoKind::Gao => 0,
+                // Pad Length + Flags + Options Words + hidden header + padding.
+                GsoKind::Geo => {
+                    2 + 1
+                        + 6
+                        + self.gsas.outbound(t.reqid).map_or(limits::MAX_PAD, |g| {
+                            match g.cfg.coverage.padding {
+                                crate::gsa::Padding::None => 0,
+                                crate::gsa::Padding::Multiple(n) => {
+                                    usize::from(n.saturating_sub(1))
+                                }
+                                crate::gsa::Padding::Fixed(_) => limits::MAX_PAD,
+                            }
+                        })
+                }
+            };
+            gso::OPTION_LEN + trailer
+        };
+        let secured = self
+            .gsp
+            .outbound
+            .policies()
+            .iter()
+            .map(|p| match &p.action {
+                Action::Secure { gsos } => gsos.iter().map(per_template).sum(),
+                _ => 0,
+            });
+        HEADER_LEN + secured.max().unwrap_or(0)
+    }
+
     // ----- outbound -----
 
     /// Encapsulate (and secure, as the outbound GSP says) one inner frame into `out`.

@@ -921,3 +921,31 @@ fn backends_interoperate_on_the_wire() {
         InVerdict::Deliver { .. }
     ));
 }
+
+/// Transit may insert options before a GAO (GAO-00 §7.1): Opt Len is not authenticated.
+#[test]
+fn transit_option_inserted_before_gao_still_verifies() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGmac128, Coverage::default());
+    let inner = ipv4_udp(b"int");
+    let pkt = send(&mut a, now, &inner);
+    let mut t = pkt[..8].to_vec();
+    t[0] += 1; // one more option word
+    t.extend_from_slice(&[0x01, 0x03, 0x10, 0x00]); // class 0x0103 (INT), type 0x10, no data
+    t.extend_from_slice(&pkt[8..]);
+    assert_eq!(deliver(&mut b, now, &t).unwrap().2, inner);
+}
+
+#[test]
+fn max_overhead_follows_policy_and_padding() {
+    let (a, _, _) = pair(
+        Algorithm::AesGcm128,
+        Coverage {
+            padding: Padding::Multiple(16),
+            ..Default::default()
+        },
+    );
+    assert_eq!(a.max_overhead(), 8 + 32 + 9 + 15);
+    let (g, _, _) = pair(Algorithm::AesGmac128, Coverage::default());
+    assert_eq!(g.max_overhead(), 8 + 32);
+    assert_eq!(Dataplane::new(DataplaneConfig::default()).max_overhead(), 8);
+}
