@@ -95,6 +95,21 @@ pub enum CommandError {
     UnknownGsa(u32),
     #[error("no GSA named {0:?} in the connection")]
     UnknownChild(String),
+    #[error("no connection has a GSA covering VNI {0}")]
+    NoPolicyForVni(u32),
+}
+
+/// What [`Endpoint::on_acquire`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireAction {
+    /// Started a new IKE SA (the GSA follows in IKE_AUTH or CREATE_CHILD_SA).
+    Initiated(IkeSaId),
+    /// Sent CREATE_CHILD_SA on an established IKE SA.
+    CreatingGsa(IkeSaId),
+    /// An IKE SA for the connection is being set up; nothing new started.
+    Pending(IkeSaId),
+    /// The GSA exists already (the ACQUIRE raced an install).
+    AlreadyInstalled(IkeSaId),
 }
 
 /// Datagrams dropped before reaching an SA, by reason (for `--counters`).
@@ -316,7 +331,7 @@ impl Endpoint {
         let sa = IkeSa::initiate(&mut ctx, conn, uid, spi, local, remote);
         let id = sa.id();
         self.sas.insert(spi, sa);
-        self.collect_spawned();
+        self.post_process(now);
         Ok(id)
     }
 
@@ -352,6 +367,7 @@ impl Endpoint {
             hdr.spi_i
         };
         let wall = self.wall_now(now);
+        let parallel = self.has_parallel(our_spi);
         let Some(sa) = self.sas.get_mut(&our_spi) else {
             // RFC 7296 §2.21.4 allows an INVALID_IKE_SPI answer; we stay silent (no
             // reflection amplification), and count.
@@ -366,9 +382,10 @@ impl Endpoint {
             &mut self.out,
             &mut self.next_uid,
         );
+        ctx.parallel_sa = parallel;
         sa.handle_datagram(&mut ctx, local, remote, &hdr, bytes);
         self.after_sa_activity(our_spi);
-        self.collect_spawned();
+        self.post_process(now);
     }
 
     fn handle_init_request(
@@ -454,6 +471,17 @@ impl Endpoint {
         }
     }
 
+    /// Does another IKE SA of the same connection exist besides `spi`?
+    fn has_parallel(&self, spi: u64) -> bool {
+        let Some(sa) = self.sas.get(&spi) else {
+            return false;
+        };
+        let name = &sa.connection().name;
+        self.sas
+            .iter()
+            .any(|(k, s)| *k != spi && &s.connection().name == name)
+    }
+
     /// The first connection whose remote addresses include `ip` (or that accepts any).
     fn find_connection(&self, ip: IpAddr) -> Option<Arc<ConnectionConfig>> {
         let by_addr = self
@@ -486,14 +514,88 @@ impl Endpoint {
         }
     }
 
-    /// Inserts IKE SAs created by an IKE SA rekey (they live under new SPIs).
-    fn collect_spawned(&mut self) {
+    /// After any input: insert IKE SAs created by rekeys, apply GSA hand-overs, INITIAL_CONTACT
+    /// and the full-mesh duplicate rule.
+    fn post_process(&mut self, now: Instant) {
         for sa in self.out.spawned.drain(..) {
             self.sas.insert(sa.id().local_spi, sa);
         }
         for (spi, gsas) in self.out.gsa_transfers.drain(..) {
             if let Some(sa) = self.sas.get_mut(&spi) {
                 sa.gsas.extend(gsas);
+            }
+        }
+        let contacts = std::mem::take(&mut self.out.initial_contact);
+        for spi in contacts {
+            self.apply_initial_contact(now, spi);
+        }
+        self.resolve_duplicates(now);
+    }
+
+    /// RFC 7296 §2.4: an authenticated INITIAL_CONTACT says the peer has no other IKE SA with
+    /// us; older SAs of that connection and identity are dropped without a Delete.
+    fn apply_initial_contact(&mut self, now: Instant, spi: u64) {
+        let Some(sa) = self.sas.get(&spi) else {
+            return;
+        };
+        let conn = sa.connection().name.clone();
+        let Some(peer) = sa.peer_id().cloned() else {
+            return;
+        };
+        let stale: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(k, s)| {
+                **k != spi && s.connection().name == conn && s.peer_id() == Some(&peer)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let wall = self.wall_now(now);
+        for k in stale {
+            if let Some(mut old) = self.sas.remove(&k) {
+                let mut ctx = Ctx::new(
+                    now,
+                    wall,
+                    &self.cfg,
+                    self.rng.as_mut(),
+                    &mut self.out,
+                    &mut self.next_uid,
+                );
+                old.go_down(&mut ctx, crate::sa::events::DownReason::InitialContact);
+            }
+        }
+    }
+
+    /// Full mesh, both ends initiating at once: two IKE SAs for one (connection, peer).
+    /// Tie-break (documented in docs/ikev2-engine.md): the SA whose IKE_SA_INIT nonce Ni is
+    /// lowest (octet-wise, as RFC 7296 §2.8.1) survives; the initiator of each other SA deletes
+    /// it. Both ends see the same nonces, so they agree without talking.
+    fn resolve_duplicates(&mut self, now: Instant) {
+        let mut groups: HashMap<(String, crate::config::Identity), Vec<u64>> = HashMap::new();
+        for (spi, sa) in &self.sas {
+            // SAs born from an IKE rekey follow the §2.8.2 collision rules instead.
+            if let (true, false, Some(peer)) = (sa.is_active(), sa.via_rekey(), sa.peer_id()) {
+                groups
+                    .entry((sa.connection().name.clone(), peer.clone()))
+                    .or_default()
+                    .push(*spi);
+            }
+        }
+        for spis in groups.into_values().filter(|g| g.len() > 1) {
+            let winner = spis
+                .iter()
+                .copied()
+                .min_by(|a, b| {
+                    self.sas[a]
+                        .creation_nonce()
+                        .cmp(self.sas[b].creation_nonce())
+                })
+                .unwrap_or_default();
+            for spi in spis.into_iter().filter(|s| *s != winner) {
+                if self.sas[&spi].is_initiator() {
+                    let id = self.sas[&spi].id();
+                    let _ = self.delete_ike_with(now, id, crate::sa::events::DownReason::Duplicate);
+                }
             }
         }
     }
@@ -509,6 +611,7 @@ impl Endpoint {
             .map(|(spi, _)| *spi)
             .collect();
         for spi in due {
+            let parallel = self.has_parallel(spi);
             if let Some(sa) = self.sas.get_mut(&spi) {
                 let mut ctx = Ctx::new(
                     now,
@@ -518,11 +621,12 @@ impl Endpoint {
                     &mut self.out,
                     &mut self.next_uid,
                 );
+                ctx.parallel_sa = parallel;
                 sa.handle_timeout(&mut ctx);
             }
             self.after_sa_activity(spi);
         }
-        self.collect_spawned();
+        self.post_process(now);
     }
 
     /// The earliest instant at which [`Endpoint::handle_timeout`] must be called.
@@ -562,7 +666,7 @@ impl Endpoint {
         );
         let r = f(sa, &mut ctx);
         self.after_sa_activity(id.local_spi);
-        self.collect_spawned();
+        self.post_process(now);
         r
     }
 
@@ -602,6 +706,15 @@ impl Endpoint {
     }
 
     /// Deletes the IKE SA and all its GSAs (INFORMATIONAL with Delete, RFC 7296 §1.4.1).
+    fn delete_ike_with(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        reason: crate::sa::events::DownReason,
+    ) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| sa.delete_ike_because(ctx, reason))
+    }
+
     pub fn delete_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
         self.with_sa(now, id, |sa, ctx| sa.delete_ike(ctx))
     }
@@ -609,6 +722,60 @@ impl Endpoint {
     /// Sends a liveness check now (DPD).
     pub fn send_dpd(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
         self.with_sa(now, id, |sa, ctx| sa.send_dpd(ctx))
+    }
+
+    /// The dataplane matched a SECURE policy for `vni` without an outbound GSA (ACQUIRE).
+    /// Creates the GSA on an existing IKE SA of the connection whose child covers the VNI, or
+    /// initiates that connection (the first GSA then rides in IKE_AUTH).
+    pub fn on_acquire(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        vni: u32,
+    ) -> Result<AcquireAction, CommandError> {
+        let covers = |c: &crate::config::GsaConfig| {
+            c.selectors
+                .geneve
+                .iter()
+                .any(|g| (g.vni_start..=g.vni_end).contains(&vni))
+        };
+        let (conn, child) = self
+            .cfg
+            .connections
+            .iter()
+            .find_map(|c| {
+                c.children
+                    .iter()
+                    .find(|ch| covers(ch))
+                    .map(|ch| (c.name.clone(), ch.name.clone()))
+            })
+            .ok_or(CommandError::NoPolicyForVni(vni))?;
+        let existing = self
+            .sas
+            .values()
+            .filter(|s| s.connection().name == conn)
+            .map(|s| {
+                (
+                    s.id(),
+                    s.is_active(),
+                    s.gsas()
+                        .iter()
+                        .any(|g| g.params.name == child && g.remove_at.is_none()),
+                )
+            })
+            .collect::<Vec<_>>();
+        if let Some((id, _, has)) = existing.iter().find(|(_, active, _)| *active) {
+            if *has {
+                return Ok(AcquireAction::AlreadyInstalled(*id));
+            }
+            self.create_gsa(now, *id, &child)?;
+            return Ok(AcquireAction::CreatingGsa(*id));
+        }
+        if let Some((id, _, _)) = existing.first() {
+            return Ok(AcquireAction::Pending(*id));
+        }
+        let id = self.initiate(now, &conn, local, None)?;
+        Ok(AcquireAction::Initiated(id))
     }
 
     /// The dataplane reported a soft or hard expiry for the GSA with `inbound_gsa_id`.

@@ -483,3 +483,27 @@ fn cookies_above_threshold() {
     // The AUTH signed the *second* IKE_SA_INIT: authentication succeeded, so it did.
     assert_eq!(net.count_up(b), 1);
 }
+
+#[test]
+fn acquire_initiates_then_reports_installed() {
+    use nvesec_ikev2::endpoint::AcquireAction;
+    let (mut net, a, _b) = standard();
+    let now = net.now;
+    assert!(
+        net.nodes[a].ep.on_acquire(now, addr(A_ADDR), 5000).is_err(),
+        "VNI outside every policy"
+    );
+    let first = net.nodes[a].ep.on_acquire(now, addr(A_ADDR), 160).unwrap();
+    assert!(matches!(first, AcquireAction::Initiated(_)));
+    assert!(matches!(
+        net.nodes[a].ep.on_acquire(now, addr(A_ADDR), 160).unwrap(),
+        AcquireAction::Pending(_)
+    ));
+    net.drive_for(Duration::from_secs(2), 100);
+    let now = net.now;
+    assert!(matches!(
+        net.nodes[a].ep.on_acquire(now, addr(A_ADDR), 160).unwrap(),
+        AcquireAction::AlreadyInstalled(_)
+    ));
+    assert_eq!(net.count_up(a), 1);
+}

@@ -179,7 +179,7 @@ impl IkeSa {
         let child = self.first_child_offer(ctx, &hs);
         let mut inner = vec![Payload::IdI(idi)];
         inner.extend(self.cert_payloads());
-        if self.conn.send_initial_contact {
+        if self.conn.send_initial_contact && !ctx.parallel_sa {
             inner.push(Payload::Notify(Notify::new(
                 NotifyType::INITIAL_CONTACT,
                 Vec::new(),
@@ -316,6 +316,7 @@ impl IkeSa {
         self.timers.stop(Timer::Expire);
         if p.initial_contact {
             self.log(ctx, LogLevel::Info, "peer sent INITIAL_CONTACT");
+            ctx.out.initial_contact.push(self.local_spi());
         }
         self.established(ctx, local_id, peer_id, gsa_capable);
         if let Some(r) = refusal {
@@ -467,6 +468,7 @@ impl IkeSa {
             deleting: false,
             rekeyed_to: None,
             peer_rekey: None,
+            delete_reason: None,
         }));
         self.arm_established_timers(ctx);
     }

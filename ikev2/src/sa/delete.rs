@@ -50,9 +50,10 @@ impl IkeSa {
 
     pub(crate) fn on_delete_ike_response(&mut self, ctx: &mut Ctx<'_>) {
         let reason = match &self.state {
-            State::Established(e) => match e.rekeyed_to {
-                Some(new) => DownReason::Rekeyed { new },
-                None => DownReason::DeletedLocally,
+            State::Established(e) => match (e.rekeyed_to, &e.delete_reason) {
+                (Some(new), _) => DownReason::Rekeyed { new },
+                (None, Some(r)) => r.clone(),
+                (None, None) => DownReason::DeletedLocally,
             },
             _ => DownReason::DeletedLocally,
         };

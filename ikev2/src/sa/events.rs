@@ -110,6 +110,10 @@ pub enum DownReason {
     NegotiationFailed(String),
     /// A half-open responder SA saw no IKE_AUTH in time.
     HalfOpenTimeout,
+    /// The peer authenticated a new IKE SA with INITIAL_CONTACT: this one is stale.
+    InitialContact,
+    /// Both ends initiated at once; the other IKE SA to this peer won the tie-break.
+    Duplicate,
 }
 
 /// Events, in the order they happened. Install the inbound GSA before the outbound one

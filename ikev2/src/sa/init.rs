@@ -221,6 +221,8 @@ impl IkeSa {
             iv_counter: 0,
             gsas: Vec::new(),
             last_rx: now,
+            creation_ni: Vec::new(),
+            via_rekey: false,
         }
     }
 
@@ -250,6 +252,7 @@ impl IkeSa {
             LogLevel::Info,
             format!("initiating IKE_SA {} to {}", sa.conn.name, remote),
         );
+        sa.creation_ni = ni.clone();
         let request = sa.build_init_request(&dh, &ni, None);
         sa.send_request(ctx, vec![request.clone()]);
         sa.state = State::InitSent(Box::new(InitSent {
@@ -373,6 +376,7 @@ impl IkeSa {
         let response = Message::new(resp_hdr, payloads).to_bytes().ok()?;
         let (vid, childless, frag, hashes, certreq) = peer_caps(&msg);
         sa.keys = Some(keys);
+        sa.creation_ni = ni.data.clone();
         sa.transmit(ctx, std::slice::from_ref(&response));
         sa.rwin.responded(0, vec![response.clone()]);
         sa.state = State::HalfOpen(Box::new(HalfOpen {

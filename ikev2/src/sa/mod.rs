@@ -52,6 +52,9 @@ pub struct Output {
     pub spawned: Vec<IkeSa>,
     /// GSAs handed from one IKE SA to another (by local SPI) after an IKE rekey collision.
     pub gsa_transfers: Vec<(u64, Vec<Gsa>)>,
+    /// An authenticated INITIAL_CONTACT arrived on the SA with this local SPI: other IKE SAs
+    /// with the same connection and peer identity are stale (RFC 7296 §2.4).
+    pub initial_contact: Vec<u64>,
 }
 
 impl Output {
@@ -74,6 +77,9 @@ pub struct Ctx<'a> {
     pub out: &'a mut Output,
     /// Log uids for IKE SAs created by rekeys.
     pub uid_counter: &'a mut u32,
+    /// Another IKE SA of the same connection exists: do not claim INITIAL_CONTACT
+    /// (RFC 7296 §2.4; strongSwan pitfall §5.15).
+    pub parallel_sa: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -92,6 +98,7 @@ impl<'a> Ctx<'a> {
             rng,
             out,
             uid_counter,
+            parallel_sa: false,
         }
     }
 
@@ -146,6 +153,8 @@ pub(crate) struct Established {
     /// We answered the peer's IKE rekey while ours was outstanding (§2.8.2 collision): the
     /// peer's new SA and the lowest nonce of that exchange.
     pub peer_rekey: Option<(IkeSaId, Vec<u8>)>,
+    /// Why we are deleting this SA (reported when the Delete completes).
+    pub delete_reason: Option<DownReason>,
 }
 
 /// One negotiated GSA pair.
@@ -184,6 +193,10 @@ pub struct IkeSa {
     pub(crate) iv_counter: u64,
     pub(crate) gsas: Vec<Gsa>,
     pub(crate) last_rx: Instant,
+    /// Ni of IKE_SA_INIT (or of the CREATE_CHILD_SA that rekeyed it into existence).
+    pub(crate) creation_ni: Vec<u8>,
+    /// Created by an IKE SA rekey (CREATE_CHILD_SA) rather than IKE_SA_INIT.
+    pub(crate) via_rekey: bool,
 }
 
 impl IkeSa {
@@ -237,6 +250,29 @@ impl IkeSa {
     /// Installed GSAs, oldest first.
     pub fn gsas(&self) -> &[Gsa] {
         &self.gsas
+    }
+
+    /// The authenticated peer identity, once established.
+    pub fn peer_id(&self) -> Option<&Identity> {
+        match &self.state {
+            State::Established(e) => Some(&e.peer_id),
+            _ => None,
+        }
+    }
+
+    /// Established and neither deleting nor replaced by a rekey.
+    pub fn is_active(&self) -> bool {
+        matches!(&self.state, State::Established(e) if !e.deleting && e.rekeyed_to.is_none() && e.peer_rekey.is_none())
+    }
+
+    /// Created by an IKE SA rekey; such SAs are left to the §2.8.2 collision rules.
+    pub fn via_rekey(&self) -> bool {
+        self.via_rekey
+    }
+
+    /// The initiator nonce of the exchange that created this SA (the full-mesh tie-break).
+    pub fn creation_nonce(&self) -> &[u8] {
+        &self.creation_ni
     }
 
     pub fn has_gsa(&self, inbound_id: u32) -> bool {

@@ -137,6 +137,21 @@ impl IkeSa {
         Ok(())
     }
 
+    /// Deletes the IKE SA, reporting `reason` once the peer confirmed.
+    pub(crate) fn delete_ike_because(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        reason: DownReason,
+    ) -> Result<(), CommandError> {
+        let e = self.established_mut().ok_or(CommandError::NotEstablished)?;
+        if e.deleting {
+            return Ok(());
+        }
+        e.delete_reason = Some(reason.clone());
+        self.log(ctx, LogLevel::Info, format!("deleting IKE_SA: {reason:?}"));
+        self.delete_ike(ctx)
+    }
+
     pub(crate) fn send_dpd(&mut self, ctx: &mut Ctx<'_>) -> Result<(), CommandError> {
         self.enqueue(ctx, Task::Dpd)
     }
@@ -664,12 +679,12 @@ impl IkeSa {
         self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &inner);
         if collision {
             let lowest = min_nonce(&ni, &nr).to_vec();
-            let new_id = self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, false);
+            let new_id = self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, false, &ni);
             if let (Some(e), Some(id)) = (self.established_mut(), new_id) {
                 e.peer_rekey = Some((id, lowest));
             }
         } else {
-            self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, true);
+            self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, true, &ni);
         }
     }
 
@@ -730,7 +745,7 @@ impl IkeSa {
                 let peer_rekey = self.established_mut().and_then(|e| e.peer_rekey.take());
                 match peer_rekey {
                     None => {
-                        self.spawn_rekeyed(ctx, keys, new_spi, peer_spi, true, true);
+                        self.spawn_rekeyed(ctx, keys, new_spi, peer_spi, true, true, ni);
                     }
                     Some((theirs, their_lowest)) => self.resolve_ike_collision(
                         ctx,
@@ -751,6 +766,7 @@ impl IkeSa {
     /// Creates the new IKE SA of a rekey; with `inherit` it takes over the GSAs and this SA
     /// only waits for (or sends, as rekey initiator) the Delete of the old SA (RFC 7296
     /// §2.18). Returns the new SA's id.
+    #[allow(clippy::too_many_arguments)]
     fn spawn_rekeyed(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -759,6 +775,7 @@ impl IkeSa {
         spi_r: u64,
         we_initiated: bool,
         inherit: bool,
+        ni: &[u8],
     ) -> Option<IkeSaId> {
         let e = self.established_ref()?;
         let uid = *ctx.uid_counter;
@@ -780,6 +797,7 @@ impl IkeSa {
                 deleting: false,
                 rekeyed_to: None,
                 peer_rekey: None,
+                delete_reason: None,
             })),
             keys: Some(keys),
             iwin: InitiatorWindow::starting_at(0),
@@ -788,6 +806,8 @@ impl IkeSa {
             iv_counter: 0,
             gsas: Vec::new(),
             last_rx: ctx.now,
+            creation_ni: ni.to_vec(),
+            via_rekey: true,
         };
         new.arm_established_timers(ctx);
         let new_id = new.id();
@@ -844,7 +864,7 @@ impl IkeSa {
                 LogLevel::Info,
                 "IKE_SA rekey collision lost: deleting our new SA",
             );
-            if let Some(id) = self.spawn_rekeyed(ctx, keys, spi_i, spi_r, true, false) {
+            if let Some(id) = self.spawn_rekeyed(ctx, keys, spi_i, spi_r, true, false, ni) {
                 if let Some(mut redundant) = ctx.out.spawned.pop() {
                     debug_assert_eq!(redundant.id(), id);
                     if let Some(e) = redundant.established_mut() {
@@ -863,7 +883,7 @@ impl IkeSa {
                 LogLevel::Info,
                 "IKE_SA rekey collision won: deleting the old SA",
             );
-            self.spawn_rekeyed(ctx, keys, spi_i, spi_r, true, true);
+            self.spawn_rekeyed(ctx, keys, spi_i, spi_r, true, true, ni);
         }
     }
 
