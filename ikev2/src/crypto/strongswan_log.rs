@@ -16,7 +16,7 @@
 //! initiator key`, `encryption responder key`, `integrity initiator key`, `integrity responder
 //! key` (CHD level 4).
 
-use super::Secret;
+use super::{IkeSaKeys, Secret};
 
 /// The labels charon dumps with `%B` that this parser collects (keymat_v2.c).
 pub const KEY_LABELS: [&str; 12] = [
@@ -81,6 +81,34 @@ pub struct LoggedIkeKeys {
     pub sk_er: Option<Secret>,
     pub sk_pi: Option<Secret>,
     pub sk_pr: Option<Secret>,
+}
+
+impl LoggedIkeKeys {
+    /// Names of the keys charon logged that differ from `ours` (constant-time compares; keys
+    /// charon did not log are skipped). Empty means both ends derived the same keys. Compare
+    /// the set from the same derivation (e.g. the last one after a rekey).
+    pub fn mismatches(&self, ours: &IkeSaKeys) -> Vec<&'static str> {
+        let pairs: [(&'static str, &Option<Secret>, &[u8]); 5] = [
+            ("Sk_d", &self.sk_d, ours.sk_d().expose()),
+            ("Sk_ei", &self.sk_ei, ours.sk_ei().keymat().expose()),
+            ("Sk_er", &self.sk_er, ours.sk_er().keymat().expose()),
+            ("Sk_pi", &self.sk_pi, ours.sk_pi().expose()),
+            ("Sk_pr", &self.sk_pr, ours.sk_pr().expose()),
+        ];
+        let mut out: Vec<&'static str> = pairs
+            .iter()
+            .filter(|(_, logged, mine)| logged.as_ref().is_some_and(|l| !l.ct_eq(mine)))
+            .map(|(name, _, _)| *name)
+            .collect();
+        // With AEAD we have no SK_a*; charon does not log them either. If it did, they must
+        // be empty for the keys to agree.
+        for (name, logged) in [("Sk_ai", &self.sk_ai), ("Sk_ar", &self.sk_ar)] {
+            if logged.as_ref().is_some_and(|l| !l.is_empty()) {
+                out.push(name);
+            }
+        }
+        out
+    }
 }
 
 /// Groups the IKE key dumps by derivation (a new group starts at each `SKEYSEED`, or at an
@@ -212,6 +240,24 @@ Nov 23 10:05:00 08[IKE]    0: DE AD BE EF                                      .
             sets[1].sk_d.as_ref().unwrap().expose(),
             &[0xde, 0xad, 0xbe, 0xef]
         );
+    }
+
+    #[test]
+    fn mismatches_against_our_keys() {
+        use crate::crypto::{Prf, SkSuite};
+        let g = Secret::from_slice(&[1; 32]);
+        let k = IkeSaKeys::derive(Prf::HmacSha256, SkSuite::AesGcm16_128, &g, b"a", b"b", 1, 2)
+            .unwrap();
+        let mut logged = LoggedIkeKeys {
+            sk_d: Some(k.sk_d().clone()),
+            sk_ei: Some(k.sk_ei().keymat().clone()),
+            sk_pr: Some(k.sk_pr().clone()),
+            ..Default::default()
+        };
+        assert!(logged.mismatches(&k).is_empty());
+        logged.sk_er = Some(k.sk_ei().keymat().clone());
+        logged.sk_ai = Some(Secret::from_slice(&[1]));
+        assert_eq!(logged.mismatches(&k), ["Sk_er", "Sk_ai"]);
     }
 
     #[test]
