@@ -23,6 +23,11 @@ use crate::sa::{Ctx, IkeSa, Output};
 use crate::wire::enums::ExchangeType;
 use crate::wire::header::IkeHeader;
 
+/// The engine guide; its Rust examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/ikev2-engine.md")]
+pub struct EngineGuide;
+
 /// Source of randomness for SPIs, nonces, D-H private keys, GSA-IDs, IVs and cookie secrets.
 /// Injected so tests are deterministic; production uses the OS generator.
 pub trait EngineRng: Send {
@@ -797,6 +802,103 @@ impl Endpoint {
             self.rekey_gsa(now, owner, inbound_gsa_id)
         }
     }
+}
+
+/// Fuzzing entry point shared by the proptest and a cargo-fuzz target: drives a responder
+/// and an initiator (PSK, one GSA) to an established IKE SA, then feeds `data` to both as
+/// datagrams: each chunk either replaces a captured message, XORs bytes into one (so the
+/// mutation reaches past the header and the SK decryption), or is sent raw. Must never panic.
+/// Returns the number of datagrams the engines emitted.
+pub fn fuzz_engine(data: &[u8]) -> usize {
+    use crate::config::{ConnectionConfig, GsaConfig, Identity};
+    let now = Instant::now();
+    let wall = SystemTime::UNIX_EPOCH;
+    let conn = |n: &str, me: &str, peer: &str, remote: SocketAddr| {
+        let mut c = ConnectionConfig::psk(
+            n,
+            Identity::Fqdn(me.into()),
+            Identity::Fqdn(peer.into()),
+            b"fuzz",
+        );
+        c.remote_addrs = vec![remote.ip()];
+        c.children.push(GsaConfig::geo_vnis("g", 1, 100));
+        c.dpd_delay = Some(std::time::Duration::from_secs(10));
+        Arc::new(EngineConfig {
+            connections: vec![Arc::new(c)],
+            cookie_threshold: 1,
+            ..Default::default()
+        })
+    };
+    let a_addr: SocketAddr = SocketAddr::from(([192, 0, 2, 1], 500));
+    let b_addr: SocketAddr = SocketAddr::from(([192, 0, 2, 2], 500));
+    let mut a = Endpoint::new(conn("b", "a", "b", b_addr), seeded_rng([1; 32]), now, wall);
+    let mut b = Endpoint::new(conn("a", "b", "a", a_addr), seeded_rng([2; 32]), now, wall);
+    let mut captured: Vec<Vec<u8>> = Vec::new();
+    let mut emitted = 0;
+    let _ = a.initiate(now, "b", a_addr, None);
+    let shuttle = |a: &mut Endpoint, b: &mut Endpoint, captured: &mut Vec<Vec<u8>>| {
+        for _ in 0..16 {
+            let mut moved = false;
+            while let Some(t) = a.poll_transmit() {
+                captured.push(t.bytes.clone());
+                b.handle_datagram(now, t.dst, t.src, &t.bytes);
+                moved = true;
+            }
+            while let Some(t) = b.poll_transmit() {
+                captured.push(t.bytes.clone());
+                a.handle_datagram(now, t.dst, t.src, &t.bytes);
+                moved = true;
+            }
+            while a.poll_event().is_some() || b.poll_event().is_some() {}
+            if !moved {
+                break;
+            }
+        }
+    };
+    shuttle(&mut a, &mut b, &mut captured);
+    let mut rest = data;
+    let mut t = now;
+    while let Some((&op, tail)) = rest.split_first() {
+        let len = usize::from(tail.first().copied().unwrap_or(0)).min(tail.len().saturating_sub(1));
+        let chunk = tail.get(1..1 + len).unwrap_or(&[]);
+        rest = tail.get(1 + len..).unwrap_or(&[]);
+        let mut msg = match (op % 3, captured.len()) {
+            (0, _) | (_, 0) => chunk.to_vec(),
+            (1, n) => captured[usize::from(op) % n].clone(),
+            (_, n) => {
+                let mut m = captured[usize::from(op) % n].clone();
+                for (i, x) in chunk.iter().enumerate() {
+                    if let Some(pos) = m.len().checked_sub(1 + i * 7 % m.len().max(1)) {
+                        m[pos] ^= x;
+                    }
+                }
+                m
+            }
+        };
+        if op & 0x80 != 0 {
+            msg.truncate(usize::from(op & 0x3f) * 4);
+        }
+        let (to, from) = if op & 0x40 != 0 {
+            (&mut a, b_addr)
+        } else {
+            (&mut b, a_addr)
+        };
+        let local = if op & 0x40 != 0 { a_addr } else { b_addr };
+        to.handle_datagram(t, local, from, &msg);
+        t += std::time::Duration::from_millis(u64::from(op) * 50);
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        while let Some(x) = a.poll_transmit() {
+            emitted += 1;
+            b.handle_datagram(t, x.dst, x.src, &x.bytes);
+        }
+        while let Some(x) = b.poll_transmit() {
+            emitted += 1;
+            a.handle_datagram(t, x.dst, x.src, &x.bytes);
+        }
+        while a.poll_event().is_some() || b.poll_event().is_some() {}
+    }
+    emitted
 }
 
 #[cfg(test)]
