@@ -22,6 +22,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod gsa;
 pub mod gsp;
+pub mod io;
 pub mod keying;
 pub mod lifetime;
 pub mod limits;
