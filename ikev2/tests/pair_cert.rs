@@ -11,8 +11,9 @@ use nvesec_ikev2::config::{
     AuthError, ConnectionConfig, Credential, Identity, IdentityMatcher, LocalSigner,
     PeerAuthMethod, PeerAuthenticator, PeerPublicKey,
 };
+use nvesec_ikev2::crypto::Signer;
 use nvesec_ikev2::endpoint::Event;
-use nvesec_ikev2::sa::signature::signers::{EcdsaP256Signer, Ed25519Signer};
+use nvesec_ikev2::sa::signature::public_key;
 use nvesec_ikev2::sa::SaState;
 use nvesec_ikev2::wire::{AuthMethod, Message, NotifyType, Payload, PayloadType as P};
 use util::*;
@@ -72,23 +73,29 @@ struct Keys {
     b_pub: PeerPublicKey,
 }
 
+fn ecdsa_signer(scalar: [u8; 32]) -> Signer {
+    use p256::pkcs8::EncodePrivateKey;
+    let sk = p256::SecretKey::from_slice(&scalar).unwrap();
+    Signer::from_pkcs8_der(sk.to_pkcs8_der().unwrap().as_bytes()).unwrap()
+}
+
 fn ed25519() -> Keys {
-    let a = Ed25519Signer::from_seed([1; 32]);
-    let b = Ed25519Signer::from_seed([2; 32]);
+    let a = Signer::ed25519_from_seed(&[1; 32]);
+    let b = Signer::ed25519_from_seed(&[2; 32]);
     Keys {
-        a_pub: a.public_key(),
-        b_pub: b.public_key(),
+        a_pub: public_key(&a),
+        b_pub: public_key(&b),
         a: Arc::new(a),
         b: Arc::new(b),
     }
 }
 
 fn ecdsa() -> Keys {
-    let a = EcdsaP256Signer::from_scalar(&[1; 32]).unwrap();
-    let b = EcdsaP256Signer::from_scalar(&[2; 32]).unwrap();
+    let a = ecdsa_signer([1; 32]);
+    let b = ecdsa_signer([2; 32]);
     Keys {
-        a_pub: a.public_key(),
-        b_pub: b.public_key(),
+        a_pub: public_key(&a),
+        b_pub: public_key(&b),
         a: Arc::new(a),
         b: Arc::new(b),
     }
@@ -296,7 +303,7 @@ fn ed25519_signature_needs_identity_hash_from_peer() {
     // Sanity of the RFC 7427 rule the engine applies: without hash 5 from the peer, no
     // Ed25519 AUTH is produced (strongSwan pitfall §5.2).
     use nvesec_ikev2::wire::HashAlgorithm;
-    let s = Ed25519Signer::from_seed([9; 32]);
+    let s = Signer::ed25519_from_seed(&[9; 32]);
     let err = nvesec_ikev2::sa::signature::auth_data(&s, &[HashAlgorithm::SHA2_256], b"x");
     assert_eq!(err, Err(AuthError::NoCommonHash));
 }

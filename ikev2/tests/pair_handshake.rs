@@ -6,6 +6,7 @@ mod util;
 use std::time::Duration;
 
 use nvesec_ikev2::config::{ChildlessPolicy, Identity};
+use nvesec_ikev2::crypto::prf::prf_plus_reference;
 use nvesec_ikev2::endpoint::{Event, GsaKeys};
 use nvesec_ikev2::sa::keys::Prf;
 use nvesec_ikev2::sa::SaState;
@@ -149,19 +150,17 @@ fn psk_handshake_with_first_gsa_in_ike_auth() {
 
     // Both ends derived the same SK_* keys (168 bytes for SHA2-256 + AES-256-GCM).
     let (ka, kb) = (sa_a.keys().unwrap(), sa_b.keys().unwrap());
-    for (x, y) in [
-        (&ka.sk_d, &kb.sk_d),
-        (&ka.sk_ei, &kb.sk_ei),
-        (&ka.sk_er, &kb.sk_er),
-        (&ka.sk_pi, &kb.sk_pi),
-        (&ka.sk_pr, &kb.sk_pr),
-    ] {
-        assert_eq!(x.bytes(), y.bytes());
-    }
-    let total: usize = [&ka.sk_d, &ka.sk_ei, &ka.sk_er, &ka.sk_pi, &ka.sk_pr]
-        .iter()
-        .map(|k| k.bytes().len())
-        .sum();
+    let all = |k: &nvesec_ikev2::sa::keys::IkeKeys| {
+        [
+            k.sk_d().expose().to_vec(),
+            k.sk_ei().keymat().expose().to_vec(),
+            k.sk_er().keymat().expose().to_vec(),
+            k.sk_pi().expose().to_vec(),
+            k.sk_pr().expose().to_vec(),
+        ]
+    };
+    assert_eq!(all(ka), all(kb));
+    let total: usize = all(ka).iter().map(Vec::len).sum();
     assert_eq!(total, 168);
 
     // Events, in order.
@@ -202,11 +201,11 @@ fn psk_handshake_with_first_gsa_in_ike_auth() {
     assert_ne!(a_in.gsa_id, a_out.gsa_id);
     let ni = nonce_of(&net.captured[0].bytes);
     let nr = nonce_of(&net.captured[1].bytes);
-    let km = Prf::HmacSha256
-        .prf_plus(ka.sk_d.bytes(), &[ni, nr].concat(), 72)
-        .unwrap();
-    assert_eq!(a_out.key_material(), &km.bytes()[..36]);
-    assert_eq!(a_in.key_material(), &km.bytes()[36..]);
+    // Oracle: prf+ computed literally as RFC 7296 §2.13 writes it (not the engine's HKDF path).
+    let km =
+        prf_plus_reference(Prf::HmacSha256, ka.sk_d().expose(), &[ni, nr].concat(), 72).unwrap();
+    assert_eq!(a_out.key_material(), &km[..36]);
+    assert_eq!(a_in.key_material(), &km[36..]);
 
     // Narrowing: A asked for VNIs 100-199, B allows 150-300: both install 150-199.
     for g in [&sa_a.gsas()[0], &sa_b.gsas()[0]] {
@@ -287,11 +286,9 @@ fn childless_ike_sa_then_create_child_sa() {
     // KEYMAT from the CREATE_CHILD_SA nonces, not the IKE_SA_INIT ones.
     let ni = nonce_of_inner(&net.captured[4].bytes, net.sa(b));
     let nr = nonce_of_inner(&net.captured[5].bytes, net.sa(a));
-    let sk_d = net.sa(a).keys().unwrap().sk_d.bytes().to_vec();
-    let km = Prf::HmacSha256
-        .prf_plus(&sk_d, &[ni, nr].concat(), 72)
-        .unwrap();
-    assert_eq!(ga[0].1.key_material(), &km.bytes()[..36]);
+    let sk_d = net.sa(a).keys().unwrap().sk_d().expose().to_vec();
+    let km = prf_plus_reference(Prf::HmacSha256, &sk_d, &[ni, nr].concat(), 72).unwrap();
+    assert_eq!(ga[0].1.key_material(), &km[..36]);
 }
 
 fn nonce_of_inner(bytes: &[u8], reader: &nvesec_ikev2::sa::IkeSa) -> Vec<u8> {

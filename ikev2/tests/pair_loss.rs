@@ -55,8 +55,8 @@ fn assert_converged(net: &Net) {
     assert_eq!(sa_a.state(), SaState::Established);
     assert_eq!(sa_b.state(), SaState::Established);
     assert_eq!(
-        sa_a.keys().unwrap().sk_ei.bytes(),
-        sa_b.keys().unwrap().sk_ei.bytes()
+        sa_a.keys().unwrap().sk_ei().keymat().expose(),
+        sa_b.keys().unwrap().sk_ei().keymat().expose()
     );
     for n in 0..2 {
         assert_eq!(

@@ -174,7 +174,7 @@ fn ike_rekey_moves_gsas_to_the_new_sa() {
     let mut net = established(5, 6, false, None);
     let old_a = net.sa_id(0);
     let old_b = net.sa_id(1);
-    let old_keys = net.sa(0).keys().unwrap().sk_d.bytes().to_vec();
+    let old_keys = net.sa(0).keys().unwrap().sk_d().expose().to_vec();
     let gsa = net.sa(0).gsas()[0].inbound_id;
     let now = net.now;
     net.nodes[0].ep.rekey_ike(now, old_a).unwrap();
@@ -189,9 +189,9 @@ fn ike_rekey_moves_gsas_to_the_new_sa() {
     assert_eq!(sa_a.spis(), sa_b.spis());
     assert!(sa_a.is_initiator() && !sa_b.is_initiator());
     let (ka, kb) = (sa_a.keys().unwrap(), sa_b.keys().unwrap());
-    assert_eq!(ka.sk_d.bytes(), kb.sk_d.bytes());
-    assert_eq!(ka.sk_er.bytes(), kb.sk_er.bytes());
-    assert_ne!(ka.sk_d.bytes(), &old_keys[..]);
+    assert_eq!(ka.sk_d().expose(), kb.sk_d().expose());
+    assert_eq!(ka.sk_er().keymat().expose(), kb.sk_er().keymat().expose());
+    assert_ne!(ka.sk_d().expose(), &old_keys[..]);
     assert_eq!(sa_a.gsas()[0].inbound_id, gsa);
     assert_one_matching_gsa(&net);
     for n in 0..2 {
@@ -360,8 +360,8 @@ fn simultaneous_ike_rekey_converges_to_one_ike_sa() {
         assert_eq!(sa_a.spis(), sa_b.spis());
         assert_ne!(sa_a.id(), ia);
         assert_eq!(
-            sa_a.keys().unwrap().sk_d.bytes(),
-            sa_b.keys().unwrap().sk_d.bytes()
+            sa_a.keys().unwrap().sk_d().expose(),
+            sa_b.keys().unwrap().sk_d().expose()
         );
         assert_eq!(sa_a.gsas()[0].inbound_id, gsa);
         assert_one_matching_gsa(&net);

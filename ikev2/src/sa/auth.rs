@@ -12,7 +12,7 @@
 use super::child::{self, ChildOffer};
 use super::events::{DownReason, Event, LogLevel};
 use super::init::Handshake;
-use super::keys::{ct_eq, signed_octets};
+use super::keys;
 use super::proposal::GsaSuite;
 use super::signature;
 use super::timer::Timer;
@@ -78,15 +78,17 @@ impl IkeSa {
         id: &Id,
     ) -> Result<Auth, AuthError> {
         let keys = self.keys.as_ref().ok_or(AuthError::BadAuth)?;
-        let octets = signed_octets(
+        let octets = keys::signed_octets(
+            keys,
+            self.initiator,
             real_message,
             peer_nonce,
-            &keys.id_mac(self.initiator, &id.body_bytes()),
+            &id.body_bytes(),
         );
         match &self.conn.local.credential {
             Credential::Psk(psk) => Ok(Auth::new(
                 AuthMethod::SHARED_KEY_MIC,
-                keys.psk_auth(psk.as_bytes(), &octets),
+                keys::psk_auth(keys, psk.as_bytes(), &octets),
             )),
             Credential::Signature { signer, .. } => {
                 let data = signature::auth_data(signer.as_ref(), &hs.peer_hashes, &octets)?;
@@ -117,18 +119,13 @@ impl IkeSa {
         } else {
             (&hs.init_request, &hs.nr)
         };
-        let octets = signed_octets(
-            real,
-            our_nonce,
-            &keys.id_mac(!self.initiator, &id.body_bytes()),
-        );
+        let octets = keys::signed_octets(keys, !self.initiator, real, our_nonce, &id.body_bytes());
         match &self.conn.remote.method {
             PeerAuthMethod::Psk(psk) => {
                 if auth.method != AuthMethod::SHARED_KEY_MIC {
                     return Err(AuthError::WrongMethod("expected PSK"));
                 }
-                let want = keys.psk_auth(psk.as_bytes(), &octets);
-                if !ct_eq(&want, &auth.data) {
+                if !keys::verify_psk_auth(keys, psk.as_bytes(), &octets, &auth.data) {
                     return Err(AuthError::BadAuth);
                 }
             }

@@ -268,10 +268,8 @@ pub(crate) fn derive_keys(
     outbound_id: u32,
 ) -> Result<(GsaKeys, GsaKeys), String> {
     let n = suite.key_len();
-    let km = keys
-        .child_keymat(g_ir, ni, nr, 2 * n)
-        .map_err(|e| e.to_string())?;
-    let (i2r, r2i) = km.bytes().split_at(n);
+    let km = super::keys::child_keymat(keys, g_ir, ni, nr, 2 * n).map_err(|e| e.to_string())?;
+    let (i2r, r2i) = km.expose().split_at(n);
     let (inb, outb) = if we_initiated { (r2i, i2r) } else { (i2r, r2i) };
     Ok((
         GsaKeys::new(inbound_id, inb.to_vec()),

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::events::{DownReason, LogLevel};
-use super::keys::{DhKey, IkeKeys, Prf};
+use super::keys::{self, DhKey, IkeKeys};
 use super::proposal::{check_ike_reply, ike_sa_payload, select_ike};
 use super::timer::{InitiatorWindow, ResponderWindow, Timer, TimerTable};
 use super::{Ctx, IkeSa, State};
@@ -183,17 +183,8 @@ fn suite_keys(
     spi_i: u64,
     spi_r: u64,
 ) -> Result<IkeKeys, String> {
-    let prf = Prf::from_id(p.prf).map_err(|e| e.to_string())?;
-    IkeKeys::derive(
-        prf,
-        usize::from(p.encr_key_bits / 8),
-        g_ir,
-        ni,
-        nr,
-        spi_i,
-        spi_r,
-    )
-    .map_err(|e| e.to_string())
+    keys::derive_ike(p.prf, p.encr_key_bits, g_ir, (ni, nr), (spi_i, spi_r))
+        .map_err(|e| e.to_string())
 }
 
 impl IkeSa {

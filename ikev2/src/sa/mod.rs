@@ -31,8 +31,7 @@ use std::time::{Instant, SystemTime};
 use crate::config::{ConnectionConfig, EngineConfig, Identity};
 use crate::endpoint::{EngineRng, IkeSaId};
 use crate::wire::{
-    encode_inner, parse_inner, sk_ranges, strip_padding, ExchangeType, Flags, IkeHeader, Message,
-    Payload, Sk,
+    encode_inner, parse_inner, sk_ranges, ExchangeType, Flags, IkeHeader, Message, Payload, Sk,
 };
 
 use events::{DownReason, Event, LogLevel, LogRecord, Transmit};
@@ -323,18 +322,26 @@ impl IkeSa {
         let keys = self.keys.as_ref().ok_or(crate::wire::Error::InvalidValue {
             what: "SK payload without keys",
         })?;
-        let (first, mut plaintext) = encode_inner(inner)?;
-        plaintext.push(0); // Pad Length: GCM needs no padding (RFC 5282 §3).
-        let env_len = SK_IV_LEN + plaintext.len() + SK_ICV_LEN;
+        let (first, plaintext) = encode_inner(inner)?;
+        // The header and SK lengths must be final before the AAD is taken (RFC 5282 §5.1):
+        // build with a zero envelope of the sealed size, then seal into it.
+        let env_len = keys::sealed_len(plaintext.len());
         let msg = Message::new(header, vec![Payload::Sk(Sk::placeholder(first, env_len))]);
         let mut bytes = msg.to_bytes()?;
         let r = sk_ranges(&bytes, SK_IV_LEN, SK_ICV_LEN)?;
         // IV: a per-SA counter never repeats under this key (RFC 5282 §3.1).
         self.iv_counter += 1;
-        let iv = self.iv_counter.to_be_bytes();
-        let sealed = keys.seal(self.initiator, iv, &bytes[r.aad.clone()], &plaintext);
-        bytes[r.iv.clone()].copy_from_slice(&iv);
-        bytes[r.ciphertext.start..r.icv.end].copy_from_slice(&sealed);
+        let body = keys::seal(
+            keys,
+            self.initiator,
+            self.iv_counter,
+            &bytes[r.aad.clone()],
+            &plaintext,
+        )
+        .map_err(|_| crate::wire::Error::TooLarge {
+            what: "SK plaintext",
+        })?;
+        bytes[r.iv.start..r.icv.end].copy_from_slice(&body);
         Ok(bytes)
     }
 
@@ -348,16 +355,14 @@ impl IkeSa {
     pub(crate) fn unprotect(&self, bytes: &[u8]) -> Result<Vec<Payload>, String> {
         let keys = self.keys.as_ref().ok_or("no keys yet")?;
         let r = sk_ranges(bytes, SK_IV_LEN, SK_ICV_LEN).map_err(|e| e.to_string())?;
-        let pt = keys
-            .open(
-                !self.initiator,
-                &bytes[r.iv.clone()],
-                &bytes[r.aad.clone()],
-                &bytes[r.ciphertext.start..r.icv.end],
-            )
-            .map_err(|e| e.to_string())?;
-        let inner = strip_padding(&pt).map_err(|e| e.to_string())?;
-        parse_inner(r.first_inner, inner).map_err(|e| e.to_string())
+        let inner = keys::open(
+            keys,
+            !self.initiator,
+            &bytes[r.aad.clone()],
+            &bytes[r.iv.start..r.icv.end],
+        )
+        .map_err(|e| e.to_string())?;
+        parse_inner(r.first_inner, &inner).map_err(|e| e.to_string())
     }
 
     pub(crate) fn transmit(&self, ctx: &mut Ctx<'_>, packets: &[Vec<u8>]) {

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 
 use super::child::{self, ChildOffer};
 use super::events::{DownReason, Event, LogLevel};
-use super::keys::{DhKey, IkeKeys, Prf};
+use super::keys::{self, DhKey, IkeKeys};
 use super::proposal::{check_ike_reply, ike_sa_payload, select_ike, GsaSuite};
 use super::timer::{InitiatorWindow, ResponderWindow, Timer, TimerTable};
 use super::{Ctx, Established, IkeSa, State};
@@ -640,10 +640,7 @@ impl IkeSa {
             self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &[n]);
             return;
         }
-        let (Ok(dh), Ok(prf)) = (
-            DhKey::new(suite.dh_group, ctx.random()),
-            Prf::from_id(suite.prf),
-        ) else {
+        let Ok(dh) = DhKey::new(suite.dh_group, ctx.random()) else {
             self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
             return;
         };
@@ -657,15 +654,13 @@ impl IkeSa {
             return;
         };
         // The rekey initiator becomes the new SA's original initiator (RFC 7296 §2.18).
-        let Ok(keys) = IkeKeys::derive_rekey(
+        let Ok(keys) = keys::derive_rekey(
             old_keys,
-            prf,
-            usize::from(suite.encr_key_bits / 8),
+            suite.prf,
+            suite.encr_key_bits,
             &g_ir,
-            &ni,
-            &nr,
-            peer_spi,
-            our_spi,
+            (&ni, &nr),
+            (peer_spi, our_spi),
         ) else {
             self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
             return;
@@ -725,17 +720,14 @@ impl IkeSa {
             }
             let g_ir = dh.shared(&ke.data).map_err(|e| e.to_string())?;
             let nr = nr.ok_or("no Nr")?;
-            let prf = Prf::from_id(suite.prf).map_err(|e| e.to_string())?;
             let old = self.keys.as_ref().ok_or("no keys")?;
-            let keys = IkeKeys::derive_rekey(
+            let keys = keys::derive_rekey(
                 old,
-                prf,
-                usize::from(suite.encr_key_bits / 8),
+                suite.prf,
+                suite.encr_key_bits,
                 &g_ir,
-                ni,
-                &nr,
-                new_spi,
-                peer_spi,
+                (ni, &nr),
+                (new_spi, peer_spi),
             )
             .map_err(|e| e.to_string())?;
             Ok::<_, String>((keys, peer_spi, nr))

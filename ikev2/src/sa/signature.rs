@@ -4,171 +4,98 @@
 //! Ed25519 is pure (hash "Identity", RFC 8420) and may only be used if the peer listed
 //! Identity (5) in SIGNATURE_HASH_ALGORITHMS; ecdsa-with-SHA256 needs SHA2-256 (2), and its
 //! signature is the DER `Ecdsa-Sig-Value` (strongSwan SIGN_ECDSA_WITH_SHA256_DER).
-//! The AlgorithmIdentifier is compared as exact DER (spec-facts §3.8 table).
+//! Encoding, AlgorithmIdentifier parsing and verification are `crate::crypto`'s; this module
+//! maps them onto the engine's abstract [`LocalSigner`] and [`PeerPublicKey`].
 
 use crate::config::{AuthError, LocalSigner, PeerPublicKey, SignatureAlgorithm};
+use crate::crypto::auth::encode_signature_auth;
+use crate::crypto::{CryptoError, SignatureHash, SignatureScheme, Signer, Verifier};
 use crate::wire::HashAlgorithm;
 
-/// `30 05 06 03 2B 65 70` (RFC 8420 App. A).
-const ALG_ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
-/// ecdsa-with-SHA256 (RFC 7427 App. A.3.1).
-const ALG_ECDSA_SHA256: &[u8] = &[
-    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-];
-
-fn alg_id(a: SignatureAlgorithm) -> &'static [u8] {
+fn scheme(a: SignatureAlgorithm) -> SignatureScheme {
     match a {
-        SignatureAlgorithm::Ed25519 => ALG_ED25519,
-        SignatureAlgorithm::EcdsaP256Sha256 => ALG_ECDSA_SHA256,
+        SignatureAlgorithm::Ed25519 => SignatureScheme::Ed25519,
+        SignatureAlgorithm::EcdsaP256Sha256 => SignatureScheme::EcdsaP256Sha256,
     }
 }
 
-fn needed_hash(a: SignatureAlgorithm) -> HashAlgorithm {
-    match a {
-        SignatureAlgorithm::Ed25519 => HashAlgorithm::IDENTITY,
-        SignatureAlgorithm::EcdsaP256Sha256 => HashAlgorithm::SHA2_256,
-    }
-}
-
-/// Signs `octets` and wraps the signature as RFC 7427 AUTH data.
+/// Signs `octets` and wraps the signature as RFC 7427 AUTH data, provided the peer announced
+/// the hash our scheme needs (RFC 7427 §4; Ed25519 needs Identity, RFC 8420).
 pub fn auth_data(
     signer: &dyn LocalSigner,
     peer_hashes: &[HashAlgorithm],
     octets: &[u8],
 ) -> Result<Vec<u8>, AuthError> {
-    let alg = signer.algorithm();
-    // RFC 7427 §4: sign only with a hash the *peer* announced.
-    if !peer_hashes.contains(&needed_hash(alg)) {
-        return Err(AuthError::NoCommonHash);
-    }
-    let sig = signer.sign(octets)?;
-    let id = alg_id(alg);
-    let mut out = Vec::with_capacity(1 + id.len() + sig.len());
-    out.push(id.len() as u8);
-    out.extend_from_slice(id);
-    out.extend_from_slice(&sig);
-    Ok(out)
+    let s = scheme(signer.algorithm());
+    let hashes: Vec<SignatureHash> = peer_hashes.iter().map(|h| SignatureHash(h.0)).collect();
+    s.check_peer_hashes(&hashes)
+        .map_err(|_| AuthError::NoCommonHash)?;
+    Ok(encode_signature_auth(s, &signer.sign(octets)?))
 }
 
 /// Checks RFC 7427 AUTH data against the validated peer key.
 pub fn verify_auth_data(key: &PeerPublicKey, data: &[u8], octets: &[u8]) -> Result<(), AuthError> {
-    let (&len, rest) = data.split_first().ok_or(AuthError::BadAuth)?;
-    let len = usize::from(len);
-    if rest.len() < len {
-        return Err(AuthError::BadAuth);
-    }
-    let (id, sig) = rest.split_at(len);
-    if id != alg_id(key.algorithm()) {
-        return Err(AuthError::WrongMethod(
-            "signature algorithm does not match the key",
-        ));
-    }
-    match key {
-        PeerPublicKey::Ed25519(pk) => {
-            use ed25519_dalek::Verifier;
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(pk).map_err(|_| AuthError::BadAuth)?;
-            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| AuthError::BadAuth)?;
-            vk.verify(octets, &sig).map_err(|_| AuthError::BadAuth)
+    let (s, raw): (SignatureScheme, &[u8]) = match key {
+        PeerPublicKey::Ed25519(k) => (SignatureScheme::Ed25519, k),
+        PeerPublicKey::EcdsaP256(k) => (SignatureScheme::EcdsaP256Sha256, k),
+    };
+    let v = Verifier::from_raw(s, raw).map_err(|_| AuthError::BadAuth)?;
+    v.verify_auth_data(data, octets).map_err(|e| match e {
+        CryptoError::SchemeMismatch { .. } | CryptoError::UnsupportedSignatureAlgorithm => {
+            AuthError::WrongMethod("signature algorithm does not match the key")
         }
-        PeerPublicKey::EcdsaP256(sec1) => {
-            use p256::ecdsa::signature::Verifier;
-            let vk =
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map_err(|_| AuthError::BadAuth)?;
-            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| AuthError::BadAuth)?;
-            vk.verify(octets, &sig).map_err(|_| AuthError::BadAuth)
+        _ => AuthError::BadAuth,
+    })
+}
+
+/// The crypto module's key type is a [`LocalSigner`] as is.
+impl LocalSigner for Signer {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        match self.scheme() {
+            SignatureScheme::Ed25519 => SignatureAlgorithm::Ed25519,
+            SignatureScheme::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
         }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuthError> {
+        Signer::sign(self, message).map_err(|e| AuthError::Signing(e.to_string()))
     }
 }
 
-/// In-memory signers over the project's signature crates, for the daemon (keys loaded from
-/// files) and tests.
-pub mod signers {
-    use std::fmt;
-
-    use crate::config::{AuthError, LocalSigner, PeerPublicKey, SignatureAlgorithm};
-
-    /// An Ed25519 private key.
-    pub struct Ed25519Signer(ed25519_dalek::SigningKey);
-
-    impl Ed25519Signer {
-        pub fn from_seed(seed: [u8; 32]) -> Self {
-            Self(ed25519_dalek::SigningKey::from_bytes(&seed))
+/// The public key of a signer, as the peer's [`crate::config::PeerAuthenticator`] would
+/// return it (for tests and for raw-key setups).
+pub fn public_key(signer: &Signer) -> PeerPublicKey {
+    let raw = signer.verifier().raw();
+    match signer.scheme() {
+        SignatureScheme::Ed25519 => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&raw[..32.min(raw.len())]);
+            PeerPublicKey::Ed25519(k)
         }
-        pub fn public_key(&self) -> PeerPublicKey {
-            PeerPublicKey::Ed25519(self.0.verifying_key().to_bytes())
-        }
-    }
-
-    impl fmt::Debug for Ed25519Signer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("Ed25519Signer(<private>)")
-        }
-    }
-
-    impl LocalSigner for Ed25519Signer {
-        fn algorithm(&self) -> SignatureAlgorithm {
-            SignatureAlgorithm::Ed25519
-        }
-        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuthError> {
-            use ed25519_dalek::Signer;
-            Ok(self.0.sign(message).to_bytes().to_vec())
-        }
-    }
-
-    /// An ECDSA P-256 private key; signatures are DER (RFC 7427 method 14).
-    pub struct EcdsaP256Signer(p256::ecdsa::SigningKey);
-
-    impl EcdsaP256Signer {
-        /// From a 32-byte big-endian scalar.
-        pub fn from_scalar(bytes: &[u8; 32]) -> Result<Self, AuthError> {
-            p256::ecdsa::SigningKey::from_slice(bytes)
-                .map(Self)
-                .map_err(|e| AuthError::Signing(e.to_string()))
-        }
-        pub fn public_key(&self) -> PeerPublicKey {
-            PeerPublicKey::EcdsaP256(
-                self.0
-                    .verifying_key()
-                    .to_encoded_point(false)
-                    .as_bytes()
-                    .to_vec(),
-            )
-        }
-    }
-
-    impl fmt::Debug for EcdsaP256Signer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("EcdsaP256Signer(<private>)")
-        }
-    }
-
-    impl LocalSigner for EcdsaP256Signer {
-        fn algorithm(&self) -> SignatureAlgorithm {
-            SignatureAlgorithm::EcdsaP256Sha256
-        }
-        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, AuthError> {
-            use p256::ecdsa::signature::Signer;
-            let sig: p256::ecdsa::Signature = self.0.sign(message);
-            Ok(sig.to_der().as_bytes().to_vec())
-        }
+        SignatureScheme::EcdsaP256Sha256 => PeerPublicKey::EcdsaP256(raw),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::signers::*;
     use super::*;
+
+    fn ecdsa_signer(scalar: [u8; 32]) -> Signer {
+        use p256::pkcs8::EncodePrivateKey;
+        let sk = p256::SecretKey::from_slice(&scalar).unwrap();
+        Signer::from_pkcs8_der(sk.to_pkcs8_der().unwrap().as_bytes()).unwrap()
+    }
 
     #[test]
     fn ed25519_auth_data_layout_and_verify() {
-        let s = Ed25519Signer::from_seed([3; 32]);
+        let s = Signer::ed25519_from_seed(&[3; 32]);
         let data = auth_data(&s, &[HashAlgorithm::IDENTITY], b"octets").unwrap();
         // spec-facts §3.8: 07 30 05 06 03 2B 65 70 + 64-byte signature.
         assert_eq!(&data[..8], &[7, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70]);
         assert_eq!(data.len(), 8 + 64);
-        verify_auth_data(&s.public_key(), &data, b"octets").unwrap();
+        verify_auth_data(&public_key(&s), &data, b"octets").unwrap();
         assert_eq!(
-            verify_auth_data(&s.public_key(), &data, b"octetz"),
+            verify_auth_data(&public_key(&s), &data, b"octetz"),
             Err(AuthError::BadAuth)
         );
         assert_eq!(
@@ -179,21 +106,24 @@ mod tests {
 
     #[test]
     fn ecdsa_auth_data_verify_and_key_mismatch() {
-        let s = EcdsaP256Signer::from_scalar(&[5; 32]).unwrap();
+        let s = ecdsa_signer([5; 32]);
         let data = auth_data(&s, &[HashAlgorithm::SHA2_256], b"msg").unwrap();
-        assert_eq!(&data[..13], &[&[12u8][..], ALG_ECDSA_SHA256].concat()[..]);
-        verify_auth_data(&s.public_key(), &data, b"msg").unwrap();
-        let ed = Ed25519Signer::from_seed([1; 32]);
+        assert_eq!(
+            &data[..13],
+            &[12, 0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]
+        );
+        verify_auth_data(&public_key(&s), &data, b"msg").unwrap();
+        let ed = Signer::ed25519_from_seed(&[1; 32]);
         assert!(matches!(
-            verify_auth_data(&ed.public_key(), &data, b"msg"),
+            verify_auth_data(&public_key(&ed), &data, b"msg"),
             Err(AuthError::WrongMethod(_))
         ));
         assert_eq!(
-            verify_auth_data(&s.public_key(), &[], b"msg"),
+            verify_auth_data(&public_key(&s), &[], b"msg"),
             Err(AuthError::BadAuth)
         );
         assert_eq!(
-            verify_auth_data(&s.public_key(), &[200, 1], b"msg"),
+            verify_auth_data(&public_key(&s), &[200, 1], b"msg"),
             Err(AuthError::BadAuth)
         );
     }
