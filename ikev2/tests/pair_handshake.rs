@@ -504,3 +504,141 @@ fn acquire_initiates_then_reports_installed() {
     ));
     assert_eq!(net.count_up(a), 1);
 }
+
+#[test]
+fn responder_answers_wrong_ke_group_with_invalid_ke_payload_and_keeps_no_state() {
+    use nvesec_ikev2::config::IkeProposal;
+    use nvesec_ikev2::sa::proposal::ike_sa_payload;
+    use nvesec_ikev2::wire::{DhGroup, ExchangeType, Ke, Nonce};
+    let (mut net, _a, b) = standard();
+    // SA offers group 31 (and 19 in a second proposal), but the KE is group 19.
+    let p19 = IkeProposal {
+        dh_group: 19,
+        ..Default::default()
+    };
+    let req = Message::new(
+        IkeHeader {
+            spi_i: 0x1122_3344_5566_7788,
+            spi_r: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::INITIATOR,
+            message_id: 0,
+        },
+        vec![
+            Payload::Sa(ike_sa_payload(&[p19, IkeProposal::default()], None)),
+            Payload::Ke(Ke::new(DhGroup(19), vec![4; 64])),
+            Payload::Nonce(Nonce::new(vec![9; 32])),
+        ],
+    )
+    .to_bytes()
+    .unwrap();
+    let now = net.now;
+    net.nodes[b]
+        .ep
+        .handle_datagram(now, addr(B_ADDR), addr(A_ADDR), &req);
+    let resp = net.nodes[b].ep.poll_transmit().expect("an answer");
+    let m = Message::parse(&resp.bytes).unwrap();
+    assert_eq!(m.header.spi_i, 0x1122_3344_5566_7788);
+    assert_eq!(m.header.spi_r, 0);
+    assert!(m.header.flags.is_response());
+    let n: Vec<_> = m.notifies().collect();
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].ty, NotifyType::INVALID_KE_PAYLOAD);
+    assert_eq!(n[0].data, vec![0, 31], "the group we want, 2 octets");
+    assert_eq!(net.nodes[b].ep.half_open_count(), 0);
+    assert!(net.nodes[b].ep.ike_sas().is_empty());
+}
+
+#[test]
+fn cookies_under_a_half_open_flood() {
+    let mut net = Net::new();
+    let a = net.add(
+        "a",
+        A_ADDR,
+        engine(vec![psk_conn(
+            "to-b",
+            "a.nve",
+            "b.nve",
+            B_ADDR,
+            b"k",
+            Some((1, 9)),
+        )]),
+        1,
+    );
+    let mut any = psk_conn("any", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 9)));
+    any.remote_addrs.clear(); // accept IKE_SA_INIT from anywhere
+    let mut bcfg = engine(vec![any]);
+    bcfg.cookie_threshold = 3;
+    let b = net.add("b", B_ADDR, bcfg, 2);
+    // A flooding initiator that never sees the answers (spoofed source).
+    let m = net.add(
+        "m",
+        "198.51.100.7:500",
+        engine(vec![psk_conn("to-b", "m.nve", "b.nve", B_ADDR, b"x", None)]),
+        3,
+    );
+    net.unreachable.push(m);
+    let now = net.now;
+    for _ in 0..10 {
+        net.nodes[m]
+            .ep
+            .initiate(now, "to-b", addr("198.51.100.7:500"), None)
+            .unwrap();
+    }
+    net.drive_for(Duration::from_secs(1), 200);
+    assert_eq!(
+        net.nodes[b].ep.half_open_count(),
+        3,
+        "state only below the threshold"
+    );
+    assert_eq!(net.nodes[b].ep.drop_counters().cookie_required, 7);
+
+    // The legitimate peer gets a cookie, returns it, and gets through.
+    let start = net.captured.len();
+    let now = net.now;
+    net.nodes[a]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 200);
+    let from_a: Vec<_> = net.captured[start..]
+        .iter()
+        .filter(|c| c.from == a)
+        .collect();
+    assert_eq!(
+        payload_types(&from_a[1].bytes, None)[0],
+        P::NOTIFY,
+        "COOKIE first in the retry"
+    );
+    assert_eq!(net.count_up(a), 1);
+    assert_eq!(net.nodes[b].ep.drop_counters().cookie_required, 8);
+}
+
+#[test]
+fn per_peer_rate_limit_delays_but_does_not_prevent() {
+    let mut net = Net::new();
+    let a = net.add(
+        "a",
+        A_ADDR,
+        engine(vec![psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", None)]),
+        1,
+    );
+    let mut bcfg = engine(vec![psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", None)]);
+    bcfg.per_peer_min_interval = Some(Duration::from_secs(10));
+    let b = net.add("b", B_ADDR, bcfg, 2);
+    let now = net.now;
+    net.nodes[a]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.nodes[a]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(2), 200);
+    assert_eq!(net.count_up(b), 1, "second IKE_SA_INIT within 10 s dropped");
+    assert!(net.nodes[b].ep.drop_counters().rate_limited >= 1);
+    // Its retransmission at 11.2 s is past the interval and succeeds.
+    net.drive_for(Duration::from_secs(15), 500);
+    assert_eq!(net.count_up(b), 2);
+}
