@@ -2,6 +2,7 @@
 //! Needs root; the scenarios live in `interop/tests/`.
 #![forbid(unsafe_code)]
 
+pub mod dataplane;
 pub mod netns;
 pub mod strongswan;
 
