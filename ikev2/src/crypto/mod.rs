@@ -30,3 +30,8 @@ pub use prf::Prf;
 pub use secret::Secret;
 pub use sign::{Signer, Verifier};
 pub use sk::{open_sk, seal_sk, SkKey, SkSealer, SkSuite};
+
+/// Runs the examples of docs/ikev2-crypto.md as doctests, so the documentation stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/ikev2-crypto.md")]
+pub struct CryptoDocExamples;
