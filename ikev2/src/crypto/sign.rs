@@ -282,18 +282,35 @@ mod tests {
 
     #[test]
     fn ecdsa_pkcs8_without_embedded_public_key() {
-        // A PKCS#8 from p256 built from a scalar; ring alone might refuse keys lacking the
-        // public key, the fallback handles both.
-        use p256::pkcs8::EncodePrivateKey;
-        let sk = p256::SecretKey::from_slice(&[7; 32]).unwrap();
-        let der = sk.to_pkcs8_der().unwrap();
-        let s = Signer::from_pkcs8_der(der.as_bytes()).unwrap();
+        // RFC 5915 makes the publicKey of ECPrivateKey optional; ring refuses keys without it,
+        // so they take the p256 fallback. PKCS#8 v1 { 0, {ecPublicKey, prime256v1},
+        // OCTET STRING { ECPrivateKey { 1, OCTET STRING scalar } } }:
+        let scalar = [7u8; 32];
+        let der = [
+            &[0x30, 0x41, 0x02, 0x01, 0x00][..],
+            &[
+                0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+            ],
+            &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+            &[0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20],
+            &scalar,
+        ]
+        .concat();
+        assert!(rs::EcdsaKeyPair::from_pkcs8(
+            &rs::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &der,
+            &SystemRandom::new()
+        )
+        .is_err());
+        let s = Signer::from_pkcs8_der(&der).unwrap();
         let sig = s.sign(b"m").unwrap();
+        let sk = p256::SecretKey::from_slice(&scalar).unwrap();
         let v = Verifier::from_raw(
             SignatureScheme::EcdsaP256Sha256,
             &sk.public_key().to_sec1_bytes(),
         )
         .unwrap();
+        assert_eq!(s.verifier(), v);
         assert_eq!(v.verify(b"m", &sig), Ok(()));
     }
 

@@ -155,8 +155,7 @@ fn dump_header(line: &str) -> Option<(&'static str, usize)> {
     if start > 0 && !matches!(before.as_bytes()[start - 1], b' ' | b']') {
         return None;
     }
-    let rest = line[arrow + 4..].strip_prefix("")?;
-    let (n, tail) = rest.split_once(' ')?;
+    let (n, tail) = line[arrow + 4..].split_once(' ')?;
     if !tail.starts_with("bytes") {
         return None;
     }
