@@ -16,7 +16,7 @@
 //! initiator key`, `encryption responder key`, `integrity initiator key`, `integrity responder
 //! key` (CHD level 4).
 
-use super::{IkeSaKeys, Secret};
+use super::{ChildKeys, IkeSaKeys, Secret};
 
 /// The labels charon dumps with `%B` that this parser collects (keymat_v2.c).
 pub const KEY_LABELS: [&str; 12] = [
@@ -145,6 +145,60 @@ pub fn ike_key_sets(log: &str) -> Vec<LoggedIkeKeys> {
     sets
 }
 
+/// The keys of one Child SA as logged by charon (`derive_child_keys`, CHD level 4).
+/// "initiator" is the initiator of the exchange that created the Child SA, as in [`ChildKeys`].
+#[derive(Debug, Clone, Default)]
+pub struct LoggedChildKeys {
+    pub encr_i: Option<Secret>,
+    pub encr_r: Option<Secret>,
+    pub integ_i: Option<Secret>,
+    pub integ_r: Option<Secret>,
+}
+
+impl LoggedChildKeys {
+    /// Names of the logged keys that differ from `ours` (empty = same keys).
+    pub fn mismatches(&self, ours: &ChildKeys) -> Vec<&'static str> {
+        let (i, r) = (&ours.initiator_to_responder, &ours.responder_to_initiator);
+        let pairs: [(&'static str, &Option<Secret>, &Secret); 4] = [
+            ("encryption initiator key", &self.encr_i, &i.encr),
+            ("encryption responder key", &self.encr_r, &r.encr),
+            ("integrity initiator key", &self.integ_i, &i.integ),
+            ("integrity responder key", &self.integ_r, &r.integ),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, logged, mine)| logged.as_ref().is_some_and(|l| !l.ct_eq(mine.expose())))
+            .map(|(name, _, _)| *name)
+            .collect()
+    }
+}
+
+/// Groups the Child SA key dumps: a new set starts when a key already present in the current
+/// set shows up again (charon logs encryption keys, then integrity keys, per Child SA).
+pub fn child_key_sets(log: &str) -> Vec<LoggedChildKeys> {
+    let mut sets: Vec<LoggedChildKeys> = Vec::new();
+    for d in parse_key_dumps(log) {
+        let field: fn(&mut LoggedChildKeys) -> &mut Option<Secret> = match d.label {
+            "encryption initiator key" => |s| &mut s.encr_i,
+            "encryption responder key" => |s| &mut s.encr_r,
+            "integrity initiator key" => |s| &mut s.integ_i,
+            "integrity responder key" => |s| &mut s.integ_r,
+            _ => continue,
+        };
+        let needs_new = match sets.last_mut() {
+            None => true,
+            Some(set) => field(set).is_some(),
+        };
+        if needs_new {
+            sets.push(LoggedChildKeys::default());
+        }
+        if let Some(set) = sets.last_mut() {
+            *field(set) = Some(d.bytes);
+        }
+    }
+    sets
+}
+
 /// `... <label> => N bytes @ 0x...` -> (label, N).
 fn dump_header(line: &str) -> Option<(&'static str, usize)> {
     let arrow = line.find(" => ")?;
@@ -257,6 +311,38 @@ Nov 23 10:05:00 08[IKE]    0: DE AD BE EF                                      .
         logged.sk_er = Some(k.sk_ei().keymat().clone());
         logged.sk_ai = Some(Secret::from_slice(&[1]));
         assert_eq!(logged.mismatches(&k), ["Sk_er", "Sk_ai"]);
+    }
+
+    #[test]
+    fn child_keys_grouped_and_compared() {
+        use crate::crypto::{ChildKeySpec, Prf, SkSuite};
+        let g = Secret::from_slice(&[1; 32]);
+        let ike = IkeSaKeys::derive(Prf::HmacSha256, SkSuite::AesGcm16_128, &g, b"a", b"b", 1, 2)
+            .unwrap();
+        let ck = ike
+            .child_keys(None, b"n", b"m", ChildKeySpec::aes_with_salt(128))
+            .unwrap();
+        let hex =
+            |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02X} ")).collect::<String>() };
+        let (ei, er) = (
+            ck.initiator_to_responder.encr.expose(),
+            ck.responder_to_initiator.encr.expose(),
+        );
+        let log = format!(
+            "09[CHD] encryption initiator key => 20 bytes @ 0x1\n\
+             09[CHD]    0: {}\n09[CHD]   16: {}\n\
+             09[CHD] encryption responder key => 20 bytes @ 0x2\n\
+             09[CHD]    0: {}\n09[CHD]   16: {}\n\
+             09[CHD] encryption initiator key => 1 bytes @ 0x3\n09[CHD]    0: 00\n",
+            hex(&ei[..16]),
+            hex(&ei[16..]),
+            hex(&er[..16]),
+            hex(&er[16..])
+        );
+        let sets = child_key_sets(&log);
+        assert_eq!(sets.len(), 2);
+        assert!(sets[0].mismatches(&ck).is_empty());
+        assert_eq!(sets[1].mismatches(&ck), ["encryption initiator key"]);
     }
 
     #[test]
