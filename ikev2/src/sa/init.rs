@@ -214,6 +214,8 @@ impl IkeSa {
             last_rx: now,
             creation_ni: Vec::new(),
             via_rekey: false,
+            frag_ok: false,
+            reassembler: super::Reassembler::new(super::MAX_REASSEMBLY),
         }
     }
 
@@ -368,6 +370,7 @@ impl IkeSa {
         let (vid, childless, frag, hashes, certreq) = peer_caps(&msg);
         sa.keys = Some(keys);
         sa.creation_ni = ni.data.clone();
+        sa.frag_ok = frag;
         sa.transmit(ctx, std::slice::from_ref(&response));
         sa.rwin.responded(0, vec![response.clone()]);
         sa.state = State::HalfOpen(Box::new(HalfOpen {
@@ -481,6 +484,7 @@ impl IkeSa {
         self.arm_retransmit();
         self.last_rx = ctx.now;
         let (vid, childless, frag, hashes, certreq) = peer_caps(msg);
+        self.frag_ok = frag;
         let hs = Handshake {
             ni: st.ni.clone(),
             nr: nr.data.clone(),

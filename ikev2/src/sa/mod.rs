@@ -31,12 +31,16 @@ use std::time::{Instant, SystemTime};
 use crate::config::{ConnectionConfig, EngineConfig, Identity};
 use crate::endpoint::{EngineRng, IkeSaId};
 use crate::wire::{
-    encode_inner, parse_inner, sk_ranges, ExchangeType, Flags, IkeHeader, Message, Payload, Sk,
+    encode_inner, parse_inner, sk_ranges, split_inner, ExchangeType, Flags, FragmentParams,
+    IkeHeader, Message, Payload, PayloadType, Reassembler, Reassembly, Sk, Skf, HEADER_LEN,
 };
 
 use events::{DownReason, Event, LogLevel, LogRecord, Transmit};
 use keys::IkeKeys;
 use timer::{InitiatorWindow, Packets, ResponderWindow, RetransmitAction, Timer, TimerTable};
+
+/// Cap on buffered fragments of one message (RFC 7383 §5 recommends at most 64 KB).
+pub(crate) const MAX_REASSEMBLY: usize = 64 * 1024;
 
 /// AES-GCM explicit IV and ICV sizes in the SK payload (RFC 5282 §3).
 const SK_IV_LEN: usize = 8;
@@ -196,6 +200,10 @@ pub struct IkeSa {
     pub(crate) creation_ni: Vec<u8>,
     /// Created by an IKE SA rekey (CREATE_CHILD_SA) rather than IKE_SA_INIT.
     pub(crate) via_rekey: bool,
+    /// Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3).
+    pub(crate) frag_ok: bool,
+    /// Fragments of the message being received (RFC 7383 §2.6).
+    pub(crate) reassembler: Reassembler,
 }
 
 impl IkeSa {
@@ -313,21 +321,60 @@ impl IkeSa {
     }
 
     /// Builds an SK-protected message (RFC 7296 §3.14, RFC 5282): encode the inner payloads,
-    /// add a zero Pad Length, size the SK envelope, then seal in place with the header as AAD.
+    /// size the SK envelope (header lengths must be final before the AAD is taken, RFC 5282
+    /// §5.1), then seal into it. When both ends announced IKEV2_FRAGMENTATION_SUPPORTED and the
+    /// datagram would exceed `fragment_mtu`, the inner chain is split into SKF fragments, each
+    /// sealed on its own with the next IV (RFC 7383 §2.5).
     pub(crate) fn protect(
         &mut self,
+        cfg: &EngineConfig,
         header: IkeHeader,
         inner: &[Payload],
+    ) -> Result<Packets, crate::wire::Error> {
+        let (first, plaintext) = encode_inner(inner)?;
+        let ip_udp = if self.remote.is_ipv6() { 48 } else { 28 };
+        let marker = if self.remote.port() == 4500 { 4 } else { 0 };
+        let whole = ip_udp + marker + HEADER_LEN + 4 + keys::sealed_len(plaintext.len());
+        if !self.frag_ok || whole <= cfg.fragment_mtu {
+            let payload = Payload::Sk(Sk::placeholder(first, keys::sealed_len(plaintext.len())));
+            return Ok(vec![self.seal_into(header, payload, &plaintext)?]);
+        }
+        let params =
+            FragmentParams::aes_gcm_16(cfg.fragment_mtu, self.remote.is_ipv6(), marker > 0);
+        let chunks = split_inner(&plaintext, &params)?;
+        let total = u16::try_from(chunks.len())
+            .map_err(|_| crate::wire::Error::TooLarge { what: "fragments" })?;
+        let mut out = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            let number = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            // Only fragment 1 names the first inner payload (RFC 7383 §2.5).
+            let next = if number == 1 {
+                first
+            } else {
+                PayloadType::NONE
+            };
+            let payload = Payload::Skf(Skf::placeholder(
+                number,
+                total,
+                next,
+                keys::sealed_len(chunk.len()),
+            ));
+            out.push(self.seal_into(header, payload, chunk)?);
+        }
+        Ok(out)
+    }
+
+    /// Emits `header` + one zero-filled SK/SKF envelope and seals `plaintext` into it.
+    fn seal_into(
+        &mut self,
+        header: IkeHeader,
+        envelope: Payload,
+        plaintext: &[u8],
     ) -> Result<Vec<u8>, crate::wire::Error> {
         let keys = self.keys.as_ref().ok_or(crate::wire::Error::InvalidValue {
             what: "SK payload without keys",
         })?;
-        let (first, plaintext) = encode_inner(inner)?;
-        // The header and SK lengths must be final before the AAD is taken (RFC 5282 §5.1):
-        // build with a zero envelope of the sealed size, then seal into it.
-        let env_len = keys::sealed_len(plaintext.len());
-        let msg = Message::new(header, vec![Payload::Sk(Sk::placeholder(first, env_len))]);
-        let mut bytes = msg.to_bytes()?;
+        let mut bytes = Message::new(header, vec![envelope]).to_bytes()?;
         let r = sk_ranges(&bytes, SK_IV_LEN, SK_ICV_LEN)?;
         // IV: a per-SA counter never repeats under this key (RFC 5282 §3.1).
         self.iv_counter += 1;
@@ -336,7 +383,7 @@ impl IkeSa {
             self.initiator,
             self.iv_counter,
             &bytes[r.aad.clone()],
-            &plaintext,
+            plaintext,
         )
         .map_err(|_| crate::wire::Error::TooLarge {
             what: "SK plaintext",
@@ -346,23 +393,56 @@ impl IkeSa {
     }
 
     /// Verifies and decrypts the SK payload of a datagram the peer sent on this SA (for
-    /// diagnostics and tests; the engine itself uses it on every protected message).
+    /// diagnostics and tests; fragments are refused here, the engine reassembles them).
     pub fn decrypt_from_peer(&self, bytes: &[u8]) -> Result<Vec<Payload>, String> {
-        self.unprotect(bytes)
+        let (plain, r) = self.open_one(bytes)?;
+        if r.fragment.is_some() {
+            return Err("fragment".into());
+        }
+        parse_inner(r.first_inner, &plain).map_err(|e| e.to_string())
     }
 
-    /// Verifies and decrypts the SK payload of a datagram from the peer.
-    pub(crate) fn unprotect(&self, bytes: &[u8]) -> Result<Vec<Payload>, String> {
+    /// Verifies and decrypts one SK or SKF payload.
+    fn open_one(&self, bytes: &[u8]) -> Result<(Vec<u8>, crate::wire::SkRanges), String> {
         let keys = self.keys.as_ref().ok_or("no keys yet")?;
         let r = sk_ranges(bytes, SK_IV_LEN, SK_ICV_LEN).map_err(|e| e.to_string())?;
-        let inner = keys::open(
+        let plain = keys::open(
             keys,
             !self.initiator,
             &bytes[r.aad.clone()],
             &bytes[r.iv.start..r.icv.end],
         )
         .map_err(|e| e.to_string())?;
-        parse_inner(r.first_inner, &inner).map_err(|e| e.to_string())
+        Ok((plain, r))
+    }
+
+    /// Verifies and decrypts a message from the peer; fragments go through the reassembler
+    /// (each verified before it is stored, RFC 7383 §2.6). `Ok(None)`: more fragments needed.
+    pub(crate) fn unprotect(
+        &mut self,
+        msg_id: u32,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<Payload>>, String> {
+        let (plain, r) = self.open_one(bytes)?;
+        let (first, inner) = match r.fragment {
+            None => (r.first_inner, plain),
+            Some((number, total)) => {
+                match self
+                    .reassembler
+                    .insert(msg_id, number, total, r.first_inner, &plain)
+                    .map_err(|e| e.to_string())?
+                {
+                    Reassembly::Complete {
+                        first_payload,
+                        inner,
+                    } => (first_payload, inner),
+                    Reassembly::Incomplete | Reassembly::Duplicate => return Ok(None),
+                }
+            }
+        };
+        parse_inner(first, &inner)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     pub(crate) fn transmit(&self, ctx: &mut Ctx<'_>, packets: &[Vec<u8>]) {
@@ -390,9 +470,9 @@ impl IkeSa {
         inner: &[Payload],
     ) -> bool {
         let hdr = self.header(exchange, false, self.iwin.next_id());
-        match self.protect(hdr, inner) {
-            Ok(bytes) => {
-                self.send_request(ctx, vec![bytes]);
+        match self.protect(ctx.cfg, hdr, inner) {
+            Ok(packets) => {
+                self.send_request(ctx, packets);
                 true
             }
             Err(e) => {
@@ -415,9 +495,8 @@ impl IkeSa {
         inner: &[Payload],
     ) {
         let hdr = self.header(exchange, true, msg_id);
-        match self.protect(hdr, inner) {
-            Ok(bytes) => {
-                let packets = vec![bytes];
+        match self.protect(ctx.cfg, hdr, inner) {
+            Ok(packets) => {
                 self.transmit(ctx, &packets);
                 self.rwin.responded(msg_id, packets);
             }
@@ -468,8 +547,9 @@ impl IkeSa {
             }
             return;
         }
-        let payloads = match self.unprotect(bytes) {
-            Ok(p) => p,
+        let payloads = match self.unprotect(hdr.message_id, bytes) {
+            Ok(Some(p)) => p,
+            Ok(None) => return, // more fragments to come
             Err(e) => {
                 // Forged or corrupted: drop, keep retransmitting (RFC 7296 §2.21).
                 self.log(ctx, LogLevel::Debug, format!("dropping response: {e}"));
@@ -503,10 +583,17 @@ impl IkeSa {
         }
         match self.rwin.classify(hdr.message_id) {
             timer::RequestClass::Retransmit(p) => {
-                // RFC 7296 §2.1: answer a retransmitted request with the cached bytes.
+                // RFC 7296 §2.1: answer a retransmitted request with the cached bytes; for a
+                // fragmented request only its fragment 1 triggers that (RFC 7383 §2.6.1).
                 let p = p.to_vec();
                 let _ = (local, remote);
-                self.transmit(ctx, &p);
+                let first_or_whole = sk_ranges(bytes, SK_IV_LEN, SK_ICV_LEN)
+                    .map(|r| r.fragment.is_none_or(|(n, _)| n == 1))
+                    // No SK at all: an unencrypted request (IKE_SA_INIT), answered as is.
+                    .unwrap_or(true);
+                if first_or_whole {
+                    self.transmit(ctx, &p);
+                }
                 return;
             }
             timer::RequestClass::Drop => return,
@@ -515,8 +602,9 @@ impl IkeSa {
         if hdr.exchange == ExchangeType::IKE_SA_INIT {
             return; // only message 0, handled at creation
         }
-        let payloads = match self.unprotect(bytes) {
-            Ok(p) => p,
+        let payloads = match self.unprotect(hdr.message_id, bytes) {
+            Ok(Some(p)) => p,
+            Ok(None) => return, // more fragments to come
             Err(e) => {
                 self.log(ctx, LogLevel::Debug, format!("dropping request: {e}"));
                 return;

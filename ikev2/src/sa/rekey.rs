@@ -800,6 +800,8 @@ impl IkeSa {
             last_rx: ctx.now,
             creation_ni: ni.to_vec(),
             via_rekey: true,
+            frag_ok: self.frag_ok,
+            reassembler: super::Reassembler::new(super::MAX_REASSEMBLY),
         };
         new.arm_established_timers(ctx);
         let new_id = new.id();
