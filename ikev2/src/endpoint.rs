@@ -425,8 +425,22 @@ impl Endpoint {
         };
         let init = match crate::sa::init::peek_init_request(bytes) {
             Ok(p) => p,
-            Err(_) => {
+            Err(e) => {
                 self.drops.malformed_header += 1;
+                // RFC 7296 §2.5: an unknown critical payload or another major version is
+                // answered (statelessly); other garbage is dropped.
+                if matches!(
+                    e,
+                    crate::wire::Error::UnsupportedCriticalPayload(_)
+                        | crate::wire::Error::UnsupportedMajorVersion(_)
+                ) {
+                    let n = crate::wire::Notify::new(e.notify_type(), e.notify_data());
+                    self.out.transmits.push_back(Transmit {
+                        src: local,
+                        dst: remote,
+                        bytes: crate::sa::init::stateless_response(hdr, n),
+                    });
+                }
                 return;
             }
         };

@@ -642,3 +642,29 @@ fn per_peer_rate_limit_delays_but_does_not_prevent() {
     net.drive_for(Duration::from_secs(15), 500);
     assert_eq!(net.count_up(b), 2);
 }
+
+#[test]
+fn unknown_critical_payload_in_ike_sa_init_is_answered() {
+    let (mut net, _a, b) = standard();
+    // HDR(next = 200) + generic header with the critical bit, 4-byte body.
+    let mut req = vec![0u8; 28];
+    req[..8].copy_from_slice(&0xaabb_ccdd_0011_2233u64.to_be_bytes());
+    req[16] = 200; // next payload
+    req[17] = 0x20; // IKEv2
+    req[18] = 34; // IKE_SA_INIT
+    req[19] = 0x08; // I flag
+    req.extend_from_slice(&[0, 0x80, 0, 8, 1, 2, 3, 4]);
+    let len = req.len() as u32;
+    req[24..28].copy_from_slice(&len.to_be_bytes());
+    let now = net.now;
+    net.nodes[b]
+        .ep
+        .handle_datagram(now, addr(B_ADDR), addr(A_ADDR), &req);
+    let resp = net.nodes[b].ep.poll_transmit().expect("answered");
+    let m = Message::parse(&resp.bytes).unwrap();
+    let n = m.notifies().next().unwrap();
+    assert_eq!(n.ty, NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD);
+    assert_eq!(n.data, vec![200]);
+    assert_eq!(m.header.spi_i, 0xaabb_ccdd_0011_2233);
+    assert!(net.nodes[b].ep.ike_sas().is_empty());
+}

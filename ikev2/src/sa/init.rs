@@ -94,7 +94,7 @@ pub fn peek_init_request(bytes: &[u8]) -> Result<InitPeek, crate::wire::Error> {
 }
 
 /// An unprotected IKE_SA_INIT response carrying one notify (SPIr 0, RFC 7296 §2.6, §1.3).
-fn stateless_response(req: &IkeHeader, notify: Notify) -> Vec<u8> {
+pub(crate) fn stateless_response(req: &IkeHeader, notify: Notify) -> Vec<u8> {
     let hdr = IkeHeader {
         spi_i: req.spi_i,
         spi_r: 0,

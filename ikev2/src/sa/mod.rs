@@ -32,7 +32,7 @@ use crate::config::{ConnectionConfig, EngineConfig, Identity};
 use crate::endpoint::{EngineRng, IkeSaId};
 use crate::wire::{
     encode_inner, parse_inner, sk_ranges, split_inner, ExchangeType, Flags, FragmentParams,
-    IkeHeader, Message, Payload, PayloadType, Reassembler, Reassembly, Sk, Skf, HEADER_LEN,
+    IkeHeader, Message, Notify, Payload, PayloadType, Reassembler, Reassembly, Sk, Skf, HEADER_LEN,
 };
 
 use events::{DownReason, Event, LogLevel, LogRecord, Transmit};
@@ -115,6 +115,24 @@ impl<'a> Ctx<'a> {
         let mut b = vec![0u8; n];
         self.rng.fill(&mut b);
         b
+    }
+}
+
+/// Why a protected message could not be used.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// Not authentic (or a bad fragment): drop silently.
+    Crypto(String),
+    /// Authentic but malformed (unknown critical payload, bad syntax): answer requests.
+    Syntax(crate::wire::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Crypto(e) => f.write_str(e),
+            OpenError::Syntax(e) => write!(f, "{e}"),
+        }
     }
 }
 
@@ -422,15 +440,15 @@ impl IkeSa {
         &mut self,
         msg_id: u32,
         bytes: &[u8],
-    ) -> Result<Option<Vec<Payload>>, String> {
-        let (plain, r) = self.open_one(bytes)?;
+    ) -> Result<Option<Vec<Payload>>, OpenError> {
+        let (plain, r) = self.open_one(bytes).map_err(OpenError::Crypto)?;
         let (first, inner) = match r.fragment {
             None => (r.first_inner, plain),
             Some((number, total)) => {
                 match self
                     .reassembler
                     .insert(msg_id, number, total, r.first_inner, &plain)
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| OpenError::Crypto(e.to_string()))?
                 {
                     Reassembly::Complete {
                         first_payload,
@@ -440,9 +458,10 @@ impl IkeSa {
                 }
             }
         };
+        // Authenticated but malformed: the sender gets told (RFC 7296 §2.21).
         parse_inner(first, &inner)
             .map(Some)
-            .map_err(|e| e.to_string())
+            .map_err(OpenError::Syntax)
     }
 
     pub(crate) fn transmit(&self, ctx: &mut Ctx<'_>, packets: &[Vec<u8>]) {
@@ -605,6 +624,24 @@ impl IkeSa {
         let payloads = match self.unprotect(hdr.message_id, bytes) {
             Ok(Some(p)) => p,
             Ok(None) => return, // more fragments to come
+            Err(OpenError::Syntax(e)) => {
+                // UNSUPPORTED_CRITICAL_PAYLOAD / INVALID_SYNTAX end the IKE SA without a
+                // Delete (RFC 7296 §2.21.3).
+                let n = Notify::new(e.notify_type(), e.notify_data());
+                self.log(
+                    ctx,
+                    LogLevel::Warn,
+                    format!("malformed request ({e}): answering {:?}", n.ty),
+                );
+                self.send_protected_response(
+                    ctx,
+                    hdr.exchange,
+                    hdr.message_id,
+                    &[Payload::Notify(n)],
+                );
+                self.go_down(ctx, DownReason::NegotiationFailed(e.to_string()));
+                return;
+            }
             Err(e) => {
                 self.log(ctx, LogLevel::Debug, format!("dropping request: {e}"));
                 return;
