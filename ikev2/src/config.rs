@@ -34,6 +34,9 @@ pub struct EngineConfig {
     /// Minimum spacing of new IKE_SA_INIT exchanges answered per peer address (seed 000 REQ 7);
     /// `None` disables the limit.
     pub per_peer_min_interval: Option<Duration>,
+    /// Send the nvesec GSA Vendor ID in IKE_SA_INIT. Off makes this node a plain IKEv2 peer
+    /// (no GSAs, childless IKE SAs), e.g. to mimic strongSwan in tests.
+    pub announce_gsa: bool,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
             fragment_mtu: 1280,
             rekeyed_inbound_grace: Duration::from_secs(5),
             per_peer_min_interval: None,
+            announce_gsa: true,
         }
     }
 }

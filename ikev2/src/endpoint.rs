@@ -102,6 +102,8 @@ pub enum CommandError {
     UnknownChild(String),
     #[error("no connection has a GSA covering VNI {0}")]
     NoPolicyForVni(u32),
+    #[error("the peer did not announce the GSA extension (plain IKEv2 peer)")]
+    PeerNotGsaCapable,
 }
 
 /// What [`Endpoint::on_acquire`] did.

@@ -668,3 +668,63 @@ fn unknown_critical_payload_in_ike_sa_init_is_answered() {
     assert_eq!(m.header.spi_i, 0xaabb_ccdd_0011_2233);
     assert!(net.nodes[b].ep.ike_sas().is_empty());
 }
+
+#[test]
+fn plain_ikev2_peer_without_vendor_id_gets_a_childless_ike_sa() {
+    // B behaves like strongSwan: no nvesec Vendor ID, CHILDLESS_IKEV2_SUPPORTED announced.
+    let mut net = Net::new();
+    let a = net.add(
+        "a",
+        A_ADDR,
+        engine(vec![psk_conn(
+            "to-b",
+            "a.nve",
+            "b.nve",
+            B_ADDR,
+            b"k",
+            Some((1, 9)),
+        )]),
+        1,
+    );
+    let mut bcfg = engine(vec![psk_conn(
+        "to-a",
+        "b.nve",
+        "a.nve",
+        A_ADDR,
+        b"k",
+        Some((1, 9)),
+    )]);
+    bcfg.announce_gsa = false;
+    let b = net.add("b", B_ADDR, bcfg, 2);
+    let now = net.now;
+    net.nodes[a]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(2), 100);
+    assert_eq!(
+        payload_types(&net.captured[1].bytes, None),
+        vec![P::SA, P::KE, P::NONCE, P::NOTIFY, P::NOTIFY, P::NOTIFY]
+    );
+    // IKE_AUTH without SA/TSi/TSr (RFC 6023).
+    assert_eq!(
+        payload_types(&net.captured[2].bytes, Some(net.sa(b))),
+        vec![P::SK, P::IDI, P::NOTIFY, P::AUTH]
+    );
+    for n in [a, b] {
+        assert_eq!(event_kinds(&net.nodes[n].events), vec!["IkeSaUp"]);
+        assert!(net.nodes[n].events.iter().any(|e| matches!(
+            e,
+            Event::IkeSaUp {
+                gsa_capable: false,
+                ..
+            }
+        )));
+    }
+    let id = net.sa_id(a);
+    let now = net.now;
+    assert_eq!(
+        net.nodes[a].ep.create_gsa(now, id, "geneve"),
+        Err(nvesec_ikev2::endpoint::CommandError::PeerNotGsaCapable)
+    );
+}

@@ -118,15 +118,18 @@ fn uses_certificates(conn: &ConnectionConfig) -> bool {
 }
 
 /// The status notifies and VID both sides put in IKE_SA_INIT.
-fn common_tail() -> Vec<Payload> {
-    vec![
+fn common_tail(announce_gsa: bool) -> Vec<Payload> {
+    let mut v = vec![
         Payload::Notify(Notify::new(
             NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
             Vec::new(),
         )),
         Payload::Notify(Notify::signature_hash_algorithms(&OUR_HASHES)),
-        Payload::VendorId(VendorId::nvesec_gsa()),
-    ]
+    ];
+    if announce_gsa {
+        v.push(Payload::VendorId(VendorId::nvesec_gsa()));
+    }
+    v
 }
 
 fn find_ke(msg: &Message) -> Option<&Ke> {
@@ -246,7 +249,7 @@ impl IkeSa {
             format!("initiating IKE_SA {} to {}", sa.conn.name, remote),
         );
         sa.creation_ni = ni.clone();
-        let request = sa.build_init_request(&dh, &ni, None);
+        let request = sa.build_init_request(ctx.cfg.announce_gsa, &dh, &ni, None);
         sa.send_request(ctx, vec![request.clone()]);
         sa.state = State::InitSent(Box::new(InitSent {
             dh,
@@ -258,7 +261,13 @@ impl IkeSa {
         sa
     }
 
-    fn build_init_request(&self, dh: &DhKey, ni: &[u8], cookie: Option<&[u8]>) -> Vec<u8> {
+    fn build_init_request(
+        &self,
+        announce: bool,
+        dh: &DhKey,
+        ni: &[u8],
+        cookie: Option<&[u8]>,
+    ) -> Vec<u8> {
         let mut payloads = Vec::new();
         if let Some(c) = cookie {
             // The cookie must be the first payload (RFC 7296 §2.6).
@@ -271,7 +280,7 @@ impl IkeSa {
         payloads.push(Payload::Sa(ike_sa_payload(&props, None)));
         payloads.push(Payload::Ke(Ke::new(DhGroup(dh.group()), dh.public())));
         payloads.push(Payload::Nonce(Nonce::new(ni.to_vec())));
-        payloads.extend(common_tail());
+        payloads.extend(common_tail(announce));
         let hdr = self.header(ExchangeType::IKE_SA_INIT, false, 0);
         Message::new(hdr, payloads).to_bytes().unwrap_or_default()
     }
@@ -349,12 +358,13 @@ impl IkeSa {
                 return None;
             }
         };
+        let announce = ctx.cfg.announce_gsa;
         let mut payloads = vec![
             Payload::Sa(crate::wire::Sa::new(vec![chosen_prop])),
             Payload::Ke(Ke::new(DhGroup(suite.dh_group), dh.public())),
             Payload::Nonce(Nonce::new(nr.clone())),
         ];
-        payloads.extend(common_tail());
+        payloads.extend(common_tail(announce));
         payloads.insert(
             5,
             Payload::Notify(Notify::new(
@@ -368,6 +378,8 @@ impl IkeSa {
         let resp_hdr = sa.header(ExchangeType::IKE_SA_INIT, true, 0);
         let response = Message::new(resp_hdr, payloads).to_bytes().ok()?;
         let (vid, childless, frag, hashes, certreq) = peer_caps(&msg);
+        // GSAs need the Vendor ID both ways (DESIGN.md).
+        let vid = vid && announce;
         sa.keys = Some(keys);
         sa.creation_ni = ni.data.clone();
         sa.frag_ok = frag;
@@ -484,6 +496,7 @@ impl IkeSa {
         self.arm_retransmit();
         self.last_rx = ctx.now;
         let (vid, childless, frag, hashes, certreq) = peer_caps(msg);
+        let vid = vid && ctx.cfg.announce_gsa;
         self.frag_ok = frag;
         let hs = Handshake {
             ni: st.ni.clone(),
@@ -526,7 +539,8 @@ impl IkeSa {
         }
         // RFC 7296 §2.6: same nonce and SPI; strongSwan keeps the cookie across KE retries.
         st.cookie = cookie.or(st.cookie.take());
-        st.request = self.build_init_request(&st.dh, &st.ni, st.cookie.as_deref());
+        st.request =
+            self.build_init_request(ctx.cfg.announce_gsa, &st.dh, &st.ni, st.cookie.as_deref());
         self.transmit(ctx, &[st.request.clone()]);
         self.iwin
             .restart_same_id(ctx.cfg.retransmit, vec![st.request.clone()], ctx.now);

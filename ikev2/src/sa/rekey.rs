@@ -99,6 +99,9 @@ impl IkeSa {
         if !self.conn.children.iter().any(|c| c.name == child) {
             return Err(CommandError::UnknownChild(child.to_owned()));
         }
+        if !self.established_ref().is_some_and(|e| e.gsa_capable) {
+            return Err(CommandError::PeerNotGsaCapable);
+        }
         self.enqueue(ctx, Task::CreateGsa(child.to_owned()))
     }
 
