@@ -546,6 +546,11 @@ impl Endpoint {
                 sa.gsas.extend(gsas);
             }
         }
+        for (conn, local, remote) in std::mem::take(&mut self.out.restart) {
+            // dpd_action = restart: a fresh IKE SA right away (its own retransmissions pace
+            // the attempts while the peer stays away).
+            let _ = self.initiate(now, &conn, local, Some(remote));
+        }
         let contacts = std::mem::take(&mut self.out.initial_contact);
         for spi in contacts {
             self.apply_initial_contact(now, spi);

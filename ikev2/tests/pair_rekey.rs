@@ -375,3 +375,43 @@ fn simultaneous_ike_rekey_converges_to_one_ike_sa() {
         "both tie-break outcomes exercised"
     );
 }
+
+#[test]
+fn dpd_action_restart_reestablishes_when_the_peer_returns() {
+    let mut ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
+    ac.dpd_delay = Some(Duration::from_secs(30));
+    ac.dpd_action = nvesec_ikev2::config::DpdAction::Restart;
+    let bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
+    let mut net = Net::new();
+    net.add("a", A_ADDR, engine(vec![ac]), 1);
+    net.add("b", B_ADDR, engine(vec![bc]), 2);
+    let now = net.now;
+    net.nodes[0]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    let first = net.sa_id(0);
+    net.unreachable.push(1);
+    // DPD at 30 s, given up ~165 s later: A restarts at once.
+    net.advance(Duration::from_secs(200));
+    assert!(net.nodes[0].events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown { reason: DownReason::PeerDead, ike } if *ike == first
+    )));
+    assert_eq!(
+        net.nodes[0].ep.ike_sas().len(),
+        1,
+        "a new attempt is under way"
+    );
+    assert_eq!(net.sa(0).state(), SaState::Connecting);
+    // The peer comes back: the next retransmission gets through.
+    net.unreachable.clear();
+    net.advance(Duration::from_secs(60));
+    let a_sas = net.nodes[0].ep.ike_sas();
+    assert_eq!(a_sas.len(), 1);
+    let sa = net.nodes[0].ep.ike_sa(a_sas[0]).unwrap();
+    assert_eq!(sa.state(), SaState::Established);
+    assert_ne!(sa.id(), first);
+    assert_eq!(net.count_up(0), 2);
+}

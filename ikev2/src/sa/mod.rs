@@ -58,6 +58,8 @@ pub struct Output {
     /// An authenticated INITIAL_CONTACT arrived on the SA with this local SPI: other IKE SAs
     /// with the same connection and peer identity are stale (RFC 7296 §2.4).
     pub initial_contact: Vec<u64>,
+    /// Connections to initiate again (dpd_action = restart): (name, local, remote).
+    pub restart: Vec<(String, SocketAddr, SocketAddr)>,
 }
 
 impl Output {

@@ -932,5 +932,10 @@ impl IkeSa {
             ),
         );
         self.go_down(ctx, DownReason::PeerDead);
+        if self.conn.dpd_action == crate::config::DpdAction::Restart {
+            ctx.out
+                .restart
+                .push((self.conn.name.clone(), self.local, self.remote));
+        }
     }
 }
