@@ -546,6 +546,11 @@ impl Endpoint {
                 sa.gsas.extend(gsas);
             }
         }
+        for (spi, at, task) in std::mem::take(&mut self.out.task_transfers) {
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.accept_deferred(at, task);
+            }
+        }
         for (conn, local, remote) in std::mem::take(&mut self.out.restart) {
             // dpd_action = restart: a fresh IKE SA right away (its own retransmissions pace
             // the attempts while the peer stays away).

@@ -415,3 +415,32 @@ fn dpd_action_restart_reestablishes_when_the_peer_returns() {
     assert_ne!(sa.id(), first);
     assert_eq!(net.count_up(0), 2);
 }
+
+/// B creates a GSA while A rekeys the IKE SA: A answers TEMPORARY_FAILURE (RFC 7296 §2.25),
+/// B retries a few seconds later on the new IKE SA, and the GSA is created there.
+#[test]
+fn temporary_failure_is_retried_on_the_rekeyed_sa() {
+    let mut net = established(40, 41, false, None);
+    let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+    // B asks for a second GSA of the same child config at the instant A starts the rekey.
+    let now = net.now;
+    net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+    net.nodes[1].ep.create_gsa(now, ib, "geneve").unwrap();
+    net.drive_for(Duration::from_secs(1), 200);
+    assert!(net.nodes[1].events.iter().any(|e| matches!(
+        e,
+        Event::Log(r) if r.message.contains("TEMPORARY_FAILURE")
+    )));
+    net.advance(Duration::from_secs(6));
+    assert_eq!(net.nodes[0].ep.ike_sas().len(), 1);
+    assert_eq!(net.nodes[1].ep.ike_sas().len(), 1);
+    let (sa_a, sa_b) = (net.sa(0), net.sa(1));
+    assert_ne!(sa_a.id(), ia);
+    assert_eq!(sa_a.spis(), sa_b.spis());
+    // The original GSA plus the retried one, mirrored on both sides.
+    assert_eq!(sa_a.gsas().len(), 2);
+    assert_eq!(sa_b.gsas().len(), 2);
+    for g in sa_b.gsas() {
+        assert!(sa_a.gsas().iter().any(|x| x.inbound_id == g.outbound_id));
+    }
+}

@@ -466,6 +466,7 @@ impl IkeSa {
             rekeyed_to: None,
             peer_rekey: None,
             delete_reason: None,
+            deferred: Vec::new(),
         }));
         self.arm_established_timers(ctx);
     }

@@ -60,6 +60,9 @@ pub struct Output {
     pub initial_contact: Vec<u64>,
     /// Connections to initiate again (dpd_action = restart): (name, local, remote).
     pub restart: Vec<(String, SocketAddr, SocketAddr)>,
+    /// Deferred tasks handed to the IKE SA (by local SPI) that replaced the one they were
+    /// queued on.
+    pub(crate) task_transfers: Vec<(u64, Instant, rekey::Task)>,
 }
 
 impl Output {
@@ -178,6 +181,8 @@ pub(crate) struct Established {
     pub peer_rekey: Option<(IkeSaId, Vec<u8>)>,
     /// Why we are deleting this SA (reported when the Delete completes).
     pub delete_reason: Option<DownReason>,
+    /// Tasks to retry later (after TEMPORARY_FAILURE, RFC 7296 §2.25).
+    pub deferred: Vec<(Instant, rekey::Task)>,
 }
 
 /// One negotiated GSA pair.

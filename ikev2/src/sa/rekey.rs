@@ -15,6 +15,7 @@
 //! SA survives deletes the replaced one.
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use super::child::{self, ChildOffer};
 use super::events::{DownReason, Event, LogLevel};
@@ -344,8 +345,22 @@ impl IkeSa {
             }
         }
         let name = offer.cfg.name.clone();
+        if error == Some(NotifyType::TEMPORARY_FAILURE) {
+            // §2.25: the peer is busy (IKE rekey, delete): retry after a short random delay.
+            let task = match offer.rekey_of {
+                Some(old) => Task::RekeyGsa(old),
+                None => Task::CreateGsa(name.clone()),
+            };
+            self.log(
+                ctx,
+                LogLevel::Info,
+                format!("TEMPORARY_FAILURE for GSA {name}: retrying later"),
+            );
+            self.defer(ctx, task);
+            return;
+        }
         if let Some(n) = error {
-            // TEMPORARY_FAILURE and CHILD_SA_NOT_FOUND are not fatal (spec-facts §5 #7).
+            // CHILD_SA_NOT_FOUND and others are not fatal to the IKE SA (spec-facts §5 #7).
             self.refuse_gsa(
                 ctx,
                 &name,
@@ -398,6 +413,11 @@ impl IkeSa {
         );
         if let Some(old) = offer.rekey_of {
             self.finish_gsa_rekey(ctx, old, offer.inbound_id, &ni, &nr);
+        }
+        // The IKE SA was rekeyed while this exchange ran: the GSA belongs to the new one.
+        if let Some(new) = self.established_ref().and_then(|e| e.rekeyed_to) {
+            let moved: Vec<_> = std::mem::take(&mut self.gsas);
+            ctx.out.gsa_transfers.push((new.local_spi, moved));
         }
     }
 
@@ -793,6 +813,7 @@ impl IkeSa {
                 rekeyed_to: None,
                 peer_rekey: None,
                 delete_reason: None,
+                deferred: Vec::new(),
             })),
             keys: Some(keys),
             iwin: InitiatorWindow::starting_at(0),
@@ -810,6 +831,13 @@ impl IkeSa {
         let new_id = new.id();
         if inherit {
             new.gsas = std::mem::take(&mut self.gsas);
+            // Work waiting on the old SA continues on the new one.
+            if let (Some(old), Some(n)) = (self.established_mut(), new.established_mut()) {
+                n.deferred = std::mem::take(&mut old.deferred);
+                n.queue = std::mem::take(&mut old.queue);
+                n.queue.retain(|t| *t != Task::DeleteIke);
+            }
+            new.arm_housekeeping();
             self.handover(ctx, new_id, we_initiated);
         }
         ctx.out.spawned.push(new);
@@ -884,6 +912,47 @@ impl IkeSa {
         }
     }
 
+    /// Retries `task` 2-4 s from now, on this SA or on the one that replaced it.
+    pub(crate) fn defer(&mut self, ctx: &mut Ctx<'_>, task: Task) {
+        let jitter: [u8; 2] = ctx.random();
+        let delay =
+            std::time::Duration::from_millis(2000 + u64::from(u16::from_be_bytes(jitter)) % 2000);
+        let at = ctx.now + delay;
+        let Some(e) = self.established_mut() else {
+            return;
+        };
+        match e.rekeyed_to {
+            Some(new) => ctx.out.task_transfers.push((new.local_spi, at, task)),
+            None => {
+                e.deferred.push((at, task));
+                self.arm_housekeeping();
+            }
+        }
+    }
+
+    /// Takes a task deferred on the SA this one replaced.
+    pub(crate) fn accept_deferred(&mut self, at: Instant, task: Task) {
+        if let Some(e) = self.established_mut() {
+            e.deferred.push((at, task));
+        }
+        self.arm_housekeeping();
+    }
+
+    /// Moves due deferred tasks to the queue.
+    fn release_deferred(&mut self, now: Instant) {
+        if let Some(e) = self.established_mut() {
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut e.deferred)
+                .into_iter()
+                .partition(|(t, _)| *t <= now);
+            e.deferred = later;
+            for (_, task) in due {
+                if !e.queue.contains(&task) {
+                    e.queue.push_back(task);
+                }
+            }
+        }
+    }
+
     pub(crate) fn arm_established_timers(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(d) = self.conn.dpd_delay {
             self.timers.set(Timer::Dpd, ctx.now + d);
@@ -900,6 +969,7 @@ impl IkeSa {
     /// Removes old inbound GSAs whose grace period is over.
     pub(crate) fn on_housekeeping(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        self.release_deferred(now);
         let id = self.id();
         let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.gsas)
             .into_iter()
@@ -916,7 +986,15 @@ impl IkeSa {
     }
 
     pub(crate) fn arm_housekeeping(&mut self) {
-        match self.gsas.iter().filter_map(|g| g.remove_at).min() {
+        let deferred = self
+            .established_ref()
+            .and_then(|e| e.deferred.iter().map(|(t, _)| *t).min());
+        let removals = self.gsas.iter().filter_map(|g| g.remove_at).min();
+        let next = match (deferred, removals) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match next {
             Some(t) => self.timers.set(Timer::Housekeeping, t),
             None => self.timers.stop(Timer::Housekeeping),
         }
