@@ -444,3 +444,30 @@ fn temporary_failure_is_retried_on_the_rekeyed_sa() {
         assert!(sa_a.gsas().iter().any(|x| x.inbound_id == g.outbound_id));
     }
 }
+
+#[test]
+fn ike_rekey_timer_fires_with_jitter_within_ten_percent() {
+    let mut ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
+    ac.rekey_time = Some(Duration::from_secs(3600));
+    let bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
+    let mut net = Net::new();
+    net.add("a", A_ADDR, engine(vec![ac]), 1);
+    net.add("b", B_ADDR, engine(vec![bc]), 2);
+    let now = net.now;
+    net.nodes[0]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    let rekeyed = |net: &Net| {
+        net.nodes[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::IkeSaRekeyed { .. }))
+    };
+    net.advance(Duration::from_secs(3239));
+    assert!(!rekeyed(&net), "not before 90 % of rekey_time");
+    net.advance(Duration::from_secs(362));
+    assert!(rekeyed(&net), "by rekey_time");
+    assert_one_matching_gsa(&net);
+}

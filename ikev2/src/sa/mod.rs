@@ -612,13 +612,19 @@ impl IkeSa {
                 // RFC 7296 §2.1: answer a retransmitted request with the cached bytes; for a
                 // fragmented request only its fragment 1 triggers that (RFC 7383 §2.6.1).
                 let p = p.to_vec();
-                let _ = (local, remote);
                 let first_or_whole = sk_ranges(bytes, SK_IV_LEN, SK_ICV_LEN)
                     .map(|r| r.fragment.is_none_or(|(n, _)| n == 1))
                     // No SK at all: an unencrypted request (IKE_SA_INIT), answered as is.
                     .unwrap_or(true);
                 if first_or_whole {
-                    self.transmit(ctx, &p);
+                    // Answer where the retransmission came from (RFC 7296 §2.11).
+                    for bytes in p {
+                        ctx.out.transmits.push_back(Transmit {
+                            src: local,
+                            dst: remote,
+                            bytes,
+                        });
+                    }
                 }
                 return;
             }
@@ -629,7 +635,20 @@ impl IkeSa {
             return; // only message 0, handled at creation
         }
         let payloads = match self.unprotect(hdr.message_id, bytes) {
-            Ok(Some(p)) => p,
+            Ok(Some(p)) => {
+                // An authenticated request from a new address/port: the peer moved (a host
+                // not behind a NAT SHOULD follow, RFC 7296 §2.23); reply there from now on.
+                if (local, remote) != (self.local, self.remote) {
+                    self.log(
+                        ctx,
+                        LogLevel::Info,
+                        format!("peer moved from {} to {remote}", self.remote),
+                    );
+                    self.local = local;
+                    self.remote = remote;
+                }
+                p
+            }
             Ok(None) => return, // more fragments to come
             Err(OpenError::Syntax(e)) => {
                 // UNSUPPORTED_CRITICAL_PAYLOAD / INVALID_SYNTAX end the IKE SA without a

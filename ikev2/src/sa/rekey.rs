@@ -958,7 +958,10 @@ impl IkeSa {
             self.timers.set(Timer::Dpd, ctx.now + d);
         }
         if let Some(r) = self.conn.rekey_time {
-            self.timers.set(Timer::IkeRekey, ctx.now + r);
+            // Jitter (up to 10 % earlier) so both ends rarely rekey at once (RFC 7296 §2.8.1).
+            let j: [u8; 2] = ctx.random();
+            let cut = r.mul_f64(f64::from(u16::from_be_bytes(j)) / f64::from(u16::MAX) * 0.1);
+            self.timers.set(Timer::IkeRekey, ctx.now + r - cut);
         }
     }
 
