@@ -133,6 +133,9 @@ pub struct ConnectionConfig {
     pub send_initial_contact: bool,
     /// Send CERTREQ in IKE_SA_INIT responses / IKE_AUTH requests (only with certificate auth).
     pub send_certreq: bool,
+    /// SHA-1 hashes of the trusted CAs' SubjectPublicKeyInfo, named in our CERTREQ payloads
+    /// (RFC 7296 §3.7); empty sends an empty CERTREQ ("any CA").
+    pub certreq_ca_hashes: Vec<[u8; 20]>,
 }
 
 impl ConnectionConfig {
@@ -158,6 +161,7 @@ impl ConnectionConfig {
             rekey_time: None,
             send_initial_contact: true,
             send_certreq: false,
+            certreq_ca_hashes: Vec::new(),
         }
     }
 }

@@ -750,6 +750,18 @@ impl Endpoint {
         self.with_sa(now, id, |sa, ctx| sa.delete_ike(ctx))
     }
 
+    /// Ends an IKE SA whatever its state (`--terminate`): an established one is deleted with
+    /// an INFORMATIONAL Delete, one still negotiating is dropped locally.
+    pub fn terminate(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        self.with_sa(now, id, |sa, ctx| match sa.delete_ike(ctx) {
+            Err(CommandError::NotEstablished) => {
+                sa.go_down(ctx, crate::sa::events::DownReason::DeletedLocally);
+                Ok(())
+            }
+            other => other,
+        })
+    }
+
     /// Sends a liveness check now (DPD).
     pub fn send_dpd(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
         self.with_sa(now, id, |sa, ctx| sa.send_dpd(ctx))

@@ -4,8 +4,8 @@
 //! and datagrams, and returns datagrams, events and the next deadline.
 #![forbid(unsafe_code)]
 
-pub mod crypto;
-pub mod wire;
 pub mod config;
+pub mod crypto;
 pub mod endpoint;
 pub mod sa;
+pub mod wire;

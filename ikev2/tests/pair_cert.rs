@@ -63,6 +63,7 @@ fn cert_conn(
     c.remote.method = PeerAuthMethod::Certificate(pki);
     c.remote.id = IdentityMatcher::DomainSuffix(".nve".into());
     c.send_certreq = true;
+    c.certreq_ca_hashes = vec![[0xca; 20]];
     c
 }
 
@@ -201,6 +202,19 @@ fn ed25519_certificates_authenticate_both_ways() {
     assert_eq!(
         payload_types(&net.captured[3].bytes, Some(net.sa(a))),
         vec![P::SK, P::IDR, P::CERT, P::AUTH, P::SA, P::TSI, P::TSR]
+    );
+    let certreq = Message::parse(&net.captured[1].bytes)
+        .unwrap()
+        .payloads
+        .into_iter()
+        .find_map(|p| match p {
+            Payload::CertReq(c) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        certreq.ca_hashes().collect::<Vec<_>>(),
+        vec![&[0xca; 20][..]]
     );
     let (method, data) = auth_of(net.sa(b).decrypt_from_peer(&net.captured[2].bytes).unwrap());
     assert_eq!(method, AuthMethod::DIGITAL_SIGNATURE);

@@ -728,3 +728,45 @@ fn plain_ikev2_peer_without_vendor_id_gets_a_childless_ike_sa() {
         Err(nvesec_ikev2::endpoint::CommandError::PeerNotGsaCapable)
     );
 }
+
+#[test]
+fn terminate_drops_a_connecting_sa_and_deletes_an_established_one() {
+    let (mut net, a, b) = standard();
+    net.unreachable.push(b);
+    let now = net.now;
+    let id = net.nodes[a]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    net.nodes[a].ep.terminate(net.now, id).unwrap();
+    net.pump();
+    assert!(net.nodes[a].ep.ike_sas().is_empty());
+    assert_eq!(
+        net.nodes[a].ep.poll_timeout(),
+        None,
+        "no retransmission left"
+    );
+    assert!(net.nodes[a].events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown {
+            reason: nvesec_ikev2::sa::events::DownReason::DeletedLocally,
+            ..
+        }
+    )));
+    // Established: an INFORMATIONAL Delete both sides see.
+    net.unreachable.clear();
+    let now = net.now;
+    let id = net.nodes[a]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(net.count_up(b), 1);
+    let before = net.captured.len();
+    let now = net.now;
+    net.nodes[a].ep.terminate(now, id).unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(net.captured.len(), before + 2);
+    assert!(net.nodes[b].ep.ike_sas().is_empty());
+}

@@ -185,7 +185,9 @@ impl IkeSa {
         if self.conn.send_certreq
             && matches!(self.conn.remote.method, PeerAuthMethod::Certificate(_))
         {
-            inner.push(Payload::CertReq(CertReq::x509(&[])));
+            inner.push(Payload::CertReq(CertReq::x509(
+                &self.conn.certreq_ca_hashes,
+            )));
         }
         inner.push(Payload::Auth(auth));
         if let Some(offer) = &child {

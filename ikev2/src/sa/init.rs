@@ -373,7 +373,7 @@ impl IkeSa {
             )),
         );
         if sa.conn.send_certreq && uses_certificates(&sa.conn) {
-            payloads.push(Payload::CertReq(CertReq::x509(&[])));
+            payloads.push(Payload::CertReq(CertReq::x509(&sa.conn.certreq_ca_hashes)));
         }
         let resp_hdr = sa.header(ExchangeType::IKE_SA_INIT, true, 0);
         let response = Message::new(resp_hdr, payloads).to_bytes().ok()?;
