@@ -287,8 +287,8 @@ impl Endpoint {
     fn wall_now(&self, now: Instant) -> SystemTime {
         let (at, wall) = self.wall_anchor;
         match now.checked_duration_since(at) {
-            Some(d) => wall + d,
-            None => wall - at.duration_since(now),
+            Some(d) => wall.checked_add(d).unwrap_or(wall),
+            None => wall.checked_sub(at.duration_since(now)).unwrap_or(wall),
         }
     }
 

@@ -2,9 +2,13 @@
 //! Needs root; the scenarios live in `interop/tests/`.
 #![forbid(unsafe_code)]
 
+pub mod attacker;
 pub mod dataplane;
+pub mod ike_driver;
 pub mod netns;
+pub mod nve;
 pub mod strongswan;
+pub mod topology;
 
 pub use netns::{link, Netns};
 
