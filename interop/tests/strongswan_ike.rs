@@ -1,0 +1,549 @@
+//! Interop of the ikev2 engine (through the `ike-driver` binary) with a real strongSwan 5.9
+//! charon, each in its own network namespace: childless IKE SAs (RFC 6023) with PSK, Ed25519
+//! and ECDSA P-256 certificates in both directions, the SK_* keys charon logs at level 4
+//! compared with ours, IKE SA rekey and delete from each side, and cookies.
+//!
+//! Run as root: `cargo test -p nvesec-interop --test strongswan_ike -- --test-threads=1`.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use nvesec_ikev2::crypto::strongswan_log::{ike_key_sets, LoggedIkeKeys};
+use nvesec_interop::ike_driver::{
+    read_key_dumps, unhex, DriverAuth, DriverConfig, DriverConn, DriverProcess, DumpedKeys,
+};
+use nvesec_interop::strongswan::Charon;
+use nvesec_interop::{link, require_root, Netns};
+use nvesec_pki::{issue, self_sign, CertProfile, Dn, KeyType, PrivateKey, SubjectAltName};
+use serde_json::Value;
+
+const DRIVER: &str = env!("CARGO_BIN_EXE_ike-driver");
+const NVE_IP: &str = "192.0.2.1";
+const SS_IP: &str = "192.0.2.2";
+const NVE_ID: &str = "nve.example";
+const SS_ID: &str = "ss.example";
+const PSK: &str = "an interop pre-shared key of some length";
+const SUITE: &str = "AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519";
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Auth {
+    Psk,
+    Cert(KeyType),
+}
+
+/// One nvesec driver and one charon, linked by a veth pair. Field order is drop order:
+/// processes first, then namespaces, then files.
+struct Pair {
+    driver: DriverProcess,
+    charon: Charon,
+    _ns: (Netns, Netns),
+    dir: tempfile::TempDir,
+}
+
+struct Setup {
+    auth: Auth,
+    /// strongSwan's `childless` setting.
+    ss_childless: &'static str,
+    /// The driver's cookie threshold.
+    cookie_threshold: Option<usize>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            auth: Auth::Psk,
+            ss_childless: "allow",
+            cookie_threshold: None,
+        }
+    }
+}
+
+/// A CA and a certificate for `id` (SAN DNS), both issued with nvesec_pki.
+fn make_creds(kt: KeyType, dir: &Path) -> (String, String, String, String, String) {
+    let now = SystemTime::now();
+    let ca_key = PrivateKey::generate(kt).unwrap();
+    let ca = self_sign(
+        &ca_key,
+        &CertProfile::ca(Dn::parse("C=CH, O=nvesec, CN=interop CA").unwrap()),
+        now,
+    )
+    .unwrap();
+    let ee = |id: &str| {
+        let key = PrivateKey::generate(kt).unwrap();
+        let mut p = CertProfile::end_entity(Dn::parse(&format!("O=nvesec, CN={id}")).unwrap());
+        p.sans = vec![SubjectAltName::Dns(id.into())];
+        let cert = issue(&key.public_key(), &p, &ca, &ca_key, now).unwrap();
+        (key.to_pem().to_string(), cert.to_pem())
+    };
+    let (nve_key, nve_cert) = ee(NVE_ID);
+    let (ss_key, ss_cert) = ee(SS_ID);
+    fs::create_dir_all(dir).unwrap();
+    (ca.to_pem(), nve_key, nve_cert, ss_key, ss_cert)
+}
+
+fn swanctl_conf(auth: Auth, childless: &str) -> String {
+    let (method, certs, secrets) = match auth {
+        Auth::Psk => (
+            "psk",
+            "",
+            format!("secrets {{\n ike-nve {{\n id-a = {SS_ID}\n id-b = {NVE_ID}\n secret = \"{PSK}\"\n }}\n}}\n"),
+        ),
+        Auth::Cert(_) => ("pubkey", "certs = ss.pem", String::new()),
+    };
+    format!(
+        "connections {{\n nve {{\n version = 2\n local_addrs = {SS_IP}\n remote_addrs = {NVE_IP}\n \
+         proposals = aes256gcm16-prfsha256-x25519\n childless = {childless}\n rekey_time = 0\n \
+         local {{\n auth = {method}\n id = {SS_ID}\n {certs}\n }}\n \
+         remote {{\n auth = {method}\n id = {NVE_ID}\n }}\n }}\n}}\n{secrets}"
+    )
+}
+
+impl Pair {
+    fn new(s: Setup) -> Pair {
+        require_root();
+        let nve = Netns::new("nvin").unwrap();
+        let ss = Netns::new("nvis").unwrap();
+        link(&nve, &format!("{NVE_IP}/24"), &ss, &format!("{SS_IP}/24")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ss_dir = dir.path().join("ss");
+        let nve_dir = dir.path().join("nve");
+        fs::create_dir_all(ss_dir.join("x509ca")).unwrap();
+        fs::create_dir_all(ss_dir.join("x509")).unwrap();
+        fs::create_dir_all(ss_dir.join("private")).unwrap();
+        fs::create_dir_all(&nve_dir).unwrap();
+        let auth = match s.auth {
+            Auth::Psk => DriverAuth::Psk { secret: PSK.into() },
+            Auth::Cert(kt) => {
+                let (ca, nve_key, nve_cert, ss_key, ss_cert) = make_creds(kt, dir.path());
+                fs::write(ss_dir.join("x509ca/ca.pem"), &ca).unwrap();
+                fs::write(ss_dir.join("x509/ss.pem"), ss_cert).unwrap();
+                fs::write(ss_dir.join("private/ss.key"), ss_key).unwrap();
+                fs::write(nve_dir.join("ca.pem"), &ca).unwrap();
+                fs::write(nve_dir.join("nve.pem"), nve_cert).unwrap();
+                fs::write(nve_dir.join("nve.key"), nve_key).unwrap();
+                DriverAuth::Cert {
+                    key: nve_dir.join("nve.key"),
+                    cert: nve_dir.join("nve.pem"),
+                    cas: vec![nve_dir.join("ca.pem")],
+                }
+            }
+        };
+        fs::write(
+            ss_dir.join("swanctl.conf"),
+            swanctl_conf(s.auth, s.ss_childless),
+        )
+        .unwrap();
+        // A second log sink at IKE level 4: charon dumps SKEYSEED and Sk_* there.
+        let extra = format!(
+            "filelog {{ keys {{ path = {}/keys.log\n default = 0\n ike = 4\n flush_line = yes }} }}",
+            ss_dir.display()
+        );
+        let charon = Charon::start(&ss, &ss_dir, &extra).unwrap();
+        charon.load_all().unwrap();
+        let cfg = DriverConfig {
+            listen: format!("{NVE_IP}:500").parse().unwrap(),
+            cookie_threshold: s.cookie_threshold,
+            connections: vec![DriverConn {
+                name: "ss".into(),
+                local_id: NVE_ID.into(),
+                remote_id: SS_ID.into(),
+                remote_addrs: vec![SS_IP.parse().unwrap()],
+                auth,
+                childless: None,
+                proposal: Some("aes256gcm16-prfsha256-x25519".into()),
+            }],
+        };
+        let driver = DriverProcess::spawn(&nve, Path::new(DRIVER), &cfg, &nve_dir, true).unwrap();
+        Pair {
+            driver,
+            charon,
+            _ns: (nve, ss),
+            dir,
+        }
+    }
+
+    fn list_sas(&self) -> String {
+        let out = self.charon.swanctl(&["--list-sas"]).unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `swanctl --list-sas` satisfies `pred`; returns the last output.
+    fn wait_sas(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let out = self.list_sas();
+            if pred(&out) {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: list-sas:\n{out}\ncharon log:\n{}",
+                self.charon.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until charon's main log contains `needle`.
+    fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.charon.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "charon never logged {needle:?}; log:\n{}",
+                self.charon.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn event(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.driver
+            .wait_event(pred, WAIT)
+            .unwrap_or_else(|e| panic!("{what}: {e}\ncharon log:\n{}", self.charon.log()))
+    }
+
+    fn logged_key_sets(&self) -> Vec<LoggedIkeKeys> {
+        let text = fs::read_to_string(self.dir.path().join("ss/keys.log")).unwrap_or_default();
+        ike_key_sets(&text)
+    }
+
+    fn dumped_keys(&self) -> Vec<DumpedKeys> {
+        read_key_dumps(&self.driver.key_dump_path()).unwrap()
+    }
+
+    /// The SK_* keys charon derived for the SA with these SPIs equal the engine's.
+    fn assert_keys_match(&self, spi_i: &str, spi_r: &str) {
+        let ours = self
+            .dumped_keys()
+            .into_iter()
+            .find(|k| k.spi_i == spi_i && k.spi_r == spi_r)
+            .unwrap_or_else(|| panic!("driver dumped no keys for {spi_i}/{spi_r}"));
+        let sets = self.logged_key_sets();
+        // charon logs one set per derivation; exactly one of them must be ours.
+        let same: Vec<&LoggedIkeKeys> = sets.iter().filter(|s| logged_equals(s, &ours)).collect();
+        assert_eq!(
+            same.len(),
+            1,
+            "charon logged {} key sets, none (or several) equal to ours for {spi_i}/{spi_r}",
+            sets.len()
+        );
+        let s = same[0];
+        // Sizes for AES-256-GCM + PRF_HMAC_SHA2_256: 32, 36, 36, 32, 32 (RFC 7296 §2.14).
+        let lens: Vec<usize> = [&s.sk_d, &s.sk_ei, &s.sk_er, &s.sk_pi, &s.sk_pr]
+            .iter()
+            .map(|k| k.as_ref().map_or(0, |k| k.len()))
+            .collect();
+        assert_eq!(lens, [32, 36, 36, 32, 32]);
+        assert!(s.skeyseed.is_some(), "charon logs SKEYSEED at level 4");
+    }
+}
+
+/// Every key charon logged equals the dumped one (none missing).
+fn logged_equals(s: &LoggedIkeKeys, k: &DumpedKeys) -> bool {
+    let pairs = [
+        (&s.sk_d, &k.sk_d),
+        (&s.sk_ei, &k.sk_ei),
+        (&s.sk_er, &k.sk_er),
+        (&s.sk_pi, &k.sk_pi),
+        (&s.sk_pr, &k.sk_pr),
+    ];
+    pairs.iter().all(|(logged, ours)| {
+        let ours = unhex(ours).expect("hex in key dump");
+        logged.as_ref().is_some_and(|l| l.ct_eq(&ours))
+    })
+}
+
+/// `(SPIi, SPIr, local is initiator)` of the one `nve` IKE SA in `--list-sas` output.
+/// strongSwan prints `nve: #N, ESTABLISHED, IKEv2, <spi_i>_i[*] <spi_r>_r[*]`; `*` marks
+/// strongSwan's own SPI.
+fn listed_spis(out: &str) -> Vec<(String, String, bool)> {
+    out.lines()
+        .filter(|l| l.starts_with("nve: #") && l.contains("ESTABLISHED, IKEv2"))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().rev();
+            let r = words.next()?;
+            let i = words.next()?;
+            let spi_i = i.strip_suffix("_i*").or_else(|| i.strip_suffix("_i"))?;
+            let spi_r = r.strip_suffix("_r*").or_else(|| r.strip_suffix("_r"))?;
+            Some((spi_i.to_string(), spi_r.to_string(), i.ends_with('*')))
+        })
+        .collect()
+}
+
+fn spis_of(ev: &Value) -> (String, String) {
+    (
+        ev["spi_i"].as_str().unwrap().to_string(),
+        ev["spi_r"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The established SA as strongSwan lists it: SPIs, addresses, identities, suite, no CHILD_SA.
+fn assert_listed(out: &str, spis: &(String, String), ss_initiated: bool) {
+    assert_eq!(
+        listed_spis(out),
+        vec![(spis.0.clone(), spis.1.clone(), ss_initiated)],
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("local  '{SS_ID}' @ {SS_IP}[500]")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("remote '{NVE_ID}' @ {NVE_IP}[500]")),
+        "{out}"
+    );
+    assert!(out.contains(SUITE), "{out}");
+    assert!(!out.contains("INSTALLED"), "childless, yet: {out}");
+}
+
+/// Our side of an established SA.
+fn assert_up_event(ev: &Value, initiator: bool) {
+    assert_eq!(ev["initiator"], initiator, "{ev}");
+    assert_eq!(ev["local_id"], NVE_ID, "{ev}");
+    assert_eq!(ev["peer_id"], SS_ID, "{ev}");
+    assert_eq!(ev["state"], "Established", "{ev}");
+    assert_eq!(ev["prf"], "HmacSha256", "{ev}");
+    assert_eq!(ev["encr"], "AesGcm16_256", "{ev}");
+}
+
+fn nvesec_initiates(p: &mut Pair) -> (u64, (String, String)) {
+    let uid = p.driver.command("initiate ss").unwrap()["uid"]
+        .as_u64()
+        .unwrap();
+    let up = p.event("ike_sa_up", |e| {
+        e["event"] == "ike_sa_up" && e["uid"] == uid
+    });
+    assert_up_event(&up, true);
+    (uid, spis_of(&up))
+}
+
+fn strongswan_initiates(p: &mut Pair, seen: usize) -> (u64, (String, String)) {
+    p.charon.swanctl(&["--initiate", "--ike", "nve"]).unwrap();
+    let up = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_up", WAIT)
+        .unwrap();
+    assert_up_event(&up, false);
+    (up["uid"].as_u64().unwrap(), spis_of(&up))
+}
+
+#[test]
+fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
+    let mut p = Pair::new(Setup::default());
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&out, &spis, false);
+    p.wait_log(&format!(
+        "IKE_SA nve[1] established between {SS_IP}[{SS_ID}]...{NVE_IP}[{NVE_ID}]"
+    ));
+    p.wait_log(&format!(
+        "authentication of '{NVE_ID}' with pre-shared key successful"
+    ));
+    p.assert_keys_match(&spis.0, &spis.1);
+
+    // IKE SA rekey from our side (RFC 7296 §2.18): new SPIs, keys from SK_d of the old SA.
+    let seen = p.driver.events().len();
+    p.driver.command(&format!("rekey-ike {uid}")).unwrap();
+    let rk = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
+        .unwrap();
+    assert_eq!(rk["old"], uid);
+    assert_eq!(rk["initiator"], true, "we initiated the rekey: {rk}");
+    let spis2 = spis_of(&rk);
+    let uid2 = rk["uid"].as_u64().unwrap();
+    assert_ne!(spis2, spis);
+    let out = p.wait_sas("rekeyed by nvesec", |o| {
+        listed_spis(o)
+            .iter()
+            .map(|s| (s.0.clone(), s.1.clone()))
+            .collect::<Vec<_>>()
+            == vec![spis2.clone()]
+    });
+    assert_listed(&out, &spis2, false);
+    p.assert_keys_match(&spis2.0, &spis2.1);
+    p.event("old SA deleted after rekey", |e| {
+        e["event"] == "ike_sa_down" && e["uid"] == uid
+    });
+
+    // IKE SA rekey from strongSwan's side.
+    let seen = p.driver.events().len();
+    p.charon.swanctl(&["--rekey", "--ike", "nve"]).unwrap();
+    let rk = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
+        .unwrap();
+    assert_eq!(rk["old"], uid2);
+    assert_eq!(
+        rk["initiator"], false,
+        "strongSwan initiated the rekey: {rk}"
+    );
+    let spis3 = spis_of(&rk);
+    assert!(spis3 != spis2 && spis3 != spis);
+    let out = p.wait_sas("rekeyed by strongSwan", |o| {
+        listed_spis(o)
+            .iter()
+            .map(|s| (s.0.clone(), s.1.clone()))
+            .collect::<Vec<_>>()
+            == vec![spis3.clone()]
+    });
+    // strongSwan initiated this SA's creating exchange, so its SPI is now SPIi.
+    assert_listed(&out, &spis3, true);
+    p.assert_keys_match(&spis3.0, &spis3.1);
+    assert_eq!(p.logged_key_sets().len(), 3, "one derivation per SA");
+
+    // Delete from our side: charon sees the Delete and drops the SA.
+    let uid3 = rk["uid"].as_u64().unwrap();
+    let seen = p.driver.events().len();
+    p.driver.command(&format!("delete-ike {uid3}")).unwrap();
+    let down = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
+        .unwrap();
+    assert_eq!(down["uid"], uid3);
+    assert_eq!(down["reason"], "DeletedLocally");
+    p.wait_log("received DELETE for IKE_SA nve[3]");
+    p.wait_sas("deleted", |o| {
+        listed_spis(o).is_empty() && !o.contains("nve: #")
+    });
+    assert!(p.driver.status().unwrap().is_empty());
+}
+
+#[test]
+fn psk_strongswan_initiates_and_terminates() {
+    let mut p = Pair::new(Setup::default());
+    let (uid, spis) = strongswan_initiates(&mut p, 0);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&out, &spis, true);
+    p.wait_log(&format!(
+        "authentication of '{NVE_ID}' with pre-shared key successful"
+    ));
+    p.wait_log(&format!(
+        "authentication of '{SS_ID}' (myself) with pre-shared key"
+    ));
+    p.assert_keys_match(&spis.0, &spis.1);
+    let status = p.driver.status().unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0]["spi_i"], spis.0.as_str());
+    assert_eq!(status[0]["initiator"], false);
+
+    let seen = p.driver.events().len();
+    p.charon.swanctl(&["--terminate", "--ike", "nve"]).unwrap();
+    let down = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
+        .unwrap();
+    assert_eq!(down["uid"], uid);
+    assert_eq!(down["reason"], "DeletedByPeer");
+    p.wait_log("IKE_SA deleted");
+    assert!(p.list_sas().trim().is_empty() || listed_spis(&p.list_sas()).is_empty());
+    assert!(p.driver.status().unwrap().is_empty());
+}
+
+/// Certificates issued by nvesec_pki, loaded by strongSwan from its swanctl dirs; RFC 7427
+/// signatures both ways, SAs from each side, deleted from each side.
+fn certificates_both_directions(kt: KeyType, ss_alg: &str) {
+    let mut p = Pair::new(Setup {
+        auth: Auth::Cert(kt),
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let certs = p.charon.swanctl(&["--list-certs"]).unwrap();
+    let certs = String::from_utf8_lossy(&certs.stdout);
+    assert!(certs.contains(&format!("altNames:  {SS_ID}")), "{certs}");
+
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&out, &spis, false);
+    p.wait_log(&format!(
+        "received end entity cert \"O=nvesec, CN={NVE_ID}\""
+    ));
+    p.wait_log(&format!(
+        "authentication of '{NVE_ID}' with {ss_alg} successful"
+    ));
+    p.wait_log(&format!(
+        "authentication of '{SS_ID}' (myself) with {ss_alg} successful"
+    ));
+    // Our CERTREQ names the CA by its key hash; charon resolves it.
+    p.wait_log("received cert request for \"C=CH, O=nvesec, CN=interop CA\"");
+    p.assert_keys_match(&spis.0, &spis.1);
+
+    // Terminated from our side.
+    let seen = p.driver.events().len();
+    p.driver.command(&format!("terminate {uid}")).unwrap();
+    let down = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
+        .unwrap();
+    assert_eq!(
+        (down["uid"].as_u64(), down["reason"].as_str()),
+        (Some(uid), Some("DeletedLocally"))
+    );
+    p.wait_log("received DELETE for IKE_SA nve[1]");
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+
+    // strongSwan initiates (childless = force), then terminates.
+    let seen = p.driver.events().len();
+    let (uid2, spis2) = strongswan_initiates(&mut p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(&out, &spis2, true);
+    let log = p.charon.log();
+    assert_eq!(
+        log.matches(&format!(
+            "authentication of '{NVE_ID}' with {ss_alg} successful"
+        ))
+        .count(),
+        2,
+        "{log}"
+    );
+    p.assert_keys_match(&spis2.0, &spis2.1);
+    let seen = p.driver.events().len();
+    p.charon.swanctl(&["--terminate", "--ike", "nve"]).unwrap();
+    let down = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
+        .unwrap();
+    assert_eq!(
+        (down["uid"].as_u64(), down["reason"].as_str()),
+        (Some(uid2), Some("DeletedByPeer"))
+    );
+}
+
+#[test]
+fn ed25519_certificates_both_directions() {
+    certificates_both_directions(KeyType::Ed25519, "ED25519");
+}
+
+#[test]
+fn ecdsa_p256_certificates_both_directions() {
+    certificates_both_directions(KeyType::EcdsaP256, "ECDSA_WITH_SHA256_DER");
+}
+
+/// Cookie threshold 0: the driver demands a cookie for every IKE_SA_INIT (RFC 7296 §2.6);
+/// strongSwan retries with it and the SA comes up.
+#[test]
+fn strongswan_initiates_against_cookie_demand() {
+    let mut p = Pair::new(Setup {
+        cookie_threshold: Some(0),
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let (_, spis) = strongswan_initiates(&mut p, 0);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&out, &spis, true);
+    let log = p.charon.log();
+    assert_eq!(
+        log.matches("parsed IKE_SA_INIT response 0 [ N(COOKIE) ]")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE No"),
+        "{log}"
+    );
+    p.assert_keys_match(&spis.0, &spis.1);
+}
