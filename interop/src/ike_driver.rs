@@ -8,7 +8,7 @@
 //!   `ip netns exec`, sends commands and waits for events.
 //!
 //! Commands (one per line): `initiate CONN`, `rekey-ike [UID]`, `delete-ike [UID]`,
-//! `terminate [UID]`, `status`, `quit`. Without a UID the command applies to the newest
+//! `terminate [UID]`, `status`, `pause-rx`, `resume-rx`, `quit`. Without a UID the command applies to the newest
 //! active IKE SA. Every line is answered with at least one JSON object; events carry
 //! `"event": "<name>"`.
 //!
@@ -49,6 +49,9 @@ pub struct DriverConfig {
     /// Half-open SAs above which IKE_SA_INIT must carry a cookie; 0 = always (RFC 7296 §2.6).
     #[serde(default)]
     pub cookie_threshold: Option<usize>,
+    /// Largest IKE datagram before RFC 7383 fragmentation (engine default 1280).
+    #[serde(default)]
+    pub fragment_mtu: Option<usize>,
     pub connections: Vec<DriverConn>,
 }
 
@@ -68,6 +71,9 @@ pub struct DriverConn {
     /// A strongSwan proposal string such as `aes256gcm16-prfsha256-x25519` (the default).
     #[serde(default)]
     pub proposal: Option<String>,
+    /// Liveness check after this many idle seconds (DPD); none by default.
+    #[serde(default)]
+    pub dpd_delay_secs: Option<u64>,
 }
 
 /// How both ends authenticate.
@@ -219,6 +225,7 @@ fn connection(c: &DriverConn) -> Result<ConnectionConfig, DriverError> {
     if let Some(p) = &c.proposal {
         conn.ike_proposals = vec![parse_proposal(p)?];
     }
+    conn.dpd_delay = c.dpd_delay_secs.map(Duration::from_secs);
     match &c.auth {
         DriverAuth::Psk { secret } => {
             conn.local.credential = Credential::Psk(Psk::new(secret.as_bytes()));
@@ -265,6 +272,9 @@ pub fn engine_config(cfg: &DriverConfig) -> Result<EngineConfig, DriverError> {
     if let Some(t) = cfg.cookie_threshold {
         out.cookie_threshold = t;
     }
+    if let Some(m) = cfg.fragment_mtu {
+        out.fragment_mtu = m;
+    }
     for c in &cfg.connections {
         out.connections.push(Arc::new(connection(c)?));
     }
@@ -300,6 +310,9 @@ struct Driver<W: Write> {
     local: SocketAddr,
     out: W,
     keys: Option<File>,
+    /// `pause-rx`: leave received datagrams in the socket buffer (test fault injection, e.g.
+    /// to make both ends' requests cross for a rekey collision).
+    rx_paused: bool,
 }
 
 /// Runs the driver until `quit` or the end of stdin.
@@ -324,6 +337,7 @@ pub fn run(opts: RunOptions) -> Result<(), DriverError> {
         sock,
         out: io::stdout(),
         keys,
+        rx_paused: false,
     };
     let commands = stdin_lines();
     d.emit(json!({"event": "ready", "listen": d.local.to_string()}))?;
@@ -347,18 +361,7 @@ pub fn run(opts: RunOptions) -> Result<(), DriverError> {
                     t.saturating_duration_since(now)
                 })
                 .clamp(Duration::from_millis(1), Duration::from_millis(20));
-        d.sock.set_read_timeout(Some(wait))?;
-        match d.sock.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                d.ep.handle_datagram(Instant::now(), d.local, from, &buf[..n])
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e.into()),
-        }
+        d.receive(&mut buf, wait)?;
         let now = Instant::now();
         if d.ep.poll_timeout().is_some_and(|t| t <= now) {
             d.ep.handle_timeout(now);
@@ -382,6 +385,32 @@ fn stdin_lines() -> Receiver<String> {
 }
 
 impl<W: Write> Driver<W> {
+    /// Waits up to `wait` for one datagram and hands it to the engine (or only waits while
+    /// reception is paused: the datagrams stay queued in the socket).
+    fn receive(&mut self, buf: &mut [u8], wait: Duration) -> io::Result<()> {
+        if self.rx_paused {
+            std::thread::sleep(wait);
+            return Ok(());
+        }
+        self.sock.set_read_timeout(Some(wait))?;
+        match self.sock.recv_from(buf) {
+            Ok((n, from)) => {
+                let now = Instant::now();
+                self.ep.handle_datagram(now, self.local, from, &buf[..n]);
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn emit(&mut self, v: Value) -> io::Result<()> {
         writeln!(self.out, "{v}")?;
         self.out.flush()
@@ -408,6 +437,10 @@ impl<W: Write> Driver<W> {
         let now = Instant::now();
         let result = match cmd {
             "quit" => return Ok(false),
+            "pause-rx" | "resume-rx" => {
+                self.rx_paused = cmd == "pause-rx";
+                Ok(json!({"rx_paused": self.rx_paused}))
+            }
             "status" => {
                 let v = self.status();
                 self.emit(v)?;

@@ -40,14 +40,30 @@ struct Pair {
     charon: Charon,
     _ns: (Netns, Netns),
     dir: tempfile::TempDir,
+    suite: &'static str,
+    key_lens: [usize; 5],
 }
 
 struct Setup {
     auth: Auth,
     /// strongSwan's `childless` setting.
     ss_childless: &'static str,
+    /// strongSwan's IKE `proposals`.
+    ss_proposals: &'static str,
+    /// Extra lines inside strongSwan's `connections.nve { }` (children, dpd_delay, ...).
+    ss_conn_extra: &'static str,
+    /// Extra lines inside charon's section of strongswan.conf (fragment_size, ...).
+    charon_extra: &'static str,
     /// The driver's cookie threshold.
     cookie_threshold: Option<usize>,
+    /// The driver's RFC 7383 fragment size.
+    fragment_mtu: Option<usize>,
+    /// The driver's proposal and DPD delay.
+    proposal: &'static str,
+    dpd_delay_secs: Option<u64>,
+    /// What both ends must agree on (swanctl's notation) and the SK_d, SK_e*, SK_p* sizes.
+    suite: &'static str,
+    key_lens: [usize; 5],
 }
 
 impl Default for Setup {
@@ -55,7 +71,16 @@ impl Default for Setup {
         Setup {
             auth: Auth::Psk,
             ss_childless: "allow",
+            ss_proposals: "aes256gcm16-prfsha256-x25519",
+            ss_conn_extra: "",
+            charon_extra: "",
             cookie_threshold: None,
+            fragment_mtu: None,
+            proposal: "aes256gcm16-prfsha256-x25519",
+            dpd_delay_secs: None,
+            suite: SUITE,
+            // AES-256-GCM + PRF_HMAC_SHA2_256: 32, 32+4, 32+4, 32, 32 (RFC 7296 §2.14, RFC 5282).
+            key_lens: [32, 36, 36, 32, 32],
         }
     }
 }
@@ -83,7 +108,9 @@ fn make_creds(kt: KeyType, dir: &Path) -> (String, String, String, String, Strin
     (ca.to_pem(), nve_key, nve_cert, ss_key, ss_cert)
 }
 
-fn swanctl_conf(auth: Auth, childless: &str) -> String {
+fn swanctl_conf(s: &Setup) -> String {
+    let (auth, childless, proposals, extra) =
+        (s.auth, s.ss_childless, s.ss_proposals, s.ss_conn_extra);
     let (method, certs, secrets) = match auth {
         Auth::Psk => (
             "psk",
@@ -94,7 +121,7 @@ fn swanctl_conf(auth: Auth, childless: &str) -> String {
     };
     format!(
         "connections {{\n nve {{\n version = 2\n local_addrs = {SS_IP}\n remote_addrs = {NVE_IP}\n \
-         proposals = aes256gcm16-prfsha256-x25519\n childless = {childless}\n rekey_time = 0\n \
+         proposals = {proposals}\n childless = {childless}\n rekey_time = 0\n {extra}\n \
          local {{\n auth = {method}\n id = {SS_ID}\n {certs}\n }}\n \
          remote {{\n auth = {method}\n id = {NVE_ID}\n }}\n }}\n}}\n{secrets}"
     )
@@ -130,21 +157,19 @@ impl Pair {
                 }
             }
         };
-        fs::write(
-            ss_dir.join("swanctl.conf"),
-            swanctl_conf(s.auth, s.ss_childless),
-        )
-        .unwrap();
+        fs::write(ss_dir.join("swanctl.conf"), swanctl_conf(&s)).unwrap();
         // A second log sink at IKE level 4: charon dumps SKEYSEED and Sk_* there.
         let extra = format!(
-            "filelog {{ keys {{ path = {}/keys.log\n default = 0\n ike = 4\n flush_line = yes }} }}",
-            ss_dir.display()
+            "filelog {{ keys {{ path = {}/keys.log\n default = 0\n ike = 4\n flush_line = yes }} }}\n{}",
+            ss_dir.display(),
+            s.charon_extra
         );
         let charon = Charon::start(&ss, &ss_dir, &extra).unwrap();
         charon.load_all().unwrap();
         let cfg = DriverConfig {
             listen: format!("{NVE_IP}:500").parse().unwrap(),
             cookie_threshold: s.cookie_threshold,
+            fragment_mtu: s.fragment_mtu,
             connections: vec![DriverConn {
                 name: "ss".into(),
                 local_id: NVE_ID.into(),
@@ -152,7 +177,8 @@ impl Pair {
                 remote_addrs: vec![SS_IP.parse().unwrap()],
                 auth,
                 childless: None,
-                proposal: Some("aes256gcm16-prfsha256-x25519".into()),
+                proposal: Some(s.proposal.into()),
+                dpd_delay_secs: s.dpd_delay_secs,
             }],
         };
         let driver = DriverProcess::spawn(&nve, Path::new(DRIVER), &cfg, &nve_dir, true).unwrap();
@@ -161,6 +187,8 @@ impl Pair {
             charon,
             _ns: (nve, ss),
             dir,
+            suite: s.suite,
+            key_lens: s.key_lens,
         }
     }
 
@@ -231,12 +259,11 @@ impl Pair {
             sets.len()
         );
         let s = same[0];
-        // Sizes for AES-256-GCM + PRF_HMAC_SHA2_256: 32, 36, 36, 32, 32 (RFC 7296 §2.14).
         let lens: Vec<usize> = [&s.sk_d, &s.sk_ei, &s.sk_er, &s.sk_pi, &s.sk_pr]
             .iter()
             .map(|k| k.as_ref().map_or(0, |k| k.len()))
             .collect();
-        assert_eq!(lens, [32, 36, 36, 32, 32]);
+        assert_eq!(lens, self.key_lens);
         assert!(s.skeyseed.is_some(), "charon logs SKEYSEED at level 4");
     }
 }
@@ -281,7 +308,7 @@ fn spis_of(ev: &Value) -> (String, String) {
 }
 
 /// The established SA as strongSwan lists it: SPIs, addresses, identities, suite, no CHILD_SA.
-fn assert_listed(out: &str, spis: &(String, String), ss_initiated: bool) {
+fn assert_listed(p: &Pair, out: &str, spis: &(String, String), ss_initiated: bool) {
     assert_eq!(
         listed_spis(out),
         vec![(spis.0.clone(), spis.1.clone(), ss_initiated)],
@@ -295,18 +322,24 @@ fn assert_listed(out: &str, spis: &(String, String), ss_initiated: bool) {
         out.contains(&format!("remote '{NVE_ID}' @ {NVE_IP}[500]")),
         "{out}"
     );
-    assert!(out.contains(SUITE), "{out}");
+    assert!(out.contains(&format!("\n  {}\n", p.suite)), "{out}");
     assert!(!out.contains("INSTALLED"), "childless, yet: {out}");
 }
 
 /// Our side of an established SA.
-fn assert_up_event(ev: &Value, initiator: bool) {
+fn assert_up_event(ev: &Value, initiator: bool, suite: &str) {
     assert_eq!(ev["initiator"], initiator, "{ev}");
     assert_eq!(ev["local_id"], NVE_ID, "{ev}");
     assert_eq!(ev["peer_id"], SS_ID, "{ev}");
     assert_eq!(ev["state"], "Established", "{ev}");
-    assert_eq!(ev["prf"], "HmacSha256", "{ev}");
-    assert_eq!(ev["encr"], "AesGcm16_256", "{ev}");
+    // Our names for swanctl's AES_GCM_16-<bits>/PRF_HMAC_SHA2_<bits>.
+    let (encr, prf) = match suite {
+        "AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519" => ("AesGcm16_256", "HmacSha256"),
+        "AES_GCM_16-128/PRF_HMAC_SHA2_384/CURVE_25519" => ("AesGcm16_128", "HmacSha384"),
+        other => panic!("no mapping for {other}"),
+    };
+    assert_eq!(ev["prf"], prf, "{ev}");
+    assert_eq!(ev["encr"], encr, "{ev}");
 }
 
 fn nvesec_initiates(p: &mut Pair) -> (u64, (String, String)) {
@@ -316,7 +349,7 @@ fn nvesec_initiates(p: &mut Pair) -> (u64, (String, String)) {
     let up = p.event("ike_sa_up", |e| {
         e["event"] == "ike_sa_up" && e["uid"] == uid
     });
-    assert_up_event(&up, true);
+    assert_up_event(&up, true, p.suite);
     (uid, spis_of(&up))
 }
 
@@ -326,7 +359,7 @@ fn strongswan_initiates(p: &mut Pair, seen: usize) -> (u64, (String, String)) {
         .driver
         .wait_event_after(seen, |e| e["event"] == "ike_sa_up", WAIT)
         .unwrap();
-    assert_up_event(&up, false);
+    assert_up_event(&up, false, p.suite);
     (up["uid"].as_u64().unwrap(), spis_of(&up))
 }
 
@@ -335,7 +368,7 @@ fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
     let mut p = Pair::new(Setup::default());
     let (uid, spis) = nvesec_initiates(&mut p);
     let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&out, &spis, false);
+    assert_listed(&p, &out, &spis, false);
     p.wait_log(&format!(
         "IKE_SA nve[1] established between {SS_IP}[{SS_ID}]...{NVE_IP}[{NVE_ID}]"
     ));
@@ -363,7 +396,7 @@ fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
             .collect::<Vec<_>>()
             == vec![spis2.clone()]
     });
-    assert_listed(&out, &spis2, false);
+    assert_listed(&p, &out, &spis2, false);
     p.assert_keys_match(&spis2.0, &spis2.1);
     p.event("old SA deleted after rekey", |e| {
         e["event"] == "ike_sa_down" && e["uid"] == uid
@@ -391,7 +424,7 @@ fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
             == vec![spis3.clone()]
     });
     // strongSwan initiated this SA's creating exchange, so its SPI is now SPIi.
-    assert_listed(&out, &spis3, true);
+    assert_listed(&p, &out, &spis3, true);
     p.assert_keys_match(&spis3.0, &spis3.1);
     assert_eq!(p.logged_key_sets().len(), 3, "one derivation per SA");
 
@@ -417,7 +450,7 @@ fn psk_strongswan_initiates_and_terminates() {
     let mut p = Pair::new(Setup::default());
     let (uid, spis) = strongswan_initiates(&mut p, 0);
     let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&out, &spis, true);
+    assert_listed(&p, &out, &spis, true);
     p.wait_log(&format!(
         "authentication of '{NVE_ID}' with pre-shared key successful"
     ));
@@ -457,7 +490,7 @@ fn certificates_both_directions(kt: KeyType, ss_alg: &str) {
 
     let (uid, spis) = nvesec_initiates(&mut p);
     let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&out, &spis, false);
+    assert_listed(&p, &out, &spis, false);
     p.wait_log(&format!(
         "received end entity cert \"O=nvesec, CN={NVE_ID}\""
     ));
@@ -489,7 +522,7 @@ fn certificates_both_directions(kt: KeyType, ss_alg: &str) {
     let seen = p.driver.events().len();
     let (uid2, spis2) = strongswan_initiates(&mut p, seen);
     let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
-    assert_listed(&out, &spis2, true);
+    assert_listed(&p, &out, &spis2, true);
     let log = p.charon.log();
     assert_eq!(
         log.matches(&format!(
@@ -533,7 +566,7 @@ fn strongswan_initiates_against_cookie_demand() {
     });
     let (_, spis) = strongswan_initiates(&mut p, 0);
     let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&out, &spis, true);
+    assert_listed(&p, &out, &spis, true);
     let log = p.charon.log();
     assert_eq!(
         log.matches("parsed IKE_SA_INIT response 0 [ N(COOKIE) ]")
@@ -546,4 +579,370 @@ fn strongswan_initiates_against_cookie_demand() {
         "{log}"
     );
     p.assert_keys_match(&spis.0, &spis.1);
+}
+
+/// strongSwan offers a proposal we do not support first and sends its KE for MODP_2048: we
+/// pick AES-GCM-128/PRF-SHA384/Curve25519 and ask for group 31 with INVALID_KE_PAYLOAD
+/// (RFC 7296 §1.2); strongSwan retries. Then the same suite initiated and rekeyed by us
+/// (the rekey SKEYSEED uses the SHA-384 PRF) and by strongSwan.
+#[test]
+fn proposal_selection_invalid_ke_and_sha384_rekeys() {
+    let mut p = Pair::new(Setup {
+        ss_proposals: "aes128-sha256-modp2048, aes128gcm16-prfsha384-x25519",
+        proposal: "aes128gcm16-prfsha384-x25519",
+        suite: "AES_GCM_16-128/PRF_HMAC_SHA2_384/CURVE_25519",
+        // SK_d/SK_p* = SHA-384 output, SK_e* = 16-byte key + 4-byte salt.
+        key_lens: [48, 20, 20, 48, 48],
+        ..Setup::default()
+    });
+    let (uid, spis) = strongswan_initiates(&mut p, 0);
+    p.wait_log("peer didn't accept DH group MODP_2048, it requested CURVE_25519");
+    p.wait_log("selected proposal: IKE:AES_GCM_16_128/PRF_HMAC_SHA2_384/CURVE_25519");
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    p.assert_keys_match(&spis.0, &spis.1);
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+
+    let seen = p.driver.events().len();
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established by us", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, false);
+    p.assert_keys_match(&spis.0, &spis.1);
+    p.driver.command(&format!("rekey-ike {uid}")).unwrap();
+    let rk = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
+        .unwrap();
+    let spis2 = spis_of(&rk);
+    let out = p.wait_sas("rekeyed by us", |o| {
+        listed_spis(o).first().map(|s| (s.0.clone(), s.1.clone())) == Some(spis2.clone())
+            && listed_spis(o).len() == 1
+    });
+    assert_listed(&p, &out, &spis2, false);
+    p.assert_keys_match(&spis2.0, &spis2.1);
+    let seen = p.driver.events().len();
+    p.charon.swanctl(&["--rekey", "--ike", "nve"]).unwrap();
+    let rk = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
+        .unwrap();
+    let spis3 = spis_of(&rk);
+    let out = p.wait_sas("rekeyed by strongSwan", |o| {
+        listed_spis(o).first().map(|s| (s.0.clone(), s.1.clone())) == Some(spis3.clone())
+            && listed_spis(o).len() == 1
+    });
+    assert_listed(&p, &out, &spis3, true);
+    p.assert_keys_match(&spis3.0, &spis3.1);
+}
+
+/// strongSwan asks for an ESP CHILD_SA, in IKE_AUTH and later with CREATE_CHILD_SA. nvesec
+/// (a plain IKEv2 peer towards strongSwan) refuses the child; the IKE SA stays up
+/// (RFC 7296 §2.21.2, §1.3).
+#[test]
+fn esp_child_requests_are_refused_and_the_ike_sa_stays() {
+    let mut p = Pair::new(Setup {
+        ss_conn_extra: "children {\n esp {\n esp_proposals = aes128gcm16\n \
+                        local_ts = 10.2.0.0/24\n remote_ts = 10.1.0.0/24\n }\n }",
+        ..Setup::default()
+    });
+    // swanctl reports the failed child as an error; the IKE SA still comes up.
+    let _ = p.charon.swanctl(&["--initiate", "--child", "esp"]);
+    let up = p.event("ike_sa_up", |e| e["event"] == "ike_sa_up");
+    let spis = spis_of(&up);
+    let out = p.wait_sas("IKE SA established", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    let log = p.charon.log();
+    assert!(
+        log.contains("generating IKE_AUTH request 1 [ IDi N(INIT_CONTACT) IDr AUTH SA TSi TSr"),
+        "{log}"
+    );
+    assert!(
+        log.contains("parsed IKE_AUTH response 1 [ IDr AUTH N(NO_PROP) ]"),
+        "{log}"
+    );
+    assert!(
+        log.contains("failed to establish CHILD_SA, keeping IKE_SA"),
+        "{log}"
+    );
+
+    let _ = p.charon.swanctl(&["--initiate", "--child", "esp"]);
+    p.wait_log("generating CREATE_CHILD_SA request");
+    let deadline = Instant::now() + WAIT;
+    while p.charon.log().matches("no CHILD_SA built").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", p.charon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = p.list_sas();
+    assert_listed(&p, &out, &spis, true);
+    assert_eq!(p.driver.status().unwrap().len(), 1);
+}
+
+/// RFC 7383 both ways: certificate-bearing IKE_AUTH messages split at 400 bytes by strongSwan
+/// and by the engine, each reassembled by the other side.
+#[test]
+fn fragmented_certificate_exchanges_both_ways() {
+    let mut p = Pair::new(Setup {
+        auth: Auth::Cert(KeyType::Ed25519),
+        charon_extra: "fragment_size = 400",
+        fragment_mtu: Some(400),
+        ..Setup::default()
+    });
+    let (uid, spis) = nvesec_initiates(&mut p);
+    p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    let log = p.charon.log();
+    assert!(log.contains("parsed IKE_AUTH request 1 [ EF(1/"), "{log}");
+    assert!(log.contains("reassembled fragmented IKE message"), "{log}");
+    assert!(log.contains("splitting IKE message"), "{log}");
+    p.assert_keys_match(&spis.0, &spis.1);
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+
+    let seen = p.driver.events().len();
+    let (_, spis) = strongswan_initiates(&mut p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    let log = p.charon.log();
+    assert!(log.contains("parsed IKE_AUTH response 1 [ EF(1/"), "{log}");
+    assert_eq!(
+        log.matches("reassembled fragmented IKE message").count(),
+        2,
+        "{log}"
+    );
+}
+
+/// Liveness checks (empty INFORMATIONAL, RFC 7296 §2.4) from strongSwan, then from us, are
+/// answered; message IDs stay in step (a rekey afterwards still works).
+#[test]
+fn dpd_from_each_side_is_answered() {
+    let mut p = Pair::new(Setup {
+        ss_conn_extra: "dpd_delay = 1s",
+        ..Setup::default()
+    });
+    let (uid, _) = nvesec_initiates(&mut p);
+    p.wait_log("generating INFORMATIONAL request 0 [ ]");
+    p.wait_log("parsed INFORMATIONAL response 0 [ ]");
+    let seen = p.driver.events().len();
+    p.driver.command(&format!("rekey-ike {uid}")).unwrap();
+    let rk = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
+        .unwrap();
+    p.wait_sas("rekeyed after DPD", |o| {
+        listed_spis(o)
+            .iter()
+            .map(|s| (s.0.clone(), s.1.clone()))
+            .collect::<Vec<_>>()
+            == vec![spis_of(&rk)]
+    });
+    drop(p);
+
+    let mut p = Pair::new(Setup {
+        dpd_delay_secs: Some(1),
+        ..Setup::default()
+    });
+    let (_, spis) = nvesec_initiates(&mut p);
+    // Our requests: IKE_SA_INIT 0, IKE_AUTH 1, then the DPD as message 2.
+    p.wait_log("parsed INFORMATIONAL request 2 [ ]");
+    p.wait_log("generating INFORMATIONAL response 2 [ ]");
+    let out = p.list_sas();
+    assert_listed(&p, &out, &spis, false);
+}
+
+/// Both ends rekey the IKE SA at once (RFC 7296 §2.8.2): the driver holds incoming datagrams
+/// while strongSwan's CREATE_CHILD_SA request arrives and ours goes out, so the requests
+/// cross. Both sides must end with the same single IKE SA and the same keys.
+#[test]
+fn simultaneous_ike_rekey_converges() {
+    let mut p = Pair::new(Setup::default());
+    let (uid, spis) = nvesec_initiates(&mut p);
+    p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    p.driver.command("pause-rx").unwrap();
+    p.charon.swanctl(&["--rekey", "--ike", "nve"]).unwrap();
+    p.wait_log("generating CREATE_CHILD_SA request 0 [ SA No KE ]");
+    if let Err(e) = p.driver.command(&format!("rekey-ike {uid}")) {
+        panic!("{e}\n{:#?}\n{}", p.driver.events(), p.charon.log());
+    }
+    p.wait_log("generating CREATE_CHILD_SA response 2 [ SA No KE ]");
+    p.driver.command("resume-rx").unwrap();
+
+    // Converged: one SA each, the same SPIs, new ones, keys equal.
+    let deadline = Instant::now() + WAIT;
+    let (ours, theirs) = loop {
+        let ours: Vec<(String, String)> = p
+            .driver
+            .status()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "Established")
+            .map(spis_of)
+            .collect();
+        let theirs: Vec<(String, String)> = listed_spis(&p.list_sas())
+            .into_iter()
+            .map(|s| (s.0, s.1))
+            .collect();
+        if (ours.len() == 1 && ours == theirs && p.driver.status().unwrap().len() == 1)
+            || Instant::now() > deadline
+        {
+            break (ours, theirs);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        ours,
+        theirs,
+        "ours {:#?}\ncharon:\n{}",
+        p.driver.events(),
+        p.charon.log()
+    );
+    assert_eq!(ours.len(), 1);
+    assert_ne!(ours[0], spis);
+    p.assert_keys_match(&ours[0].0, &ours[0].1);
+    // Both rekeys completed, one of the two new SAs was deleted as redundant.
+    assert_eq!(p.logged_key_sets().len(), 3);
+    // Both saw the collision and agree on who won (the lowest nonce, §2.8.2).
+    let log = p.charon.log();
+    assert!(
+        log.contains("detected IKE_REKEY collision with IKE_REKEY"),
+        "{log}"
+    );
+    let ours_won = p
+        .driver
+        .events()
+        .iter()
+        .any(|e| e["message"] == "IKE_SA rekey collision won: deleting the old SA");
+    let ours_lost = p
+        .driver
+        .events()
+        .iter()
+        .any(|e| e["message"] == "IKE_SA rekey collision lost: deleting our new SA");
+    assert!(ours_won != ours_lost, "{:#?}", p.driver.events());
+    let ss_won = log.contains("IKE_SA rekey collision won");
+    let ss_lost = log.contains("IKE_SA rekey collision lost");
+    assert_eq!((ss_won, ss_lost), (ours_lost, ours_won), "{log}");
+}
+
+/// strongSwan retransmits a request we hold back (RFC 7296 §2.1): the three identical copies
+/// create one new SA; the copies are answered from the response cache.
+#[test]
+fn retransmitted_rekey_request_is_answered_from_the_cache() {
+    let mut p = Pair::new(Setup {
+        charon_extra: "retransmit_timeout = 0.3\n retransmit_base = 1.0",
+        ..Setup::default()
+    });
+    let (uid, _) = nvesec_initiates(&mut p);
+    p.driver.command("pause-rx").unwrap();
+    p.charon.swanctl(&["--rekey", "--ike", "nve"]).unwrap();
+    p.wait_log("retransmit 2 of request with message ID 0");
+    let seen = p.driver.events().len();
+    p.driver.command("resume-rx").unwrap();
+    let rk = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
+        .unwrap();
+    assert_eq!(rk["old"], uid);
+    let spis = spis_of(&rk);
+    let out = p.wait_sas("rekeyed", |o| {
+        listed_spis(o)
+            .iter()
+            .map(|s| (s.0.clone(), s.1.clone()))
+            .collect::<Vec<_>>()
+            == vec![spis.clone()]
+    });
+    assert_listed(&p, &out, &spis, true);
+    p.assert_keys_match(&spis.0, &spis.1);
+    std::thread::sleep(Duration::from_millis(300));
+    let rekeys = p
+        .driver
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "ike_sa_rekeyed")
+        .count();
+    assert_eq!(rekeys, 1, "{:#?}", p.driver.events());
+    let status = p.driver.status().unwrap();
+    assert_eq!(status.len(), 1, "{status:#?}");
+    assert_eq!(spis_of(&status[0]), spis);
+    // Three copies went out; the retransmissions got the very same response back (charon
+    // ignores the late duplicates of a response it already processed).
+    let log = p.charon.log();
+    assert_eq!(
+        log.matches("parsed CREATE_CHILD_SA response 0 [ SA No KE ]")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        p.logged_key_sets().len(),
+        2,
+        "one derivation per SA, no extra SA"
+    );
+}
+
+/// strongSwan restarts and connects again with INITIAL_CONTACT (RFC 7296 §2.4): the engine
+/// drops the stale IKE SA of that peer and keeps the new one.
+#[test]
+fn initial_contact_from_restarted_strongswan_replaces_the_stale_sa() {
+    let mut p = Pair::new(Setup {
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let (old, _) = nvesec_initiates(&mut p);
+    let ns = &p._ns.1;
+    let ss_dir = p.dir.path().join("ss");
+    let extra = format!(
+        "filelog {{ keys {{ path = {}/keys.log\n default = 0\n ike = 4\n flush_line = yes }} }}",
+        ss_dir.display()
+    );
+    // Same namespace, same port 500: the old daemon must be gone before the new one starts.
+    kill_charon(ns);
+    let _ = fs::remove_file(ss_dir.join("charon.vici"));
+    let restarted = Charon::start(ns, &ss_dir, &extra).unwrap();
+    restarted.load_all().unwrap();
+    drop(std::mem::replace(&mut p.charon, restarted));
+    let seen = p.driver.events().len();
+    let (new, spis) = strongswan_initiates(&mut p, seen);
+    assert_ne!(new, old);
+    p.wait_log("generating IKE_AUTH request 1 [ IDi N(INIT_CONTACT) IDr AUTH");
+    let down = p.event("stale SA dropped", |e| {
+        e["event"] == "ike_sa_down" && e["uid"] == old
+    });
+    assert_eq!(down["reason"], "InitialContact");
+    let status = p.driver.status().unwrap();
+    assert_eq!(status.len(), 1, "{status:#?}");
+    assert_eq!(spis_of(&status[0]), spis);
+}
+
+/// Kills every charon-systemd in `ns` (only processes this test started live there); zombies
+/// have left the namespace, so `ip netns pids` no longer lists them.
+fn kill_charon(ns: &Netns) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", ns.name()])
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "charon-systemd" {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid])
+                .status();
+        }
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", ns.name()])
+            .output()
+            .unwrap();
+        let alive = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .any(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "charon-systemd")
+            });
+        if !alive {
+            return;
+        }
+        assert!(Instant::now() < deadline, "charon does not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
