@@ -697,7 +697,6 @@ impl Drop for Scenario {
         let result = if self.passed { "PASS" } else { "FAIL" };
         let line = summary_line(&self.name, result, &self.figure);
         println!("{line}");
-        eprintln!("{line}");
         if let Some(path) = std::env::var_os("NVESEC_SCENARIO_LOG") {
             use std::io::Write;
             if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -772,4 +771,133 @@ mod tests {
         assert_eq!(Netem::default().to_string(), "clean");
         assert_eq!(Netem::loss(20.0).to_string(), "loss 20%");
     }
+}
+
+/// The tenant VNI of [`DpNves`].
+pub const TENANT_VNI: u32 = 100;
+/// The tun device gsa-dp opens in every NVE of [`DpNves`].
+pub const TENANT_DEV: &str = "nvtun0";
+
+/// The tenant address of NVE `k` on [`TENANT_DEV`] (`172.16.0.(k+1)/24`).
+pub fn tenant_addr(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(172, 16, 0, k as u8 + 1)
+}
+
+/// Which GSO a hand-keyed pair uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// GEO with AES-128-GCM: payload encrypted.
+    Geo,
+    /// GAO with AES-GMAC-128 only: payload in clear, authenticated.
+    Gao,
+}
+
+impl Suite {
+    fn kind(self) -> &'static str {
+        match self {
+            Suite::Geo => "geo",
+            Suite::Gao => "gao",
+        }
+    }
+
+    fn alg(self) -> &'static str {
+        match self {
+            Suite::Geo => "aes-gcm128",
+            Suite::Gao => "aes-gmac128",
+        }
+    }
+}
+
+/// The GSA-ID NVE `from` sends to NVE `to` with in [`DpNves::secure_pair`].
+pub fn gsa_id(from: usize, to: usize) -> u32 {
+    ((from as u32 + 1) << 12) | (to as u32 + 1)
+}
+
+/// A `gsa-dp` in every NVE of a topology: [`TENANT_DEV`] on [`TENANT_VNI`] with
+/// [`tenant_addr`], a host route to every other NVE over the underlay. Declare it after the
+/// topology so it is dropped (daemons killed) first.
+#[derive(Debug)]
+pub struct DpNves {
+    pub dps: Vec<crate::dataplane::GsaDp>,
+}
+
+impl DpNves {
+    pub fn start(t: &Topology) -> Result<Self, HarnessError> {
+        let mut dps = Vec::new();
+        let spec = format!("{TENANT_DEV}:{TENANT_VNI}");
+        for (k, n) in t.nves().iter().enumerate() {
+            let mut args = vec!["--tun".to_string(), spec.clone()];
+            for (j, m) in t.nves().iter().enumerate().filter(|(j, _)| *j != k) {
+                args.push("--route".into());
+                args.push(format!("{}/32,{},{TENANT_VNI}", tenant_addr(j), m.addr));
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            dps.push(crate::dataplane::GsaDp::start(&n.ns, &args)?);
+            n.ns.ip(&[
+                "addr",
+                "add",
+                &format!("{}/24", tenant_addr(k)),
+                "dev",
+                TENANT_DEV,
+            ])?;
+        }
+        Ok(DpNves { dps })
+    }
+
+    /// SECURE policies on [`TENANT_VNI`] (both directions, replacing all policies) and GSAs
+    /// between NVEs `a` and `b` (keys `dataplane::KEY_AB` for a -> b, `KEY_BA` back).
+    pub fn secure_pair(&self, a: usize, b: usize, suite: Suite) -> Result<(), HarnessError> {
+        use crate::dataplane::{KEY_AB, KEY_BA};
+        let action = format!(
+            r#"{{"type":"secure","gsos":[{{"reqid":1,"kind":"{}"}}]}}"#,
+            suite.kind()
+        );
+        for (me, peer, out_key, in_key) in [(a, b, KEY_AB, KEY_BA), (b, a, KEY_BA, KEY_AB)] {
+            let mut c = self.dps[me].client()?;
+            c.ok(&crate::dataplane::set_gsp(1, TENANT_VNI, &action))?;
+            c.ok(&add_gsa_line(
+                2,
+                "out",
+                gsa_id(me, peer),
+                suite.alg(),
+                out_key,
+            ))?;
+            c.ok(&add_gsa_line(
+                3,
+                "in",
+                gsa_id(peer, me),
+                suite.alg(),
+                in_key,
+            ))?;
+        }
+        Ok(())
+    }
+}
+
+/// ADD_GSA with reqid 1 and the given algorithm.
+pub fn add_gsa_line(seq: u64, dir: &str, gsa_id: u32, alg: &str, key: &str) -> String {
+    format!(
+        r#"{{"v":1,"seq":{seq},"op":"ADD_GSA","gsa":{{"dir":"{dir}","gsa_id":{gsa_id},"reqid":1,"alg":"{alg}","key":"{key}"}}}}"#
+    )
+}
+
+/// `ping -c COUNT -i 0.2 -W 1 [-p PATTERN] DST` in `ns`: how many replies came back.
+pub fn ping(ns: &Netns, dst: &str, count: u32, pattern: Option<&[u8]>) -> u32 {
+    let mut c = ns.command("ping");
+    c.args(["-c", &count.to_string(), "-i", "0.2", "-W", "1", "-q"]);
+    if let Some(p) = pattern {
+        let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+        c.args(["-p", &hex]);
+    }
+    let out = match c.arg(dst).output() {
+        Ok(o) => o,
+        Err(_) => return 0,
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once(" packets transmitted, ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
