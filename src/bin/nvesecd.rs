@@ -1,11 +1,14 @@
-//! nvesecd: the nvesec IKE daemon. For now only `--check` is implemented: it loads and
-//! validates the configuration and prints the resulting model (secrets redacted).
+//! nvesecd: the nvesec IKE daemon (docs/daemon.md). `--check` validates the configuration
+//! and prints the model; `--dp-args` prints the gsa-dp flags for the configured devices;
+//! without either it runs in the foreground until SIGTERM.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use nvesec::daemon::{self, Options};
 use nvesec_conf::SecretDisplay;
 
 #[derive(Parser, Debug)]
@@ -18,6 +21,32 @@ struct Args {
     /// (status 1 if it has errors).
     #[arg(long)]
     check: bool,
+    /// Print the gsa-dp flags (`--tun`/`--tap`, `--port`, `--listen`) that create the
+    /// devices of `overlay.networks`, one shell word per line, and exit.
+    #[arg(long)]
+    dp_args: bool,
+    /// gsa-dp's keying socket.
+    #[arg(long, value_name = "PATH", default_value = daemon::DEFAULT_DP_SOCKET)]
+    dp_socket: PathBuf,
+    /// Control socket for nvesecctl (created mode 0600).
+    #[arg(long, value_name = "PATH", default_value = nvesec::ctl::proto::DEFAULT_SOCKET)]
+    ctl_socket: PathBuf,
+    /// IKE UDP port.
+    #[arg(long, default_value_t = 500)]
+    port: u16,
+    /// IKE NAT-T UDP port (non-ESP marker).
+    #[arg(long, default_value_t = 4500)]
+    port_nat_t: u16,
+    /// Log level -1..4 for every subsystem (charon's levels; 1 = control, 2 = details).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i8).range(-1..=4))]
+    debug: i8,
+    /// Also log to this file (timestamped, appended).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Milliseconds SIGTERM waits for peers to confirm the deletes.
+    #[arg(long, default_value_t = 1000)]
+    shutdown_wait_ms: u64,
 }
 
 /// What `--check` prints on stdout and stderr, and its exit status.
@@ -63,13 +92,46 @@ fn check(args: &Args) -> ExitCode {
     ExitCode::from(code)
 }
 
+fn dp_args(args: &Args) -> ExitCode {
+    match nvesec_conf::load(&args.config) {
+        Ok(l) => {
+            for a in daemon::translate::dp_args(&l.config.overlay) {
+                println!("{a}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
         return check(&args);
     }
-    eprintln!("nvesecd: only --check is implemented so far; the daemon itself is not written yet");
-    ExitCode::from(2)
+    if args.dp_args {
+        return dp_args(&args);
+    }
+    let opts = Options {
+        config: args.config,
+        dp_socket: args.dp_socket,
+        ctl_socket: args.ctl_socket,
+        ike_port: args.port,
+        natt_port: args.port_nat_t,
+        log_level: args.debug,
+        log_file: args.log_file,
+        shutdown_wait: Duration::from_millis(args.shutdown_wait_ms),
+    };
+    match daemon::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nvesecd: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,471 @@
+//! The GSAs nvesecd installed in gsa-dp, and the keying requests that the engine's GSA
+//! events turn into (make-before-break, docs/ikev2-engine.md "Events"):
+//!
+//! - `GsaInstall`: ADD_GSA inbound at once; outbound at once only if `outbound_active`,
+//!   otherwise when `GsaSwitchOutbound` names it (the peer switched first).
+//! - `GsaSwitchOutbound { from, to }`: ADD_GSA `to` (the newest outbound GSA of a reqid fills
+//!   the policy template), then DEL_GSA `from`.
+//! - `GsaRemove`: DEL_GSA both directions (the engine sends it for the old inbound only
+//!   after the rekey grace period).
+//!
+//! GSAs found in gsa-dp at start-up (DUMP after an nvesecd restart) are *stale*: they keep
+//! forwarding until a new GSA of the same reqid is installed, then the old outbound is
+//! deleted at once and the old inbound after the grace period (stragglers still verify).
+//! Pure bookkeeping, no I/O: every method returns the requests to send.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use nvesec_gsa_dp::gsa::{GsaConfig as DpGsa, GsaKey, SecretKey};
+use nvesec_gsa_dp::gsp::{Direction, Sel, Selectors};
+use nvesec_gsa_dp::keying::{GsaInfo as DpGsaInfo, Request};
+use nvesec_ikev2::config::Protection;
+use nvesec_ikev2::endpoint::{GsaKeys, GsaParams, IkeSaId};
+
+use super::translate::{algorithm, lifetime, ChildDp};
+
+/// How long a replaced stale inbound GSA keeps verifying (strongSwan `delete_rekeyed_delay`).
+pub const STALE_GRACE: Duration = Duration::from_secs(5);
+
+/// One installed GSA pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GsaRecord {
+    pub conn: String,
+    pub child: String,
+    pub ike: IkeSaId,
+    pub uid: u32,
+    pub reqid: u32,
+    pub inbound: u32,
+    pub outbound: u32,
+    pub installed_at: Instant,
+    /// Soft (rekey) and hard lifetime in seconds, as installed.
+    pub soft_secs: u64,
+    pub hard_secs: u64,
+    pub protection: Protection,
+    pub key_bits: u16,
+    /// Whether the outbound half is in gsa-dp yet.
+    pub out_installed: bool,
+    pub params: GsaParams,
+}
+
+/// What a GSA install needs besides the engine event.
+#[derive(Debug, Clone)]
+pub struct InstallCtx<'a> {
+    pub conn: &'a str,
+    pub child: &'a ChildDp,
+    pub peer: IpAddr,
+    /// 0..=rand_time, taken off the soft lifetime.
+    pub jitter: Duration,
+    pub now: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct GsaTable {
+    /// By inbound GSA-ID.
+    pub records: BTreeMap<u32, GsaRecord>,
+    /// Outbound halves waiting for `GsaSwitchOutbound`, by outbound GSA-ID.
+    pending_out: HashMap<u32, DpGsa>,
+    /// GSAs from before a restart, by reqid.
+    stale: BTreeMap<u32, Vec<GsaKey>>,
+    /// Deletions due later.
+    timed: Vec<(Instant, GsaKey)>,
+    next_uid: u32,
+}
+
+fn selectors(p: &GsaParams, dir: Direction) -> Selectors {
+    let g = &p.selectors.geneve;
+    let vni = Sel::Ranges(g.iter().map(|r| (r.vni_start, r.vni_end)).collect());
+    let full_ptype = g
+        .iter()
+        .any(|r| r.ptype_start == 0 && r.ptype_end == 0xffff);
+    let protocol_type = if full_ptype || g.is_empty() {
+        Sel::Opaque
+    } else {
+        Sel::Ranges(g.iter().map(|r| (r.ptype_start, r.ptype_end)).collect())
+    };
+    let addrs = |v: &[nvesec_ikev2::config::IpRange]| {
+        if v.is_empty() {
+            Sel::Opaque
+        } else {
+            Sel::Ranges(v.iter().map(|r| (r.start, r.end)).collect())
+        }
+    };
+    let (src, dst) = match dir {
+        Direction::In => (&p.selectors.remote_inner, &p.selectors.local_inner),
+        Direction::Out => (&p.selectors.local_inner, &p.selectors.remote_inner),
+    };
+    Selectors {
+        vni: if g.is_empty() { Sel::Opaque } else { vni },
+        protocol_type,
+        src_addr: addrs(src),
+        dst_addr: addrs(dst),
+        ..Selectors::default()
+    }
+}
+
+impl GsaTable {
+    pub fn new() -> Self {
+        GsaTable {
+            next_uid: 1,
+            ..Default::default()
+        }
+    }
+
+    fn dp_gsa(ctx: &InstallCtx<'_>, params: &GsaParams, dir: Direction, keys: &GsaKeys) -> DpGsa {
+        DpGsa {
+            dir,
+            gsa_id: keys.gsa_id,
+            reqid: ctx.child.reqid,
+            alg: algorithm(params.protection, params.key_bits),
+            key: SecretKey::new(keys.key_material().to_vec()),
+            coverage: ctx.child.coverage.clone(),
+            selectors: selectors(params, dir),
+            // Only the inbound half asks for a rekey: one soft EXPIRE per pair.
+            lifetime: lifetime(
+                &params.lifetimes,
+                ctx.child,
+                ctx.jitter,
+                dir == Direction::In,
+            ),
+            replay_window: ctx.child.replay_window,
+            peer: Some(ctx.peer),
+        }
+    }
+
+    /// `Event::GsaInstall`.
+    pub fn install(
+        &mut self,
+        ctx: &InstallCtx<'_>,
+        ike: IkeSaId,
+        params: &GsaParams,
+        inbound: &GsaKeys,
+        outbound: &GsaKeys,
+        outbound_active: bool,
+    ) -> Vec<Request> {
+        let din = Self::dp_gsa(ctx, params, Direction::In, inbound);
+        let dout = Self::dp_gsa(ctx, params, Direction::Out, outbound);
+        let uid = self.next_uid;
+        self.next_uid = self.next_uid.wrapping_add(1).max(1);
+        self.records.insert(
+            inbound.gsa_id,
+            GsaRecord {
+                conn: ctx.conn.to_string(),
+                child: params.name.clone(),
+                ike,
+                uid,
+                reqid: ctx.child.reqid,
+                inbound: inbound.gsa_id,
+                outbound: outbound.gsa_id,
+                installed_at: ctx.now,
+                soft_secs: din.lifetime.soft.time_secs.unwrap_or(0),
+                hard_secs: din.lifetime.hard.time_secs.unwrap_or(0),
+                protection: params.protection,
+                key_bits: params.key_bits,
+                out_installed: outbound_active,
+                params: params.clone(),
+            },
+        );
+        let mut reqs = vec![Request::AddGsa(Box::new(din))];
+        if outbound_active {
+            reqs.push(Request::AddGsa(Box::new(dout)));
+            reqs.extend(self.retire_stale(ctx.child.reqid, ctx.now));
+        } else {
+            self.pending_out.insert(outbound.gsa_id, dout);
+        }
+        reqs
+    }
+
+    /// `Event::GsaSwitchOutbound`.
+    pub fn switch_outbound(&mut self, from: u32, to: u32, now: Instant) -> Vec<Request> {
+        let mut reqs = Vec::new();
+        if let Some(g) = self.pending_out.remove(&to) {
+            let reqid = g.reqid;
+            reqs.push(Request::AddGsa(Box::new(g)));
+            if let Some(r) = self.records.values_mut().find(|r| r.outbound == to) {
+                r.out_installed = true;
+            }
+            reqs.extend(self.retire_stale(reqid, now));
+        }
+        if let Some(r) = self.records.values_mut().find(|r| r.outbound == from) {
+            if r.out_installed {
+                r.out_installed = false;
+                reqs.push(Request::DelGsa(GsaKey {
+                    dir: Direction::Out,
+                    gsa_id: from,
+                    reqid: r.reqid,
+                }));
+            }
+        }
+        reqs
+    }
+
+    /// `Event::GsaRemove`.
+    pub fn remove(&mut self, inbound: u32, outbound: u32) -> Vec<Request> {
+        self.pending_out.remove(&outbound);
+        let Some(r) = self.records.remove(&inbound) else {
+            return Vec::new();
+        };
+        let mut reqs = vec![Request::DelGsa(GsaKey {
+            dir: Direction::In,
+            gsa_id: inbound,
+            reqid: r.reqid,
+        })];
+        if r.out_installed {
+            reqs.push(Request::DelGsa(GsaKey {
+                dir: Direction::Out,
+                gsa_id: outbound,
+                reqid: r.reqid,
+            }));
+        }
+        reqs
+    }
+
+    /// GSAs gsa-dp had before we started. Those of reqids in `known` are kept until
+    /// replaced; the rest are deleted now.
+    pub fn adopt_stale(&mut self, gsas: &[DpGsaInfo], known: &dyn Fn(u32) -> bool) -> Vec<Request> {
+        let mut reqs = Vec::new();
+        for g in gsas {
+            let ours = match g.dir {
+                Direction::In => self.records.contains_key(&g.gsa_id),
+                Direction::Out => self.records.values().any(|r| r.outbound == g.gsa_id),
+            };
+            if ours {
+                continue;
+            }
+            let key = GsaKey {
+                dir: g.dir,
+                gsa_id: g.gsa_id,
+                reqid: g.reqid,
+            };
+            if known(g.reqid) {
+                let v = self.stale.entry(g.reqid).or_default();
+                if !v.contains(&key) {
+                    v.push(key);
+                }
+            } else {
+                reqs.push(Request::DelGsa(key));
+            }
+        }
+        reqs
+    }
+
+    /// Reqids with stale GSAs still forwarding.
+    pub fn stale_reqids(&self) -> Vec<u32> {
+        self.stale.keys().copied().collect()
+    }
+
+    /// The stale GSAs (for listings).
+    pub fn stale(&self) -> impl Iterator<Item = &GsaKey> {
+        self.stale.values().flatten()
+    }
+
+    fn retire_stale(&mut self, reqid: u32, now: Instant) -> Vec<Request> {
+        let mut reqs = Vec::new();
+        for k in self.stale.remove(&reqid).unwrap_or_default() {
+            match k.dir {
+                Direction::Out => reqs.push(Request::DelGsa(k)),
+                Direction::In => self.timed.push((now + STALE_GRACE, k)),
+            }
+        }
+        reqs
+    }
+
+    /// Deletions that are due.
+    pub fn due(&mut self, now: Instant) -> Vec<Request> {
+        let (due, later): (Vec<_>, Vec<_>) = self.timed.drain(..).partition(|(t, _)| *t <= now);
+        self.timed = later;
+        due.into_iter().map(|(_, k)| Request::DelGsa(k)).collect()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timed.iter().map(|(t, _)| *t).min()
+    }
+
+    /// The inbound GSA-ID of the pair an EXPIRE names.
+    pub fn inbound_of(&self, dir: Direction, gsa_id: u32) -> Option<u32> {
+        match dir {
+            Direction::In => self.records.contains_key(&gsa_id).then_some(gsa_id),
+            Direction::Out => self
+                .records
+                .values()
+                .find(|r| r.outbound == gsa_id)
+                .map(|r| r.inbound),
+        }
+    }
+
+    /// A hard EXPIRE removed this GSA already.
+    pub fn forget(&mut self, dir: Direction, gsa_id: u32) {
+        match dir {
+            Direction::In => {
+                if let Some(r) = self.records.get_mut(&gsa_id) {
+                    // The engine's GsaRemove will delete the outbound half.
+                    r.inbound = gsa_id;
+                }
+            }
+            Direction::Out => {
+                if let Some(r) = self.records.values_mut().find(|r| r.outbound == gsa_id) {
+                    r.out_installed = false;
+                }
+            }
+        }
+        for v in self.stale.values_mut() {
+            v.retain(|k| !(k.dir == dir && k.gsa_id == gsa_id));
+        }
+        self.stale.retain(|_, v| !v.is_empty());
+    }
+
+    /// GSAs of one IKE SA.
+    pub fn of_ike(&self, ike: IkeSaId) -> impl Iterator<Item = &GsaRecord> {
+        self.records.values().filter(move |r| r.ike == ike)
+    }
+
+    /// After an IKE rekey the new SA owns the GSAs.
+    pub fn move_ike(&mut self, old: IkeSaId, new: IkeSaId) {
+        for r in self.records.values_mut().filter(|r| r.ike == old) {
+            r.ike = new;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nvesec_gsa_dp::gsa::Coverage;
+    use nvesec_gsa_dp::wire::gso::GsoKind;
+    use nvesec_ikev2::config::{GeneveRange, GsaSelectors, Lifetimes};
+
+    fn child() -> ChildDp {
+        ChildDp {
+            reqid: 42,
+            kind: GsoKind::Geo,
+            coverage: Coverage::default(),
+            replay_window: 1024,
+            rekey_bytes: 0,
+            life_bytes: 0,
+            rekey_packets: 0,
+            life_packets: 0,
+            rand_time: Duration::ZERO,
+            start_action: nvesec_conf::StartAction::Trap,
+        }
+    }
+
+    fn params() -> GsaParams {
+        GsaParams {
+            name: "red".into(),
+            protection: Protection::Geo,
+            key_bits: 128,
+            esn: true,
+            selectors: GsaSelectors {
+                geneve: vec![GeneveRange {
+                    vni_start: 100,
+                    vni_end: 100,
+                    ptype_start: 0,
+                    ptype_end: 0xffff,
+                }],
+                ..Default::default()
+            },
+            lifetimes: Lifetimes::default(),
+        }
+    }
+
+    fn ike() -> IkeSaId {
+        IkeSaId {
+            local_spi: 1,
+            uid: 1,
+        }
+    }
+
+    fn keys(id: u32) -> GsaKeys {
+        GsaKeys::new(id, vec![7; 20])
+    }
+
+    fn describe(r: &[Request]) -> Vec<String> {
+        r.iter()
+            .map(|r| match r {
+                Request::AddGsa(g) => format!("add {:?} {:x}", g.dir, g.gsa_id),
+                Request::DelGsa(k) => format!("del {:?} {:x}", k.dir, k.gsa_id),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn make_before_break_responder_side() {
+        let now = Instant::now();
+        let c = child();
+        let ctx = InstallCtx {
+            conn: "nve2",
+            child: &c,
+            peer: "192.0.2.2".parse().unwrap(),
+            jitter: Duration::ZERO,
+            now,
+        };
+        let mut t = GsaTable::new();
+        let r = t.install(&ctx, ike(), &params(), &keys(0xa1), &keys(0xb1), true);
+        assert_eq!(describe(&r), ["add In a1", "add Out b1"]);
+        match &r[0] {
+            Request::AddGsa(g) => {
+                assert_eq!(g.reqid, 42);
+                assert_eq!(g.lifetime.soft.time_secs, Some(3600));
+                assert_eq!(g.selectors.vni, Sel::Ranges(vec![(100, 100)]));
+                assert_eq!(g.selectors.protocol_type, Sel::Opaque);
+            }
+            _ => unreachable!(),
+        }
+        // Rekey as responder: new inbound now, outbound only on the switch.
+        let r = t.install(&ctx, ike(), &params(), &keys(0xa2), &keys(0xb2), false);
+        assert_eq!(describe(&r), ["add In a2"]);
+        let r = t.switch_outbound(0xb1, 0xb2, now);
+        assert_eq!(describe(&r), ["add Out b2", "del Out b1"]);
+        let r = t.remove(0xa1, 0xb1);
+        assert_eq!(describe(&r), ["del In a1"]);
+        assert_eq!(t.inbound_of(Direction::Out, 0xb2), Some(0xa2));
+        assert_eq!(t.inbound_of(Direction::Out, 0xb1), None);
+    }
+
+    #[test]
+    fn stale_gsas_forward_until_replaced() {
+        let now = Instant::now();
+        let c = child();
+        let info = |dir, gsa_id, reqid| DpGsaInfo {
+            dir,
+            gsa_id,
+            reqid,
+            alg: nvesec_gsa_dp::gsa::Algorithm::AesGcm128,
+            coverage: Coverage::default(),
+            selectors: Selectors::default(),
+            lifetime: Default::default(),
+            replay_window: 1024,
+            peer: None,
+            packets: 0,
+            bytes: 0,
+            idle_ms: None,
+            sn: 0,
+        };
+        let mut t = GsaTable::new();
+        let r = t.adopt_stale(
+            &[
+                info(Direction::In, 0x11, 42),
+                info(Direction::Out, 0x22, 42),
+                info(Direction::Out, 0x33, 7),
+            ],
+            &|reqid| reqid == 42,
+        );
+        assert_eq!(describe(&r), ["del Out 33"]);
+        assert_eq!(t.stale_reqids(), [42]);
+        let ctx = InstallCtx {
+            conn: "nve2",
+            child: &c,
+            peer: "192.0.2.2".parse().unwrap(),
+            jitter: Duration::ZERO,
+            now,
+        };
+        let r = t.install(&ctx, ike(), &params(), &keys(0xa1), &keys(0xb1), true);
+        assert_eq!(describe(&r), ["add In a1", "add Out b1", "del Out 22"]);
+        assert!(t.due(now).is_empty());
+        assert_eq!(t.next_deadline(), Some(now + STALE_GRACE));
+        assert_eq!(describe(&t.due(now + STALE_GRACE)), ["del In 11"]);
+        assert!(t.stale_reqids().is_empty());
+    }
+}

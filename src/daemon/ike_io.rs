@@ -1,0 +1,183 @@
+//! UDP 500 and 4500 for IKE (RFC 7296 §2.23, RFC 3948 §2.2). On 4500 every IKE message is
+//! preceded by the 4-byte non-ESP marker (zero); datagrams without it are ESP, which nvesec
+//! does not use, and are dropped. Sockets are dual-stack (`[::]`), IPv4 peers are handled as
+//! plain IPv4 addresses (v4-mapped addresses are converted both ways).
+
+use std::io::{self, ErrorKind};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+use nvesec_ikev2::endpoint::Transmit;
+
+/// The non-ESP marker (RFC 3948 §2.2).
+pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
+
+/// The two IKE sockets.
+#[derive(Debug)]
+pub struct IkeIo {
+    main: UdpSocket,
+    natt: UdpSocket,
+    pub port: u16,
+    pub natt_port: u16,
+}
+
+/// One received IKE message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received {
+    pub from: SocketAddr,
+    /// The local port it arrived on (the address is filled in by the caller).
+    pub local_port: u16,
+    /// Where the IKE message starts in the buffer (4 after a non-ESP marker).
+    pub start: usize,
+    pub len: usize,
+}
+
+fn bind(port: u16) -> io::Result<UdpSocket> {
+    let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+    match UdpSocket::bind(v6) {
+        Ok(s) => Ok(s),
+        // No IPv6 in this namespace/kernel: IPv4 only.
+        Err(e) if e.kind() != ErrorKind::AddrInUse => {
+            UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// IPv4 peers reach a dual-stack socket as `::ffff:a.b.c.d`; the engine and the
+/// configuration speak plain IPv4.
+pub fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+/// The address to send to on `sock`: v4-mapped if the socket is IPv6.
+fn target(sock: &UdpSocket, dst: SocketAddr) -> SocketAddr {
+    match (sock.local_addr().map(|a| a.is_ipv6()), dst.ip()) {
+        (Ok(true), IpAddr::V4(v4)) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), dst.port()),
+        _ => dst,
+    }
+}
+
+/// Strip the non-ESP marker of a datagram received on the NAT-T port; `None` for ESP.
+pub fn strip_marker(datagram: &[u8]) -> Option<&[u8]> {
+    match datagram.split_first_chunk::<4>() {
+        Some((m, rest)) if *m == NON_ESP_MARKER => Some(rest),
+        _ => None,
+    }
+}
+
+impl IkeIo {
+    /// Bind `port` (500) and `natt_port` (4500) on every address.
+    pub fn bind(port: u16, natt_port: u16) -> io::Result<IkeIo> {
+        let main = bind(port)?;
+        let natt = bind(natt_port)?;
+        Ok(IkeIo {
+            port: main.local_addr()?.port(),
+            natt_port: natt.local_addr()?.port(),
+            main,
+            natt,
+        })
+    }
+
+    pub fn register(&mut self, reg: &Registry, main: Token, natt: Token) -> io::Result<()> {
+        reg.register(&mut self.main, main, Interest::READABLE)?;
+        reg.register(&mut self.natt, natt, Interest::READABLE)
+    }
+
+    /// Receive one datagram from the main (`natt = false`) or NAT-T socket. `Ok(None)` when
+    /// nothing is waiting; ESP on the NAT-T port is skipped (reported as `len = 0`).
+    pub fn recv(&self, natt: bool, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        let sock = if natt { &self.natt } else { &self.main };
+        match sock.recv_from(buf) {
+            Ok((n, from)) => {
+                let local_port = if natt { self.natt_port } else { self.port };
+                let (start, len) = if natt {
+                    match strip_marker(&buf[..n]) {
+                        Some(rest) => (4, rest.len()),
+                        None => (0, 0),
+                    }
+                } else {
+                    (0, n)
+                };
+                Ok(Some(Received {
+                    from: canonical(from),
+                    local_port,
+                    start,
+                    len,
+                }))
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Send one engine datagram; from the NAT-T socket (with the marker) when either end
+    /// uses the NAT-T port.
+    pub fn send(&self, t: &Transmit) -> io::Result<()> {
+        let natt = t.src.port() == self.natt_port || t.dst.port() == self.natt_port;
+        if natt {
+            let mut b = Vec::with_capacity(t.bytes.len() + 4);
+            b.extend_from_slice(&NON_ESP_MARKER);
+            b.extend_from_slice(&t.bytes);
+            self.natt.send_to(&b, target(&self.natt, t.dst)).map(|_| ())
+        } else {
+            self.main
+                .send_to(&t.bytes, target(&self.main, t.dst))
+                .map(|_| ())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_is_stripped_and_esp_refused() {
+        assert_eq!(strip_marker(&[0, 0, 0, 0, 1, 2]), Some(&[1u8, 2][..]));
+        assert_eq!(strip_marker(&[0, 0, 0, 1, 1, 2]), None);
+        assert_eq!(strip_marker(&[0, 0]), None);
+    }
+
+    #[test]
+    fn mapped_addresses_become_ipv4() {
+        let m: SocketAddr = "[::ffff:192.0.2.1]:500".parse().unwrap();
+        assert_eq!(canonical(m), "192.0.2.1:500".parse().unwrap());
+    }
+
+    #[test]
+    fn loopback_round_trip_on_both_ports() {
+        let a = IkeIo::bind(0, 0).unwrap();
+        let b = IkeIo::bind(0, 0).unwrap();
+        let lo = |p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p);
+        a.send(&Transmit {
+            src: lo(a.port),
+            dst: lo(b.port),
+            bytes: vec![1, 2, 3],
+        })
+        .unwrap();
+        let mut buf = [0u8; 64];
+        let r = wait(&b, false, &mut buf);
+        assert_eq!((r.from, r.start, r.len), (lo(a.port), 0, 3));
+        // On the NAT-T port the marker is added and stripped again.
+        a.send(&Transmit {
+            src: lo(a.natt_port),
+            dst: lo(b.natt_port),
+            bytes: vec![9, 8],
+        })
+        .unwrap();
+        let r = wait(&b, true, &mut buf);
+        assert_eq!((r.start, r.len, &buf[4..6]), (4, 2, &[9u8, 8][..]));
+    }
+
+    fn wait(s: &IkeIo, natt: bool, buf: &mut [u8]) -> Received {
+        for _ in 0..200 {
+            if let Some(r) = s.recv(natt, buf).unwrap() {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("nothing received");
+    }
+}

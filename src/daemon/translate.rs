@@ -1,0 +1,754 @@
+//! The validated `nvesec.conf` model -> what the two engines need: the IKE engine's
+//! [`EngineConfig`] and gsa-dp's policies (SET_GSP), overlay routes (SET_ROUTES) and devices
+//! (its `--tun`/`--tap` flags, see [`dp_args`]).
+//!
+//! GSAs are tied to policies by `reqid` (as XFRM templates): every `connection.child` gets
+//! one, derived from its name (FNV-1a), so it is the same across reloads and restarts and a
+//! restarted nvesecd recognises the GSAs gsa-dp kept forwarding with.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nvesec_conf as conf;
+use nvesec_gsa_dp::gsa::{Algorithm, Coverage, OptionCoverage, Padding, PayloadCoverage};
+use nvesec_gsa_dp::gsp::{self, Sel, Selectors, Template};
+use nvesec_gsa_dp::keying::{Prefix as DpPrefix, Route};
+use nvesec_gsa_dp::wire::gso::GsoKind;
+use nvesec_ikev2::config::{
+    ChildlessPolicy, ConnectionConfig, Credential, DpdAction, EngineConfig, GeneveRange, GsaConfig,
+    GsaSelectors, Identity, IdentityMatcher, IkeProposal, IpRange, Lifetimes, LocalAuth,
+    PeerAuthMethod, Protection, Psk, RemoteAuth,
+};
+
+use super::creds::{Creds, PkiAuthenticator};
+
+/// Everything derived from one configuration.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    pub engine: EngineConfig,
+    /// The GSP DB for SET_GSP (ids are the 1-based position in `policies`).
+    pub policies: Vec<gsp::Policy>,
+    /// Policy id -> name (for ACQUIRE logs and `--list-pols`).
+    pub policy_names: BTreeMap<u32, String>,
+    pub routes: Vec<Route>,
+    /// Per `connection.child`: reqid and dataplane settings.
+    pub children: BTreeMap<(String, String), ChildDp>,
+    /// Connections with a `start_action` containing `start`.
+    pub start: Vec<String>,
+}
+
+impl Translated {
+    /// The child owning `reqid`.
+    pub fn child_by_reqid(&self, reqid: u32) -> Option<(&(String, String), &ChildDp)> {
+        self.children.iter().find(|(_, c)| c.reqid == reqid)
+    }
+}
+
+/// Dataplane side of a child: how its GSAs are installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildDp {
+    pub reqid: u32,
+    pub kind: GsoKind,
+    pub coverage: Coverage,
+    pub replay_window: u32,
+    pub rekey_bytes: u64,
+    pub life_bytes: u64,
+    pub rekey_packets: u64,
+    pub life_packets: u64,
+    /// Soft expiry is moved earlier by a random part of this (strongSwan `rand_time`).
+    pub rand_time: Duration,
+    pub start_action: conf::StartAction,
+}
+
+/// Why a configuration cannot be used (in addition to what `conf` already validates).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{context}: {message}")]
+pub struct TranslateError {
+    pub context: String,
+    pub message: String,
+}
+
+fn err(context: impl Into<String>, message: impl Into<String>) -> TranslateError {
+    TranslateError {
+        context: context.into(),
+        message: message.into(),
+    }
+}
+
+/// Stable reqid of `conn.child`: FNV-1a 32 of the name, never 0.
+pub fn reqid(conn: &str, child: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in conn.bytes().chain([b'.']).chain(child.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h & 0x7fff_ffff).max(1)
+}
+
+/// Translate the whole configuration. All errors are collected, so a reload reports them all.
+pub fn translate(cfg: &conf::Config, creds: &Creds) -> Result<Translated, Vec<TranslateError>> {
+    let mut errors = Vec::new();
+    let mut connections = Vec::new();
+    let mut children = BTreeMap::new();
+    let mut start = Vec::new();
+    for c in &cfg.connections {
+        match connection(c, cfg, creds) {
+            Ok(cc) => connections.push(Arc::new(cc)),
+            Err(e) => errors.push(e),
+        }
+        for ch in &c.children {
+            let dp = child_dp(c, ch);
+            if let Some(((oc, och), _)) = children
+                .iter()
+                .find(|(_, d): &(&(String, String), &ChildDp)| d.reqid == dp.reqid)
+            {
+                errors.push(err(
+                    format!("connections.{}.children.{}", c.name, ch.name),
+                    format!("reqid collides with {oc}.{och}; rename one of them"),
+                ));
+            }
+            if matches!(
+                ch.start_action,
+                conf::StartAction::Start | conf::StartAction::TrapStart
+            ) && !start.contains(&c.name)
+            {
+                start.push(c.name.clone());
+            }
+            children.insert((c.name.clone(), ch.name.clone()), dp);
+        }
+    }
+    let mut policies = Vec::new();
+    let mut policy_names = BTreeMap::new();
+    for (i, p) in cfg.policies.iter().enumerate() {
+        let id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        match policy(id, p, &children) {
+            Ok(pol) => {
+                policies.push(pol);
+                policy_names.insert(id, p.name.clone());
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Translated {
+        engine: EngineConfig {
+            connections,
+            ..EngineConfig::default()
+        },
+        policies,
+        policy_names,
+        routes: routes(&cfg.overlay),
+        children,
+        start,
+    })
+}
+
+/// `aes256gcm16-prfsha384-x25519` -> an IKE proposal (`default` = ours).
+pub fn ike_proposal(p: &str) -> Result<IkeProposal, String> {
+    let mut prop = IkeProposal::default();
+    if p == "default" {
+        return Ok(prop);
+    }
+    for tok in p.split('-') {
+        match tok {
+            "aes128gcm16" | "aes128gcm" => prop.encr_key_bits = 128,
+            "aes256gcm16" | "aes256gcm" => prop.encr_key_bits = 256,
+            "prfsha256" => prop.prf = 5,
+            "prfsha384" => prop.prf = 6,
+            "x25519" | "curve25519" => prop.dh_group = 31,
+            other => return Err(format!("unsupported IKE algorithm '{other}'")),
+        }
+    }
+    Ok(prop)
+}
+
+/// The first GSA proposal decides protection and key size; `x25519` adds PFS.
+fn gsa_proposal(p: &str, protection: conf::Protection) -> (Protection, u16, Option<u16>) {
+    let mut prot = match protection {
+        conf::Protection::Gao => Protection::Gao,
+        // geo+gao: the engine negotiates one GSA per child; GEO is the part that protects
+        // confidentiality, so it is what geo+gao gets today (docs/daemon.md).
+        conf::Protection::Geo | conf::Protection::GeoGao => Protection::Geo,
+    };
+    let mut bits = 256;
+    let mut pfs = None;
+    if p != "default" {
+        for tok in p.split('-') {
+            match tok {
+                "aes128gcm16" | "aes128gcm" => bits = 128,
+                "aes256gcm16" | "aes256gcm" => bits = 256,
+                "aes128gmac" => (bits, prot) = (128, Protection::Gao),
+                "aes256gmac" => (bits, prot) = (256, Protection::Gao),
+                "x25519" | "curve25519" => pfs = Some(31),
+                _ => {}
+            }
+        }
+        if protection != conf::Protection::Gao && prot == Protection::Gao {
+            // A geo child whose first proposal is GMAC still encrypts.
+            prot = Protection::Geo;
+        }
+    }
+    (prot, bits, pfs)
+}
+
+/// The dataplane algorithm of a negotiated GSA.
+pub fn algorithm(protection: Protection, key_bits: u16) -> Algorithm {
+    match (protection, key_bits) {
+        (Protection::Geo, 128) => Algorithm::AesGcm128,
+        (Protection::Geo, _) => Algorithm::AesGcm256,
+        (Protection::Gao, 128) => Algorithm::AesGmac128,
+        (Protection::Gao, _) => Algorithm::AesGmac256,
+    }
+}
+
+/// An identity as written in `id = ...` (strongSwan's rules: IP literal, DN with `=`,
+/// `@name` or a name = FQDN, `user@host` = RFC 822). A DN needs its DER form, which only a
+/// certificate gives: `dn_der` is the local certificate's subject when its text matches.
+pub fn identity(text: &str, dn_der: Option<(&str, &[u8])>) -> Result<Identity, String> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(match ip {
+            IpAddr::V4(a) => Identity::Ipv4(a),
+            IpAddr::V6(a) => Identity::Ipv6(a),
+        });
+    }
+    if text.contains('=') {
+        return match dn_der {
+            Some((subject, der)) if same_dn(subject, text) => Ok(Identity::DerAsn1Dn(der.to_vec())),
+            _ => Err(format!(
+                "'{text}': a DN identity must equal the subject of the local certificate"
+            )),
+        };
+    }
+    if let Some(fqdn) = text.strip_prefix('@') {
+        return Ok(Identity::Fqdn(fqdn.to_string()));
+    }
+    if text.contains('@') {
+        return Ok(Identity::Rfc822(text.to_string()));
+    }
+    Ok(Identity::Fqdn(text.to_string()))
+}
+
+/// DN texts compared without spacing differences around separators.
+pub fn same_dn(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(|p| p.split('=').map(str::trim).collect::<Vec<_>>().join("="))
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+fn connection(
+    c: &conf::Connection,
+    cfg: &conf::Config,
+    creds: &Creds,
+) -> Result<ConnectionConfig, TranslateError> {
+    let ctx = format!("connections.{}", c.name);
+    let mut remote_addrs = Vec::new();
+    for a in &c.remote_addrs {
+        match a {
+            conf::AddrSpec::Ip(ip) => remote_addrs.push(*ip),
+            conf::AddrSpec::Any | conf::AddrSpec::Any4 | conf::AddrSpec::Any6 => {}
+            conf::AddrSpec::Subnet(_) => {}
+            conf::AddrSpec::Host(h) => {
+                return Err(err(
+                    &ctx,
+                    format!(
+                        "remote_addrs: host name '{h}' is not resolved by nvesecd; use an address"
+                    ),
+                ))
+            }
+        }
+    }
+    let local = local_auth(c, cfg, creds).map_err(|m| err(format!("{ctx}.local"), m))?;
+    let remote = remote_auth(c, cfg, creds).map_err(|m| err(format!("{ctx}.remote"), m))?;
+    let ike_proposals = c
+        .proposals
+        .iter()
+        .map(|p| ike_proposal(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| err(format!("{ctx}.proposals"), m))?;
+    let children = c.children.iter().map(gsa_config).collect();
+    let dpd_action = match c.children.first().map(|ch| ch.dpd_action) {
+        Some(conf::DpdAction::Restart) => DpdAction::Restart,
+        Some(conf::DpdAction::Trap) => DpdAction::Trap,
+        _ => DpdAction::Clear,
+    };
+    let certreq_ca_hashes = Vec::new();
+    Ok(ConnectionConfig {
+        name: c.name.clone(),
+        remote_addrs,
+        remote_port: c.remote_port,
+        local,
+        remote,
+        ike_proposals,
+        children,
+        childless: match c.childless {
+            conf::Childless::Allow | conf::Childless::Prefer => ChildlessPolicy::Allow,
+            conf::Childless::Force => ChildlessPolicy::Force,
+            conf::Childless::Never => ChildlessPolicy::Never,
+        },
+        dpd_delay: nonzero(c.dpd_delay),
+        dpd_action,
+        rekey_time: nonzero(c.rekey_time),
+        send_initial_contact: c.unique != conf::Unique::Never,
+        send_certreq: c.send_certreq && c.remote.auth == conf::AuthMethod::Pubkey,
+        certreq_ca_hashes,
+    })
+}
+
+fn nonzero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+fn local_auth(
+    c: &conf::Connection,
+    cfg: &conf::Config,
+    creds: &Creds,
+) -> Result<LocalAuth, String> {
+    match c.local.auth {
+        conf::AuthMethod::Pubkey => {
+            let file = c
+                .local
+                .certs
+                .first()
+                .ok_or("auth = pubkey needs certs = <file in x509/>")?;
+            let cert = creds
+                .local_cert(&file.path)
+                .ok_or_else(|| format!("certificate {} was not loaded", file.path.display()))?;
+            let signer = cert.signer.clone().ok_or_else(|| {
+                format!(
+                    "no private key in private/ matches the certificate {}",
+                    file.path.display()
+                )
+            })?;
+            let id = match &c.local.id {
+                Some(t) => identity(t, Some((&cert.subject, &cert.subject_der)))?,
+                None => Identity::DerAsn1Dn(cert.subject_der.clone()),
+            };
+            Ok(LocalAuth {
+                id,
+                credential: Credential::Signature {
+                    signer,
+                    chain: vec![cert.der.clone()],
+                },
+            })
+        }
+        conf::AuthMethod::Psk => {
+            let id = match &c.local.id {
+                Some(t) => identity(t, None)?,
+                None => match c.local_addrs.iter().find_map(|a| match a {
+                    conf::AddrSpec::Ip(ip) => Some(*ip),
+                    _ => None,
+                }) {
+                    Some(ip) => identity(&ip.to_string(), None)?,
+                    None => return Err("auth = psk needs id = ... or a local_addrs address".into()),
+                },
+            };
+            let psk = psk_for(cfg, c)?;
+            Ok(LocalAuth {
+                id,
+                credential: Credential::Psk(psk),
+            })
+        }
+    }
+}
+
+/// strongSwan's PSK lookup: a secret whose ids name the local or the remote identity, else
+/// one without ids.
+fn psk_for(cfg: &conf::Config, c: &conf::Connection) -> Result<Psk, String> {
+    let ids: Vec<&str> = [c.local.id.as_deref(), c.remote.id.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let named = cfg
+        .secrets
+        .iter()
+        .find(|s| s.ids.iter().any(|i| ids.contains(&i.as_str())));
+    let any = cfg.secrets.iter().find(|s| s.ids.is_empty());
+    named
+        .or(any)
+        .map(|s| Psk::new(s.secret.expose()))
+        .ok_or_else(|| format!("no secrets.ike* entry has id {}", ids.join(" or ")))
+}
+
+fn remote_auth(
+    c: &conf::Connection,
+    cfg: &conf::Config,
+    creds: &Creds,
+) -> Result<RemoteAuth, String> {
+    let text = c.remote.id.as_deref().filter(|t| *t != "%any");
+    match c.remote.auth {
+        conf::AuthMethod::Psk => {
+            let id = match text {
+                Some(t) => matcher(t)?,
+                None => IdentityMatcher::Any,
+            };
+            Ok(RemoteAuth {
+                id,
+                method: PeerAuthMethod::Psk(psk_for(cfg, c)?),
+            })
+        }
+        conf::AuthMethod::Pubkey => {
+            // A DN is checked by the authenticator against the certificate subject (the
+            // engine's matcher cannot build its DER).
+            let (id, subject) = match text {
+                Some(t) if t.contains('=') => (IdentityMatcher::Any, Some(t.to_string())),
+                Some(t) => (matcher(t)?, None),
+                None => (IdentityMatcher::Any, None),
+            };
+            let cas: Vec<&std::path::Path> =
+                c.remote.cacerts.iter().map(|f| f.path.as_path()).collect();
+            let store = creds.trust_store(&cas)?;
+            Ok(RemoteAuth {
+                id,
+                method: PeerAuthMethod::Certificate(Arc::new(PkiAuthenticator::new(
+                    store, subject,
+                ))),
+            })
+        }
+    }
+}
+
+/// `*.example.net` / `.example.net` accept a domain; anything else one identity.
+fn matcher(text: &str) -> Result<IdentityMatcher, String> {
+    if let Some(sfx) = text.strip_prefix('*') {
+        return Ok(IdentityMatcher::DomainSuffix(sfx.to_string()));
+    }
+    if text.starts_with('.') {
+        return Ok(IdentityMatcher::DomainSuffix(text.to_string()));
+    }
+    identity(text, None).map(IdentityMatcher::Exact)
+}
+
+fn ranges(sel: &conf::Selector, max: u32) -> Vec<(u32, u32)> {
+    match sel {
+        conf::Selector::Any | conf::Selector::Opaque => vec![(0, max)],
+        conf::Selector::Ranges(r) => r.iter().map(|r| (r.start, r.end)).collect(),
+    }
+}
+
+fn gsa_config(ch: &conf::Child) -> GsaConfig {
+    let first = ch
+        .gsa_proposals
+        .first()
+        .map(String::as_str)
+        .unwrap_or("default");
+    let (protection, key_bits, pfs_group) = gsa_proposal(first, ch.protection);
+    let mut geneve = Vec::new();
+    for (vs, ve) in ranges(&ch.selectors.vnis, 0x00ff_ffff) {
+        for (ps, pe) in ranges(&ch.selectors.protocol_types, 0xffff) {
+            geneve.push(GeneveRange {
+                vni_start: vs,
+                vni_end: ve,
+                ptype_start: u16::try_from(ps).unwrap_or(u16::MAX),
+                ptype_end: u16::try_from(pe).unwrap_or(u16::MAX),
+            });
+        }
+    }
+    let inner = |v: &[conf::Prefix]| -> Vec<IpRange> {
+        v.iter()
+            .filter_map(|p| IpRange::from_prefix(p.addr(), p.len()))
+            .collect()
+    };
+    GsaConfig {
+        name: ch.name.clone(),
+        protection,
+        key_bits,
+        selectors: GsaSelectors {
+            geneve,
+            local_inner: inner(&ch.selectors.local_prefixes),
+            remote_inner: inner(&ch.selectors.remote_prefixes),
+        },
+        lifetimes: Lifetimes {
+            rekey_time: ch.rekey_time,
+            life_time: ch.life_time.max(ch.rekey_time),
+        },
+        pfs_group,
+    }
+}
+
+fn child_dp(c: &conf::Connection, ch: &conf::Child) -> ChildDp {
+    let kind = match ch.protection {
+        conf::Protection::Gao => GsoKind::Gao,
+        conf::Protection::Geo | conf::Protection::GeoGao => GsoKind::Geo,
+    };
+    let options = match &ch.encrypted_options {
+        conf::OptionSet::All => OptionCoverage::All,
+        conf::OptionSet::None => OptionCoverage::None,
+        conf::OptionSet::List(l) => {
+            OptionCoverage::List(l.iter().map(|o| (o.class, o.kind)).collect())
+        }
+    };
+    let geo = kind == GsoKind::Geo;
+    let coverage = Coverage {
+        options,
+        payload: match ch.covered_length {
+            conf::CoveredLength::All => PayloadCoverage::All,
+            conf::CoveredLength::Bytes(n) => PayloadCoverage::First(n),
+            conf::CoveredLength::InnerL4 => PayloadCoverage::InnerHeaders,
+        },
+        padding: if geo && ch.padding > 0 {
+            Padding::Multiple(u16::from(ch.padding))
+        } else {
+            Padding::None
+        },
+        hidden_header: geo && ch.hide_header,
+        dummy_interval_ms: match ch.dummy_rate {
+            conf::DummyRate::PerSecond(n) if geo && n > 0 => Some(1000 / u64::from(n)),
+            _ => None,
+        },
+    };
+    ChildDp {
+        reqid: reqid(&c.name, &ch.name),
+        kind,
+        coverage,
+        replay_window: ch.replay_window,
+        rekey_bytes: ch.rekey_bytes,
+        life_bytes: ch.life_bytes,
+        rekey_packets: ch.rekey_packets,
+        life_packets: ch.life_packets,
+        rand_time: ch.rand_time,
+        start_action: ch.start_action,
+    }
+}
+
+fn sel<T: TryFrom<u32> + Copy>(s: &conf::Selector) -> Sel<T> {
+    match s {
+        conf::Selector::Any => Sel::Any,
+        conf::Selector::Opaque => Sel::Opaque,
+        conf::Selector::Ranges(r) => Sel::Ranges(
+            r.iter()
+                .filter_map(|r| Some((T::try_from(r.start).ok()?, T::try_from(r.end).ok()?)))
+                .collect(),
+        ),
+    }
+}
+
+fn policy(
+    id: u32,
+    p: &conf::Policy,
+    children: &BTreeMap<(String, String), ChildDp>,
+) -> Result<gsp::Policy, TranslateError> {
+    let action = match &p.action {
+        conf::Action::Bypass => gsp::Action::Bypass,
+        conf::Action::Discard => gsp::Action::Discard,
+        conf::Action::Secure(refs) => {
+            let mut gsos = Vec::new();
+            for r in refs {
+                let ch = children
+                    .get(&(r.connection.clone(), r.child.clone()))
+                    .ok_or_else(|| {
+                        err(
+                            format!("policies.{}", p.name),
+                            format!("gsas: no child {}.{}", r.connection, r.child),
+                        )
+                    })?;
+                gsos.push(Template {
+                    reqid: ch.reqid,
+                    kind: ch.kind,
+                });
+            }
+            // GEO first, GAOs after it (docs/dataplane.md: a GAO authenticates the GEO).
+            gsos.sort_by_key(|t| t.kind != GsoKind::Geo);
+            gsp::Action::Secure { gsos }
+        }
+    };
+    Ok(gsp::Policy {
+        id,
+        dir: match p.direction {
+            conf::Direction::In => gsp::Direction::In,
+            conf::Direction::Out => gsp::Direction::Out,
+        },
+        selectors: Selectors {
+            version: sel(&p.version),
+            oam: sel(&p.oam),
+            critical: sel(&p.critical),
+            rsvd: sel(&p.rsv),
+            protocol_type: sel(&p.protocol_types),
+            vni: sel(&p.vnis),
+            required_options: p
+                .required_options
+                .iter()
+                .map(|o| (o.class, o.kind))
+                .collect(),
+            ip_proto: sel(&p.ip_proto),
+            src_port: sel(&p.src_ports),
+            dst_port: sel(&p.dst_ports),
+            ..Selectors::default()
+        },
+        action,
+    })
+}
+
+/// Overlay routes: every peer prefix of every network.
+pub fn routes(o: &conf::Overlay) -> Vec<Route> {
+    let port = (o.port != 6081).then_some(o.port);
+    let mut out = Vec::new();
+    for n in &o.networks {
+        for p in &n.peers {
+            for pre in &p.prefixes {
+                out.push(Route {
+                    prefix: DpPrefix {
+                        addr: pre.addr(),
+                        len: pre.len(),
+                    },
+                    remote: p.underlay,
+                    vni: n.vni,
+                    port,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// gsa-dp owns its tun/tap devices (they are opened when it starts, before nvesecd): the
+/// flags that create the devices of `overlay.networks`, for `gsa-dp $(nvesecd --dp-args)`.
+pub fn dp_args(o: &conf::Overlay) -> Vec<String> {
+    let mut a = Vec::new();
+    if o.port != 6081 {
+        a.extend(["--port".to_string(), o.port.to_string()]);
+    }
+    if let [only] = o.local_addrs.as_slice() {
+        a.extend(["--listen".to_string(), only.to_string()]);
+    }
+    for n in &o.networks {
+        let flag = match n.device {
+            conf::DeviceKind::Tun => "--tun",
+            conf::DeviceKind::Tap => "--tap",
+        };
+        a.extend([
+            flag.to_string(),
+            format!("{}:{}:{}", n.ifname, n.vni, n.mtu),
+        ]);
+    }
+    a
+}
+
+/// SA soft/hard lifetimes for gsa-dp from the negotiated lifetimes and the child's byte and
+/// packet limits. `jitter` (0..=rand_time) moves the soft expiry earlier.
+pub fn lifetime(
+    l: &Lifetimes,
+    dp: &ChildDp,
+    jitter: Duration,
+    soft: bool,
+) -> nvesec_gsa_dp::lifetime::LifetimeConfig {
+    use nvesec_gsa_dp::lifetime::{LifetimeConfig, Limits};
+    let nz = |v: u64| (v > 0).then_some(v);
+    let soft_time = l.rekey_time.saturating_sub(jitter).as_secs().max(1);
+    LifetimeConfig {
+        soft: if soft {
+            Limits {
+                time_secs: Some(soft_time),
+                bytes: nz(dp.rekey_bytes),
+                packets: nz(dp.rekey_packets),
+                sn: None,
+            }
+        } else {
+            Limits::default()
+        },
+        hard: Limits {
+            time_secs: Some(l.life_time.as_secs().max(soft_time + 1)),
+            bytes: nz(dp.life_bytes),
+            packets: nz(dp.life_packets),
+            sn: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reqids_are_stable_and_distinct() {
+        assert_eq!(reqid("nve2", "red"), reqid("nve2", "red"));
+        assert_ne!(reqid("nve2", "red"), reqid("nve2", "blue"));
+        assert_ne!(reqid("a", "b.c"), 0);
+    }
+
+    #[test]
+    fn proposals() {
+        assert_eq!(
+            ike_proposal("aes128gcm16-prfsha384-x25519").unwrap(),
+            IkeProposal {
+                encr_key_bits: 128,
+                prf: 6,
+                dh_group: 31
+            }
+        );
+        assert_eq!(ike_proposal("default").unwrap(), IkeProposal::default());
+        assert!(ike_proposal("aes128cbc-sha1-modp2048").is_err());
+        assert_eq!(
+            gsa_proposal("aes128gcm16-esn", conf::Protection::Geo),
+            (Protection::Geo, 128, None)
+        );
+        assert_eq!(
+            gsa_proposal("aes256gmac-x25519-esn", conf::Protection::Gao),
+            (Protection::Gao, 256, Some(31))
+        );
+        assert_eq!(algorithm(Protection::Gao, 128), Algorithm::AesGmac128);
+        assert_eq!(algorithm(Protection::Geo, 256), Algorithm::AesGcm256);
+    }
+
+    #[test]
+    fn identities() {
+        assert_eq!(
+            identity("192.0.2.1", None).unwrap(),
+            Identity::Ipv4("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(
+            identity("nve1.example.net", None).unwrap(),
+            Identity::Fqdn("nve1.example.net".into())
+        );
+        assert_eq!(
+            identity("@nve1", None).unwrap(),
+            Identity::Fqdn("nve1".into())
+        );
+        assert_eq!(
+            identity("ops@example.net", None).unwrap(),
+            Identity::Rfc822("ops@example.net".into())
+        );
+        assert!(identity("CN=nve1", None).is_err());
+        assert_eq!(
+            identity("CN = nve1, O=x", Some(("CN=nve1, O=x", &[0x30, 0]))).unwrap(),
+            Identity::DerAsn1Dn(vec![0x30, 0])
+        );
+        assert_eq!(
+            matcher("*.nve.example").unwrap(),
+            IdentityMatcher::DomainSuffix(".nve.example".into())
+        );
+    }
+
+    #[test]
+    fn lifetimes_jitter_and_limits() {
+        let dp = ChildDp {
+            reqid: 1,
+            kind: GsoKind::Geo,
+            coverage: Coverage::default(),
+            replay_window: 1024,
+            rekey_bytes: 1000,
+            life_bytes: 0,
+            rekey_packets: 0,
+            life_packets: 0,
+            rand_time: Duration::from_secs(60),
+            start_action: conf::StartAction::Trap,
+        };
+        let l = Lifetimes {
+            rekey_time: Duration::from_secs(3600),
+            life_time: Duration::from_secs(3960),
+        };
+        let lt = lifetime(&l, &dp, Duration::from_secs(30), true);
+        assert_eq!(lt.soft.time_secs, Some(3570));
+        assert_eq!(lt.soft.bytes, Some(1000));
+        assert_eq!(lt.hard.time_secs, Some(3960));
+        assert_eq!(lt.hard.bytes, None);
+        let out = lifetime(&l, &dp, Duration::ZERO, false);
+        assert_eq!(out.soft.time_secs, None);
+    }
+}
