@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::dataplane::GsaDp;
 use crate::netns::{run, unique_name};
-use crate::topology::{python, Node, Topology};
+use crate::topology::{ping, python, tenant_addr, Netem, Node, Topology, UNDERLAY_DEV};
 use crate::{HarnessError, Netns};
 
 /// Link types we read (pcap LINKTYPE_* values).
@@ -548,6 +548,72 @@ impl DpCounters {
             })
             .collect()
     }
+}
+
+impl DpCounters {
+    /// The counters once `done` holds (polled for up to 3 s), read again after a short
+    /// settle so a late extra count would still show.
+    pub fn wait(dp: &GsaDp, done: impl Fn(&DpCounters) -> bool) -> Result<Self, HarnessError> {
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end && !done(&DpCounters::fetch(dp)?) {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        DpCounters::fetch(dp)
+    }
+
+    /// Only the drop reasons of a delta, as `bad_icv=1 replay=2` ("" when none moved).
+    pub fn drop_delta(&self, before: &DpCounters) -> String {
+        let d = self.delta(before);
+        let drops: BTreeMap<String, u64> = d
+            .into_iter()
+            .filter(|(k, _)| DROP_REASONS.contains(&k.as_str()))
+            .collect();
+        show_delta(&drops)
+    }
+}
+
+/// Geneve datagrams NVE `from` sends to NVE `to` that `to` never received: while `to`'s link
+/// drops everything, `from` pings `to`'s tenant address `count` times (needs a [`DpNves`]
+/// with a SECURE pair). Their sequence numbers are still fresh for `to`: ideal material for
+/// tampering (a modified copy of an already received packet would only count as a replay).
+pub fn unseen_packets(
+    t: &mut Topology,
+    from: usize,
+    to: usize,
+    count: u32,
+    pattern: &[u8],
+) -> Result<Vec<Datagram>, HarnessError> {
+    t.set_impairment(to, Netem::loss(100.0))?;
+    let cap = Sniffer::start(&t.nve(from).ns, UNDERLAY_DEV, "udp dst port 6081");
+    let got = cap.map(|c| {
+        let replies = ping(
+            &t.nve(from).ns,
+            &tenant_addr(to).to_string(),
+            count,
+            Some(pattern),
+        );
+        (c, replies)
+    });
+    t.set_impairment(to, Netem::default())?;
+    let (cap, replies) = got?;
+    let dst = t.nve(to).addr;
+    let d: Vec<Datagram> = Datagram::all_to_port(&cap.stop()?.frames, 6081)
+        .into_iter()
+        .filter(|d| *d.dst.ip() == dst)
+        .collect();
+    if replies != 0 || d.len() != count as usize {
+        return Err(HarnessError::Failed {
+            cmd: format!("unseen_packets nve{from} -> nve{to}"),
+            status: None,
+            stderr: format!(
+                "{replies} replies, {} datagrams captured\n{}",
+                d.len(),
+                t.describe()
+            ),
+        });
+    }
+    Ok(d)
 }
 
 /// Renders a delta as `bad_icv=3 replay=2` for logs and summary lines.

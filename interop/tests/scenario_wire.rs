@@ -4,30 +4,15 @@
 //! under GAO, and a GAO packet modified in flight is rejected and counted (bad_icv).
 //! TODO(nvesecd): the IKE half (ISAKMP/IKEv2 decoded on UDP 500) needs the daemon.
 
-use std::time::{Duration, Instant};
-
-use nvesec_interop::attacker::{gso_offsets, show_delta, Attacker, Datagram, DpCounters, Sniffer};
-use nvesec_interop::dataplane::GsaDp;
+use nvesec_interop::attacker::{
+    gso_offsets, show_delta, unseen_packets, Attacker, DpCounters, Sniffer,
+};
 use nvesec_interop::require_root;
 use nvesec_interop::topology::{
-    gsa_id, ping, tenant_addr, DpNves, Netem, Scenario, Suite, Topology, TENANT_DEV, UNDERLAY_DEV,
+    gsa_id, ping, tenant_addr, DpNves, Scenario, Suite, Topology, TENANT_DEV, UNDERLAY_DEV,
 };
 
 const MARKER: &[u8] = b"NVESEC-MARKER-02";
-
-/// The counters once `done` holds (checked for up to 3 s), then again after a short settle so
-/// a late extra drop would still show.
-fn counters_when(dp: &GsaDp, done: impl Fn(&DpCounters) -> bool) -> DpCounters {
-    let end = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < end {
-        if done(&DpCounters::fetch(dp).unwrap()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    DpCounters::fetch(dp).unwrap()
-}
 
 /// Geneve rows of a capture: (option class, option type, critical flag, VNI).
 fn geneve_rows(p: &nvesec_interop::attacker::Pcap) -> Vec<Vec<String>> {
@@ -115,12 +100,7 @@ fn gao_underlay_shows_the_marker_and_a_modified_packet_is_rejected() {
     );
 
     // A packet B has never seen: sent while B's link drops everything.
-    t.set_impairment(1, Netem::loss(100.0)).unwrap();
-    let cap = Sniffer::start(&t.nve(0).ns, UNDERLAY_DEV, "udp dst port 6081").unwrap();
-    assert_eq!(ping(&t.nve(0).ns, &dst, 1, Some(MARKER)), 0);
-    let fresh = Datagram::all_to_port(&cap.stop().unwrap().frames, 6081);
-    t.set_impairment(1, Netem::default()).unwrap();
-    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    let fresh = unseen_packets(&mut t, 0, 1, 1, MARKER).unwrap();
     let original = fresh[0].clone();
     let id = &original.payload[gso_offsets::GSA_ID..gso_offsets::GSA_ID + 4];
     assert_eq!(id, gsa_id(0, 1).to_be_bytes());
@@ -132,15 +112,16 @@ fn gao_underlay_shows_the_marker_and_a_modified_packet_is_rejected() {
     modified.payload[last] ^= 0x01;
     assert!(MARKER.contains(&original.payload[last]));
     attacker.send(&[modified]).unwrap();
-    let after = counters_when(b, |c| c.drops() > before.drops());
+    let after = DpCounters::wait(b, |c| c.drops() > before.drops()).unwrap();
     let d = after.delta(&before);
     assert_eq!(show_delta(&d), "bad_icv=1", "{after:?}");
 
     // The control: the same packet unmodified is accepted (its SN was still fresh).
     attacker.send(&[original]).unwrap();
-    let last_c = counters_when(b, |c| {
+    let last_c = DpCounters::wait(b, |c| {
         c.get("delivered_secured") > after.get("delivered_secured")
-    });
+    })
+    .unwrap();
     assert_eq!(
         last_c.get("delivered_secured"),
         after.get("delivered_secured") + 1
