@@ -13,9 +13,12 @@ use nvesec_ikev2::config::{
 };
 use nvesec_ikev2::crypto::Signer;
 use nvesec_ikev2::endpoint::Event;
+use nvesec_ikev2::sa::events::DownReason;
 use nvesec_ikev2::sa::signature::public_key;
 use nvesec_ikev2::sa::SaState;
-use nvesec_ikev2::wire::{AuthMethod, Message, NotifyType, Payload, PayloadType as P};
+use nvesec_ikev2::wire::{
+    AuthMethod, ExchangeType, Message, NotifyType, Payload, PayloadType as P,
+};
 use util::*;
 
 /// Trusts a fixed set of "certificates" (opaque DER stand-ins) bound to identities; records
@@ -113,8 +116,20 @@ fn pki(entries: Vec<(&[u8], &str, PeerPublicKey)>) -> Arc<FakePki> {
 }
 
 fn run(keys: Keys, b_trusts_a: bool) -> (Net, usize, usize) {
+    let (mut net, a, b) = start(keys, true, b_trusts_a);
+    net.drive_for(Duration::from_secs(2), 100);
+    (net, a, b)
+}
+
+/// A initiates towards B; each trusts the other's certificate or not. Nothing is delivered yet.
+fn start(keys: Keys, a_trusts_b: bool, b_trusts_a: bool) -> (Net, usize, usize) {
     let trust_a = if b_trusts_a {
         vec![(&b"cert-a"[..], "a.nve", keys.a_pub.clone())]
+    } else {
+        vec![]
+    };
+    let trust_b = if a_trusts_b {
+        vec![(&b"cert-b"[..], "b.nve", keys.b_pub.clone())]
     } else {
         vec![]
     };
@@ -129,7 +144,7 @@ fn run(keys: Keys, b_trusts_a: bool) -> (Net, usize, usize) {
             B_ADDR,
             keys.a.clone(),
             b"cert-a",
-            pki(vec![(b"cert-b", "b.nve", keys.b_pub.clone())]),
+            pki(trust_b),
         )]),
         1,
     );
@@ -152,7 +167,6 @@ fn run(keys: Keys, b_trusts_a: bool) -> (Net, usize, usize) {
         .ep
         .initiate(now, "to-b", addr(A_ADDR), None)
         .unwrap();
-    net.drive_for(Duration::from_secs(2), 100);
     (net, a, b)
 }
 
@@ -264,6 +278,55 @@ fn untrusted_certificate_gives_authentication_failed_and_no_sa() {
             .len(),
         1
     );
+}
+
+/// Regression (found against strongSwan 5.9): the initiator that refuses the responder's
+/// certificate must say so in a separate INFORMATIONAL (RFC 7296 §2.21.2), because the
+/// responder already considers the SA established; the responder drops it on receipt.
+#[test]
+fn initiator_refusing_responder_certificate_sends_auth_failed_informational() {
+    let (mut net, a, b) = start(ed25519(), false, true);
+    // IKE_SA_INIT x2, IKE_AUTH x2, then A's INFORMATIONAL (not yet delivered).
+    assert!(net.drive_until(100, |n| n.captured.len() >= 5));
+    // Between nvesec peers the first GSA rode in IKE_AUTH: B installed it.
+    assert_eq!(event_kinds(&net.nodes[b].events), ["IkeSaUp", "GsaInstall"]);
+    let info = Message::parse(&net.captured[4].bytes).unwrap();
+    assert_eq!(net.captured[4].from, a);
+    assert_eq!(info.header.exchange, ExchangeType::INFORMATIONAL);
+    assert_eq!(info.header.message_id, 2);
+    assert!(!info.header.flags.is_response() && info.header.flags.is_initiator());
+    assert_eq!(
+        payload_types(&net.captured[4].bytes, Some(net.sa(b))),
+        [P::SK, P::NOTIFY]
+    );
+    let inner = net.sa(b).decrypt_from_peer(&net.captured[4].bytes).unwrap();
+    assert!(matches!(
+        &inner[0],
+        Payload::Notify(n) if n.ty == NotifyType::AUTHENTICATION_FAILED && n.data.is_empty()
+    ));
+    net.drive_for(Duration::from_secs(60), 100);
+    // Sent once: A abandoned the SA, nothing is retransmitted.
+    assert_eq!(net.captured.len(), 6);
+    assert_eq!(event_kinds(&net.nodes[a].events), ["AuthFailed"]);
+    assert_eq!(
+        event_kinds(&net.nodes[b].events),
+        [
+            "IkeSaUp",
+            "GsaInstall",
+            "AuthFailed",
+            "GsaRemove",
+            "IkeSaDown"
+        ]
+    );
+    assert!(net.nodes[b].events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown {
+            reason: DownReason::AuthFailed,
+            ..
+        }
+    )));
+    assert!(net.nodes[a].ep.ike_sas().is_empty());
+    assert!(net.nodes[b].ep.ike_sas().is_empty());
 }
 
 #[test]

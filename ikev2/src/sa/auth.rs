@@ -411,10 +411,18 @@ impl IkeSa {
             LogLevel::Error,
             format!("authentication failed: {reason}"),
         );
-        if let Some(msg_id) = respond_to {
+        let n = Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, Vec::new()));
+        match respond_to {
             // RFC 7296 §2.21.2: the responder answers with AUTHENTICATION_FAILED alone.
-            let n = Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, Vec::new()));
-            self.send_protected_response(ctx, ExchangeType::IKE_AUTH, msg_id, &[n]);
+            Some(msg_id) => self.send_protected_response(ctx, ExchangeType::IKE_AUTH, msg_id, &[n]),
+            // The initiator rejects the responder's AUTH (or certificate) after the responder
+            // already considers the SA established: §2.21.2 lets it say so "in a separate
+            // INFORMATIONAL exchange". strongSwan does and relies on it (otherwise it keeps a
+            // dangling ESTABLISHED SA until DPD); like strongSwan we send it once, without
+            // waiting for the answer (go_down below abandons the request).
+            None => {
+                self.send_protected_request(ctx, ExchangeType::INFORMATIONAL, &[n]);
+            }
         }
         ctx.out.events.push_back(Event::AuthFailed {
             ike: self.id(),

@@ -4,12 +4,13 @@
 //! SK{D(GSA, our inbound GSA-IDs)} -->  <-- SK{D(GSA, the peer's inbound GSA-IDs)}
 //! SK{D(IKE)}                      -->  <-- SK{}
 //! SK{}  (liveness check, see dpd.rs)
+//! SK{N(AUTHENTICATION_FAILED)}    -->  <-- SK{}   (IKE_AUTH initiator refused us, §2.21.2)
 //! ```
 
 use super::events::{DownReason, Event, LogLevel};
 use super::rekey::Pending;
 use super::{Ctx, IkeSa, State};
-use crate::wire::{Delete, ExchangeType, Payload, ProtocolId};
+use crate::wire::{Delete, ExchangeType, NotifyType, Payload, ProtocolId};
 
 impl IkeSa {
     pub(crate) fn start_delete_gsa(&mut self, ctx: &mut Ctx<'_>, inbound: u32) -> Option<Pending> {
@@ -67,6 +68,10 @@ impl IkeSa {
         msg_id: u32,
         payloads: &[Payload],
     ) {
+        if Self::carries_auth_failed(payloads) {
+            self.on_peer_auth_failed(ctx, msg_id);
+            return;
+        }
         let mut delete_ike = false;
         let mut gone_out = Vec::new();
         for p in payloads {
@@ -136,5 +141,27 @@ impl IkeSa {
             vec![Payload::Delete(Delete::spis_u32(ProtocolId::GSA, &ours))]
         };
         self.send_protected_response(ctx, ExchangeType::INFORMATIONAL, msg_id, &resp);
+    }
+
+    fn carries_auth_failed(payloads: &[Payload]) -> bool {
+        payloads
+            .iter()
+            .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::AUTHENTICATION_FAILED))
+    }
+
+    /// The IKE_AUTH initiator rejected our AUTH after we had established the SA and told us
+    /// in a separate INFORMATIONAL (RFC 7296 §2.21.2; strongSwan's
+    /// `send_auth_failed_informational`): the SA never was mutually authenticated, drop it.
+    fn on_peer_auth_failed(&mut self, ctx: &mut Ctx<'_>, msg_id: u32) {
+        self.send_protected_response(ctx, ExchangeType::INFORMATIONAL, msg_id, &[]);
+        let reason = "peer refused our authentication (AUTHENTICATION_FAILED in INFORMATIONAL)";
+        self.log(ctx, LogLevel::Error, reason);
+        ctx.out.events.push_back(Event::AuthFailed {
+            ike: self.id(),
+            conn: self.conn.name.clone(),
+            notify: NotifyType::AUTHENTICATION_FAILED,
+            reason: reason.into(),
+        });
+        self.go_down(ctx, DownReason::AuthFailed);
     }
 }
