@@ -99,8 +99,12 @@ pub enum DriverError {
     Config(String),
 }
 
-/// Parses a swanctl-style identity string.
+/// Parses a swanctl-style identity string; `der:HEX` is an ID_DER_ASN1_DN given as the DER
+/// bytes of the Name (e.g. a certificate's subject).
 pub fn parse_identity(text: &str) -> Identity {
+    if let Some(der) = text.strip_prefix("der:").and_then(unhex) {
+        return Identity::DerAsn1Dn(der);
+    }
     if let Ok(ip) = text.parse::<IpAddr>() {
         return match ip {
             IpAddr::V4(a) => Identity::Ipv4(a),
@@ -817,6 +821,10 @@ mod tests {
             Identity::Fqdn("nve.example".into())
         );
         assert_eq!(parse_identity("a@b.c"), Identity::Rfc822("a@b.c".into()));
+        assert_eq!(
+            parse_identity("der:3000"),
+            Identity::DerAsn1Dn(vec![0x30, 0])
+        );
     }
 
     #[test]

@@ -42,6 +42,8 @@ struct Pair {
     dir: tempfile::TempDir,
     suite: &'static str,
     key_lens: [usize; 5],
+    /// Identities as strongSwan shows them (nve, ss) and as our events show them (nve, ss).
+    ids: (String, String, String, String),
 }
 
 struct Setup {
@@ -61,6 +63,14 @@ struct Setup {
     /// The driver's proposal and DPD delay.
     proposal: &'static str,
     dpd_delay_secs: Option<u64>,
+    /// The driver's PSK (strongSwan always has [`PSK`]).
+    driver_psk: &'static str,
+    /// Identities by certificate subject DN (ID_DER_ASN1_DN) instead of FQDNs.
+    dn_ids: bool,
+    /// strongSwan's certificate comes from a CA the driver does not trust.
+    ss_untrusted: bool,
+    /// Our certificate comes from a CA strongSwan does not trust.
+    nve_untrusted: bool,
     /// What both ends must agree on (swanctl's notation) and the SK_d, SK_e*, SK_p* sizes.
     suite: &'static str,
     key_lens: [usize; 5],
@@ -78,6 +88,10 @@ impl Default for Setup {
             fragment_mtu: None,
             proposal: "aes256gcm16-prfsha256-x25519",
             dpd_delay_secs: None,
+            driver_psk: PSK,
+            dn_ids: false,
+            ss_untrusted: false,
+            nve_untrusted: false,
             suite: SUITE,
             // AES-256-GCM + PRF_HMAC_SHA2_256: 32, 32+4, 32+4, 32, 32 (RFC 7296 §2.14, RFC 5282).
             key_lens: [32, 36, 36, 32, 32],
@@ -85,27 +99,59 @@ impl Default for Setup {
     }
 }
 
-/// A CA and a certificate for `id` (SAN DNS), both issued with nvesec_pki.
-fn make_creds(kt: KeyType, dir: &Path) -> (String, String, String, String, String) {
+/// Credentials issued with nvesec_pki: a CA, a certificate for each end (SAN DNS = its FQDN).
+struct Creds {
+    ca: String,
+    nve_key: String,
+    nve_cert: String,
+    ss_key: String,
+    ss_cert: String,
+    /// DER of the subject Names, for ID_DER_ASN1_DN identities.
+    nve_dn: Vec<u8>,
+    ss_dn: Vec<u8>,
+}
+
+fn make_creds(kt: KeyType, ss_untrusted: bool, nve_untrusted: bool) -> Creds {
     let now = SystemTime::now();
-    let ca_key = PrivateKey::generate(kt).unwrap();
-    let ca = self_sign(
-        &ca_key,
-        &CertProfile::ca(Dn::parse("C=CH, O=nvesec, CN=interop CA").unwrap()),
-        now,
-    )
-    .unwrap();
-    let ee = |id: &str| {
+    let ca = |name: &str| {
+        let key = PrivateKey::generate(kt).unwrap();
+        let dn = Dn::parse(&format!("C=CH, O=nvesec, CN={name}")).unwrap();
+        let cert = self_sign(&key, &CertProfile::ca(dn), now).unwrap();
+        (key, cert)
+    };
+    let (ca_key, ca_cert) = ca("interop CA");
+    let (rogue_key, rogue_cert) = ca("rogue CA");
+    let ee = |id: &str, ca_cert, ca_key| {
         let key = PrivateKey::generate(kt).unwrap();
         let mut p = CertProfile::end_entity(Dn::parse(&format!("O=nvesec, CN={id}")).unwrap());
         p.sans = vec![SubjectAltName::Dns(id.into())];
-        let cert = issue(&key.public_key(), &p, &ca, &ca_key, now).unwrap();
-        (key.to_pem().to_string(), cert.to_pem())
+        let cert = issue(&key.public_key(), &p, ca_cert, ca_key, now).unwrap();
+        let dn = cert.info().unwrap().subject_der;
+        (key.to_pem().to_string(), cert.to_pem(), dn)
     };
-    let (nve_key, nve_cert) = ee(NVE_ID);
-    let (ss_key, ss_cert) = ee(SS_ID);
-    fs::create_dir_all(dir).unwrap();
-    (ca.to_pem(), nve_key, nve_cert, ss_key, ss_cert)
+    let (nve_key, nve_cert, nve_dn) = if nve_untrusted {
+        ee(NVE_ID, &rogue_cert, &rogue_key)
+    } else {
+        ee(NVE_ID, &ca_cert, &ca_key)
+    };
+    let (ss_key, ss_cert, ss_dn) = if ss_untrusted {
+        ee(SS_ID, &rogue_cert, &rogue_key)
+    } else {
+        ee(SS_ID, &ca_cert, &ca_key)
+    };
+    Creds {
+        ca: ca_cert.to_pem(),
+        nve_key,
+        nve_cert,
+        ss_key,
+        ss_cert,
+        nve_dn,
+        ss_dn,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn swanctl_conf(s: &Setup) -> String {
@@ -119,11 +165,17 @@ fn swanctl_conf(s: &Setup) -> String {
         ),
         Auth::Cert(_) => ("pubkey", "certs = ss.pem", String::new()),
     };
+    // With DN identities strongSwan uses its certificate's subject (no local id).
+    let (local_id, remote_id) = if s.dn_ids {
+        (String::new(), format!("id = \"O=nvesec, CN={NVE_ID}\""))
+    } else {
+        (format!("id = {SS_ID}"), format!("id = {NVE_ID}"))
+    };
     format!(
         "connections {{\n nve {{\n version = 2\n local_addrs = {SS_IP}\n remote_addrs = {NVE_IP}\n \
          proposals = {proposals}\n childless = {childless}\n rekey_time = 0\n {extra}\n \
-         local {{\n auth = {method}\n id = {SS_ID}\n {certs}\n }}\n \
-         remote {{\n auth = {method}\n id = {NVE_ID}\n }}\n }}\n}}\n{secrets}"
+         local {{\n auth = {method}\n {local_id}\n {certs}\n }}\n \
+         remote {{\n auth = {method}\n {remote_id}\n }}\n }}\n}}\n{secrets}"
     )
 }
 
@@ -140,16 +192,25 @@ impl Pair {
         fs::create_dir_all(ss_dir.join("x509")).unwrap();
         fs::create_dir_all(ss_dir.join("private")).unwrap();
         fs::create_dir_all(&nve_dir).unwrap();
+        let mut ids = (NVE_ID.to_string(), SS_ID.to_string());
         let auth = match s.auth {
-            Auth::Psk => DriverAuth::Psk { secret: PSK.into() },
+            Auth::Psk => DriverAuth::Psk {
+                secret: s.driver_psk.into(),
+            },
             Auth::Cert(kt) => {
-                let (ca, nve_key, nve_cert, ss_key, ss_cert) = make_creds(kt, dir.path());
-                fs::write(ss_dir.join("x509ca/ca.pem"), &ca).unwrap();
-                fs::write(ss_dir.join("x509/ss.pem"), ss_cert).unwrap();
-                fs::write(ss_dir.join("private/ss.key"), ss_key).unwrap();
-                fs::write(nve_dir.join("ca.pem"), &ca).unwrap();
-                fs::write(nve_dir.join("nve.pem"), nve_cert).unwrap();
-                fs::write(nve_dir.join("nve.key"), nve_key).unwrap();
+                let c = make_creds(kt, s.ss_untrusted, s.nve_untrusted);
+                fs::write(ss_dir.join("x509ca/ca.pem"), &c.ca).unwrap();
+                fs::write(ss_dir.join("x509/ss.pem"), &c.ss_cert).unwrap();
+                fs::write(ss_dir.join("private/ss.key"), &c.ss_key).unwrap();
+                fs::write(nve_dir.join("ca.pem"), &c.ca).unwrap();
+                fs::write(nve_dir.join("nve.pem"), &c.nve_cert).unwrap();
+                fs::write(nve_dir.join("nve.key"), &c.nve_key).unwrap();
+                if s.dn_ids {
+                    ids = (
+                        format!("der:{}", hex(&c.nve_dn)),
+                        format!("der:{}", hex(&c.ss_dn)),
+                    );
+                }
                 DriverAuth::Cert {
                     key: nve_dir.join("nve.key"),
                     cert: nve_dir.join("nve.pem"),
@@ -172,8 +233,8 @@ impl Pair {
             fragment_mtu: s.fragment_mtu,
             connections: vec![DriverConn {
                 name: "ss".into(),
-                local_id: NVE_ID.into(),
-                remote_id: SS_ID.into(),
+                local_id: ids.0.clone(),
+                remote_id: ids.1.clone(),
                 remote_addrs: vec![SS_IP.parse().unwrap()],
                 auth,
                 childless: None,
@@ -189,6 +250,16 @@ impl Pair {
             dir,
             suite: s.suite,
             key_lens: s.key_lens,
+            ids: if s.dn_ids {
+                (
+                    format!("O=nvesec, CN={NVE_ID}"),
+                    format!("O=nvesec, CN={SS_ID}"),
+                    ids.0.replacen("der:", "dn:", 1),
+                    ids.1.replacen("der:", "dn:", 1),
+                )
+            } else {
+                (NVE_ID.into(), SS_ID.into(), NVE_ID.into(), SS_ID.into())
+            },
         }
     }
 
@@ -314,12 +385,13 @@ fn assert_listed(p: &Pair, out: &str, spis: &(String, String), ss_initiated: boo
         vec![(spis.0.clone(), spis.1.clone(), ss_initiated)],
         "{out}"
     );
+    let (nve, ss) = (&p.ids.0, &p.ids.1);
     assert!(
-        out.contains(&format!("local  '{SS_ID}' @ {SS_IP}[500]")),
+        out.contains(&format!("local  '{ss}' @ {SS_IP}[500]")),
         "{out}"
     );
     assert!(
-        out.contains(&format!("remote '{NVE_ID}' @ {NVE_IP}[500]")),
+        out.contains(&format!("remote '{nve}' @ {NVE_IP}[500]")),
         "{out}"
     );
     assert!(out.contains(&format!("\n  {}\n", p.suite)), "{out}");
@@ -327,10 +399,11 @@ fn assert_listed(p: &Pair, out: &str, spis: &(String, String), ss_initiated: boo
 }
 
 /// Our side of an established SA.
-fn assert_up_event(ev: &Value, initiator: bool, suite: &str) {
+fn assert_up_event(p: &Pair, ev: &Value, initiator: bool) {
+    let suite = p.suite;
     assert_eq!(ev["initiator"], initiator, "{ev}");
-    assert_eq!(ev["local_id"], NVE_ID, "{ev}");
-    assert_eq!(ev["peer_id"], SS_ID, "{ev}");
+    assert_eq!(ev["local_id"], p.ids.2.as_str(), "{ev}");
+    assert_eq!(ev["peer_id"], p.ids.3.as_str(), "{ev}");
     assert_eq!(ev["state"], "Established", "{ev}");
     // Our names for swanctl's AES_GCM_16-<bits>/PRF_HMAC_SHA2_<bits>.
     let (encr, prf) = match suite {
@@ -349,7 +422,7 @@ fn nvesec_initiates(p: &mut Pair) -> (u64, (String, String)) {
     let up = p.event("ike_sa_up", |e| {
         e["event"] == "ike_sa_up" && e["uid"] == uid
     });
-    assert_up_event(&up, true, p.suite);
+    assert_up_event(p, &up, true);
     (uid, spis_of(&up))
 }
 
@@ -359,7 +432,7 @@ fn strongswan_initiates(p: &mut Pair, seen: usize) -> (u64, (String, String)) {
         .driver
         .wait_event_after(seen, |e| e["event"] == "ike_sa_up", WAIT)
         .unwrap();
-    assert_up_event(&up, false, p.suite);
+    assert_up_event(p, &up, false);
     (up["uid"].as_u64().unwrap(), spis_of(&up))
 }
 
@@ -945,4 +1018,131 @@ fn kill_charon(ns: &Netns) {
         assert!(Instant::now() < deadline, "charon does not die");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// ID_DER_ASN1_DN identities: strongSwan identifies itself by its certificate's subject (no
+/// `id`), and expects ours by DN; the engine checks the DN against the certificate subject.
+#[test]
+fn dn_identities_with_ecdsa_certificates_both_directions() {
+    let mut p = Pair::new(Setup {
+        auth: Auth::Cert(KeyType::EcdsaP256),
+        dn_ids: true,
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, false);
+    p.wait_log(&format!(
+        "authentication of 'O=nvesec, CN={NVE_ID}' with ECDSA_WITH_SHA256_DER successful"
+    ));
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+    let seen = p.driver.events().len();
+    let (_, spis) = strongswan_initiates(&mut p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    p.assert_keys_match(&spis.0, &spis.1);
+}
+
+/// A wrong PSK fails both ways with AUTHENTICATION_FAILED (RFC 7296 §2.21.2) and leaves no SA
+/// on either side.
+#[test]
+fn wrong_psk_is_refused_both_ways() {
+    let mut p = Pair::new(Setup {
+        driver_psk: "not the key strongSwan has",
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let uid = p.driver.command("initiate ss").unwrap()["uid"]
+        .as_u64()
+        .unwrap();
+    let failed = p.event("auth failed", |e| e["event"] == "auth_failed");
+    assert_eq!(failed["uid"], uid);
+    assert_eq!(failed["notify"], "AUTHENTICATION_FAILED", "{failed}");
+    p.wait_log("MAC mismatched");
+    p.wait_log("generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]");
+
+    let seen = p.driver.events().len();
+    let _ = p.charon.swanctl(&["--initiate", "--ike", "nve"]);
+    p.driver
+        .wait_event_after(seen, |e| e["event"] == "auth_failed", WAIT)
+        .unwrap();
+    p.wait_log("received AUTHENTICATION_FAILED notify error");
+    assert!(!p.list_sas().contains("nve: #"), "{}", p.list_sas());
+    assert!(p.driver.status().unwrap().is_empty());
+    assert!(!p.driver.events().iter().any(|e| e["event"] == "ike_sa_up"));
+}
+
+/// A strongSwan certificate from a CA we do not trust: we refuse it as responder and as
+/// initiator. As initiator we tell strongSwan, which already considers the SA established,
+/// with AUTHENTICATION_FAILED in a separate INFORMATIONAL (RFC 7296 §2.21.2), so it drops
+/// the SA at once.
+#[test]
+fn untrusted_strongswan_certificate_is_refused() {
+    let mut p = Pair::new(Setup {
+        auth: Auth::Cert(KeyType::Ed25519),
+        ss_untrusted: true,
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let _ = p.charon.swanctl(&["--initiate", "--ike", "nve"]);
+    let failed = p.event("auth failed", |e| e["event"] == "auth_failed");
+    assert!(
+        failed["reason"].as_str().unwrap().contains("rogue CA"),
+        "{failed}"
+    );
+    p.wait_log("received AUTHENTICATION_FAILED notify error");
+
+    let seen = p.driver.events().len();
+    p.driver.command("initiate ss").unwrap();
+    let failed = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "auth_failed", WAIT)
+        .unwrap();
+    assert!(
+        failed["reason"].as_str().unwrap().contains("rogue CA"),
+        "{failed}"
+    );
+    p.wait_log("parsed INFORMATIONAL request 2 [ N(AUTH_FAILED) ]");
+    p.wait_sas("strongSwan dropped the SA", |o| !o.contains("nve: #"));
+    assert!(p.driver.status().unwrap().is_empty());
+    assert!(!p.driver.events().iter().any(|e| e["event"] == "ike_sa_up"));
+}
+
+/// strongSwan does not trust our certificate. As responder it refuses our IKE_AUTH; as
+/// initiator (we already sent our AUTH and consider the SA established) it sends
+/// AUTHENTICATION_FAILED in a separate INFORMATIONAL, and we must drop the SA.
+#[test]
+fn untrusted_nvesec_certificate_is_refused_by_strongswan() {
+    let mut p = Pair::new(Setup {
+        auth: Auth::Cert(KeyType::EcdsaP256),
+        nve_untrusted: true,
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let uid = p.driver.command("initiate ss").unwrap()["uid"]
+        .as_u64()
+        .unwrap();
+    let failed = p.event("refused by strongSwan", |e| e["event"] == "auth_failed");
+    assert_eq!(failed["uid"], uid);
+    assert_eq!(failed["notify"], "AUTHENTICATION_FAILED", "{failed}");
+    p.wait_log("generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]");
+
+    let seen = p.driver.events().len();
+    let _ = p.charon.swanctl(&["--initiate", "--ike", "nve"]);
+    let failed = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "auth_failed", WAIT)
+        .unwrap();
+    assert_eq!(failed["notify"], "AUTHENTICATION_FAILED", "{failed}");
+    let down = p
+        .driver
+        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
+        .unwrap();
+    assert_eq!(down["uid"], failed["uid"]);
+    assert_eq!(down["reason"], "AuthFailed");
+    p.wait_log("generating INFORMATIONAL request 2 [ N(AUTH_FAILED) ]");
+    assert!(p.driver.status().unwrap().is_empty());
+    assert!(!p.list_sas().contains("nve: #"), "{}", p.list_sas());
 }
