@@ -12,7 +12,8 @@
 //! Module map: [`wire`] (typed views: Geneve, GSO, inner headers), [`gsp`] (policies),
 //! [`gsa`] (security associations), [`seal`] (GEO/GAO), [`aead`] (ring and RustCrypto
 //! AES-GCM behind one trait), [`replay`], [`lifetime`], [`acquire`], [`counters`],
-//! [`engine`], [`keying`], [`limits`], [`fuzzing`] (entry points for fuzz targets).
+//! [`engine`], [`keying`], [`limits`], [`fuzzing`] (entry points for fuzz targets),
+//! [`offload`] (tun TSO segmentation and GRO-like coalescing, pure), [`io`] (the daemon).
 #![forbid(unsafe_code)]
 
 pub mod acquire;
@@ -26,6 +27,7 @@ pub mod io;
 pub mod keying;
 pub mod lifetime;
 pub mod limits;
+pub mod offload;
 pub mod replay;
 pub mod seal;
 pub mod wire;

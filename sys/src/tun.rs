@@ -10,8 +10,21 @@ pub const IFF_TUN: c_short = 0x0001;
 pub const IFF_TAP: c_short = 0x0002;
 /// `IFF_NO_PI`: no 4-byte packet-information prefix on each frame.
 pub const IFF_NO_PI: c_short = 0x1000;
-/// `IFF_VNET_HDR`: each frame starts with a `virtio_net_hdr` (offloads; not used yet).
+/// `IFF_VNET_HDR`: each frame starts with a `virtio_net_hdr` (offloads: GSO super-packets and
+/// partial checksums).
 pub const IFF_VNET_HDR: c_short = 0x4000;
+/// `IFF_MULTI_QUEUE`: every TUNSETIFF on the same name adds a queue (one descriptor per worker).
+pub const IFF_MULTI_QUEUE: c_short = 0x0100;
+
+/// TUNSETOFFLOAD flags (linux/if_tun.h): what the kernel may hand us unfinished.
+/// `TUN_F_CSUM`: packets may carry a partial checksum (`VIRTIO_NET_HDR_F_NEEDS_CSUM`).
+pub const TUN_F_CSUM: u32 = 0x01;
+/// `TUN_F_TSO4`: TCP over IPv4 super-packets (GSO_TCPV4).
+pub const TUN_F_TSO4: u32 = 0x02;
+/// `TUN_F_TSO6`: TCP over IPv6 super-packets (GSO_TCPV6).
+pub const TUN_F_TSO6: u32 = 0x04;
+/// `TUN_F_TSO_ECN`: super-packets may have CWR set (GSO_ECN).
+pub const TUN_F_TSO_ECN: u32 = 0x08;
 
 /// Interface names are at most IFNAMSIZ - 1 bytes.
 pub const IFNAMSIZ: usize = 16;
@@ -42,6 +55,10 @@ nix::ioctl_readwrite_bad!(
     nix::request_code_write!(b'T', 202, std::mem::size_of::<c_int>()),
     IfReq
 );
+
+// TUNSETOFFLOAD = _IOW('T', 208, unsigned int) (linux/if_tun.h); the argument is the flag word
+// itself, passed by value (drivers/net/tun.c: `case TUNSETOFFLOAD: ret = set_offload(tun, arg)`).
+nix::ioctl_write_int!(tunsetoffload, b'T', 208);
 
 impl IfReq {
     /// An ifreq for `name` with `flags`; refuses names the kernel would truncate.
@@ -81,6 +98,23 @@ pub fn set_iff(fd: BorrowedFd<'_>, name: &str, flags: c_short) -> Result<String,
     Ok(req.name())
 }
 
+/// Tell the kernel which offloads we handle on a tun opened with `IFF_VNET_HDR` (`TUN_F_*`
+/// flags). With `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`, reads return TCP super-packets of up to
+/// 64 KiB that we must segment, and writes may carry super-packets the kernel segments or
+/// receives as one (GRO-like). An error means the kernel refuses those offloads: run without.
+pub fn set_offload(fd: BorrowedFd<'_>, flags: u32) -> Result<(), nix::Error> {
+    // SAFETY: `fd` is a live descriptor for the duration of the call (BorrowedFd); TUNSETOFFLOAD
+    // takes its argument by value and touches no user memory. On a descriptor that is not a tun
+    // the kernel answers with an error (ENOTTY/EBADFD), which we return.
+    unsafe {
+        tunsetoffload(
+            fd.as_raw_fd(),
+            nix::sys::ioctl::ioctl_param_type::from(flags),
+        )
+    }?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +137,22 @@ mod tests {
             );
         }
         assert!(IfReq::new("fifteen-bytes-x", IFF_TUN).is_ok());
+    }
+
+    #[test]
+    fn set_offload_on_a_non_tun_fd_is_an_error() {
+        let f = std::fs::File::open("/dev/null").unwrap();
+        use std::os::fd::AsFd;
+        assert!(set_offload(f.as_fd(), TUN_F_CSUM).is_err());
+    }
+
+    #[test]
+    fn offload_request_code_matches_if_tun_h() {
+        // _IOW('T', 208, unsigned int) = dir 1 << 30 | size 4 << 16 | 'T' << 8 | 208.
+        assert_eq!(
+            nix::request_code_write!(b'T', 208, std::mem::size_of::<nix::libc::c_int>()),
+            0x4004_54d0
+        );
     }
 
     #[test]

@@ -1,0 +1,375 @@
+use super::*;
+use proptest::prelude::*;
+
+/// A TCP super-packet as a tun with TSO hands it out: vnet header (NEEDS_CSUM, GSO_TCPV4/6),
+/// IP lengths and IPv4 header checksum final, TCP checksum field = pseudo-header sum only.
+fn super_packet(v6: bool, payload: &[u8], mss: u16, flags: u8, opts: &[u8]) -> Vec<u8> {
+    let iphl = if v6 { 40 } else { 20 };
+    let thl = 20 + opts.len();
+    let total = iphl + thl + payload.len();
+    let mut p = vec![0u8; total];
+    if v6 {
+        p[0] = 0x60;
+        p[1] = 0x0a; // traffic class / flow label bits
+        set_u16(&mut p, 4, (total - 40) as u16);
+        p[6] = PROTO_TCP;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    } else {
+        p[0] = 0x45;
+        set_u16(&mut p, 2, total as u16);
+        set_u16(&mut p, 4, 0x1234);
+        p[6] = 0x40; // DF
+        p[8] = 64;
+        p[9] = PROTO_TCP;
+        p[12..16].copy_from_slice(&[172, 16, 0, 1]);
+        p[16..20].copy_from_slice(&[172, 16, 0, 2]);
+        fix_ipv4_checksum(&mut p, 20);
+    }
+    let t = iphl;
+    set_u16(&mut p, t, 40000);
+    set_u16(&mut p, t + 2, 5201);
+    p[t + 4..t + 8].copy_from_slice(&0xffff_f000u32.to_be_bytes()); // wraps inside the packet
+    p[t + 8..t + 12].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+    p[t + 12] = ((thl / 4) as u8) << 4;
+    p[t + 13] = flags;
+    set_u16(&mut p, t + 14, 502);
+    p[t + 20..t + thl].copy_from_slice(opts);
+    p[iphl + thl..].copy_from_slice(payload);
+    let partial = fold(pseudo_sum(&p, v6, PROTO_TCP, total - iphl));
+    set_u16(&mut p, t + 16, partial);
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: if v6 { GSO_TCPV6 } else { GSO_TCPV4 },
+        hdr_len: (iphl + thl) as u16,
+        gso_size: mss,
+        csum_start: iphl as u16,
+        csum_offset: 16,
+    };
+    let mut f = hdr.to_bytes().to_vec();
+    f.extend_from_slice(&p);
+    f
+}
+
+fn segments_of(frame: &[u8]) -> Vec<Vec<u8>> {
+    let (hdr, _) = VnetHdr::parse(frame).unwrap();
+    let mut pkt = frame[VNET_HDR_LEN..].to_vec();
+    let mut scratch = vec![0u8; MAX_SUPER];
+    let mut segs = Vec::new();
+    let n = segment(&hdr, &mut pkt, &mut scratch, &mut |s| segs.push(s.to_vec())).unwrap();
+    assert_eq!(n, segs.len());
+    segs
+}
+
+fn tcp_checksum_ok(p: &[u8]) -> bool {
+    let (v6, iphl) = ip_header(p, PROTO_TCP).unwrap();
+    fold(sum(
+        &p[iphl..],
+        pseudo_sum(p, v6, PROTO_TCP, p.len() - iphl),
+    )) == 0xffff
+}
+
+const TS_OPTS: [u8; 12] = [1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
+
+#[test]
+fn vnet_header_layout() {
+    let h = VnetHdr {
+        flags: 1,
+        gso_type: GSO_TCPV4,
+        hdr_len: 66,
+        gso_size: 1448,
+        csum_start: 20,
+        csum_offset: 16,
+    };
+    let b = h.to_bytes();
+    // Host order is little-endian on every target nvesec runs on (x86_64, aarch64).
+    if cfg!(target_endian = "little") {
+        assert_eq!(b, [1, 1, 66, 0, 0xa8, 0x05, 20, 0, 16, 0]);
+    }
+    let (back, rest) = VnetHdr::parse(&[&b[..], &[0x45][..]].concat())
+        .map(|(h, r)| (h, r.to_vec()))
+        .unwrap();
+    assert_eq!(back, h);
+    assert_eq!(rest, [0x45]);
+    assert_eq!(VnetHdr::parse(&b[..9]), Err(OffloadError::Truncated));
+}
+
+#[test]
+fn rfc1071_example() {
+    // RFC 1071 §3: the bytes 00 01 f2 03 f4 f5 f6 f7 sum to ddf2 (folded).
+    let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+    assert_eq!(fold(sum(&d, 0)), 0xddf2);
+    assert_eq!(checksum(sum(&d, 0)), 0x220d);
+    // Odd length: the last byte is the high half of a word.
+    assert_eq!(fold(sum(&[0x01, 0x02, 0x03], 0)), 0x0402);
+}
+
+#[test]
+fn tso_v4_segments_exact() {
+    let payload: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    let f = super_packet(false, &payload, 1448, TCP_ACK | TCP_PSH, &TS_OPTS);
+    let segs = segments_of(&f);
+    assert_eq!(segs.len(), 3);
+    let lens: Vec<usize> = segs.iter().map(Vec::len).collect();
+    assert_eq!(lens, [20 + 32 + 1448, 20 + 32 + 1448, 20 + 32 + 104]);
+    for (i, s) in segs.iter().enumerate() {
+        assert_eq!(usize::from(get_u16(s, 2)), s.len(), "total length");
+        assert_eq!(get_u16(s, 4), 0x1234 + i as u16, "IPv4 ID");
+        assert_eq!(fold(sum(&s[..20], 0)), 0xffff, "IPv4 header checksum");
+        assert_eq!(
+            get_u32(s, 24),
+            0xffff_f000u32.wrapping_add(1448 * i as u32),
+            "seq"
+        );
+        assert_eq!(get_u32(s, 28), 0x0102_0304, "ack");
+        let psh = if i == 2 { TCP_PSH } else { 0 };
+        assert_eq!(s[33], TCP_ACK | psh, "flags");
+        assert_eq!(&s[40..52], &TS_OPTS);
+        assert!(tcp_checksum_ok(s), "segment {i} TCP checksum");
+        assert_eq!(&s[52..], &payload[i * 1448..(i * 1448 + 1448).min(3000)]);
+    }
+    // First segment's IPv4 header, byte for byte (checksum 0xcac4 computed independently:
+    // ones-complement of 4500+05dc+1234+4000+4006+ac10+0001+ac10+0002).
+    assert_eq!(
+        &segs[0][..20],
+        &[
+            0x45, 0, 0x05, 0xdc, 0x12, 0x34, 0x40, 0, 64, 6, 0xca, 0xc4, 172, 16, 0, 1, 172, 16, 0,
+            2
+        ]
+    );
+}
+
+#[test]
+fn tso_v6_segments_and_fin_cwr() {
+    let payload = vec![0xabu8; 2500];
+    let f = super_packet(true, &payload, 1000, TCP_ACK | TCP_FIN | TCP_CWR, &[]);
+    let segs = segments_of(&f);
+    assert_eq!(segs.len(), 3);
+    for (i, s) in segs.iter().enumerate() {
+        assert_eq!(usize::from(get_u16(s, 4)) + 40, s.len(), "payload length");
+        let mut want = TCP_ACK;
+        if i == 0 {
+            want |= TCP_CWR;
+        }
+        if i == 2 {
+            want |= TCP_FIN;
+        }
+        assert_eq!(s[53], want);
+        assert!(tcp_checksum_ok(s));
+    }
+}
+
+#[test]
+fn gso_none_finishes_a_partial_checksum() {
+    // UDP over IPv4 with CHECKSUM_PARTIAL: field = pseudo-header sum.
+    let mut p = vec![
+        0x45, 0, 0, 32, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    p.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, b'd', b'a', b't', b'a']);
+    fix_ipv4_checksum(&mut p, 20);
+    let partial = fold(pseudo_sum(&p, false, PROTO_UDP, 12));
+    set_u16(&mut p, 26, partial);
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        csum_start: 20,
+        csum_offset: 6,
+        ..VnetHdr::default()
+    };
+    let mut out = Vec::new();
+    let n = segment(&hdr, &mut p, &mut [0u8; 16], &mut |s| out = s.to_vec()).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        fold(sum(&out[20..], pseudo_sum(&out, false, PROTO_UDP, 12))),
+        0xffff
+    );
+    // Offsets outside the packet are refused, not followed.
+    let bad = VnetHdr {
+        csum_start: 30,
+        csum_offset: 6,
+        ..hdr
+    };
+    assert_eq!(
+        segment(&bad, &mut p, &mut [0u8; 16], &mut |_| {}),
+        Err(OffloadError::BadChecksumOffsets)
+    );
+}
+
+#[test]
+fn bad_gso_frames_are_errors() {
+    let f = super_packet(false, &[1; 10], 5, TCP_ACK, &[]);
+    let (hdr, _) = VnetHdr::parse(&f).unwrap();
+    let mut pkt = f[VNET_HDR_LEN..].to_vec();
+    let mut scratch = vec![0u8; MAX_SUPER];
+    let mut run = |h: VnetHdr, p: &mut [u8]| segment(&h, p, &mut scratch, &mut |_| {});
+    assert_eq!(
+        run(VnetHdr { gso_size: 0, ..hdr }, &mut pkt.clone()),
+        Err(OffloadError::ZeroGsoSize)
+    );
+    assert_eq!(
+        run(
+            VnetHdr {
+                gso_type: GSO_UDP,
+                ..hdr
+            },
+            &mut pkt.clone()
+        ),
+        Err(OffloadError::UnsupportedGso(GSO_UDP))
+    );
+    assert_eq!(
+        run(
+            VnetHdr {
+                gso_type: GSO_TCPV6,
+                ..hdr
+            },
+            &mut pkt.clone()
+        ),
+        Err(OffloadError::BadIp)
+    );
+    pkt[32] = 0xf0; // data offset 60 bytes > what is there
+    assert_eq!(run(hdr, &mut pkt), Err(OffloadError::BadTcp));
+}
+
+fn coalesce_all(segs: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut co = Coalescer::new();
+    let mut out = Vec::new();
+    for s in segs {
+        match co.offer(s) {
+            Offer::Held => {}
+            Offer::Flush => {
+                out.push(co.take().unwrap().to_vec());
+                assert_eq!(co.offer(s), Offer::Held);
+            }
+            Offer::Ineligible => {
+                out.extend(co.take().map(<[u8]>::to_vec));
+                let mut plain = VnetHdr::default().to_bytes().to_vec();
+                plain.extend_from_slice(s);
+                out.push(plain);
+            }
+        }
+    }
+    out.extend(co.take().map(<[u8]>::to_vec));
+    out
+}
+
+#[test]
+fn coalescer_refuses_what_gro_would_not_merge() {
+    let f = super_packet(false, &[7; 4000], 1000, TCP_ACK, &[]);
+    let segs = segments_of(&f);
+    let mut co = Coalescer::new();
+    assert_eq!(co.offer(&segs[0]), Offer::Held);
+    // Out of order: segment 2 before 1.
+    assert_eq!(co.offer(&segs[2]), Offer::Flush);
+    // Corrupted checksum: never merged.
+    let mut bad = segs[1].clone();
+    bad[60] ^= 1;
+    assert_eq!(co.offer(&bad), Offer::Ineligible);
+    // Another flow (source port).
+    let mut other = segs[1].clone();
+    other[20] ^= 1;
+    other[36] ^= 1; // keep its checksum valid: same word position in the TCP header sum
+    assert!(tcp_checksum_ok(&other));
+    assert_eq!(co.offer(&other), Offer::Flush);
+    // SYN is not data to merge.
+    let syn = segments_of(&super_packet(false, &[1; 10], 1000, TCP_SYN | TCP_ACK, &[]));
+    assert_eq!(co.offer(&syn[0]), Offer::Ineligible);
+    assert_eq!(co.offer(&segs[1]), Offer::Held);
+    let merged = co.take().unwrap();
+    let (h, p) = VnetHdr::parse(merged).unwrap();
+    assert_eq!(
+        (h.gso_type, h.gso_size, p.len()),
+        (GSO_TCPV4, 1000, 20 + 20 + 2000)
+    );
+    assert!(co.is_empty() && co.take().is_none());
+    // After a short segment nothing is appended.
+    let short = segments_of(&super_packet(false, &[7; 1500], 1000, TCP_ACK, &[]));
+    assert_eq!(co.offer(&short[0]), Offer::Held);
+    assert_eq!(co.offer(&short[1]), Offer::Held);
+    let mut next = short[1].clone();
+    let seq = get_u32(&next, 24).wrapping_add(500);
+    next[24..28].copy_from_slice(&seq.to_be_bytes());
+    set_u16(&mut next, 36, 0);
+    let c = checksum(sum(
+        &next[20..],
+        pseudo_sum(&next, false, PROTO_TCP, next.len() - 20),
+    ));
+    set_u16(&mut next, 36, c);
+    assert_eq!(co.offer(&next), Offer::Flush);
+}
+
+#[test]
+fn single_segment_goes_out_unchanged() {
+    let segs = segments_of(&super_packet(
+        true,
+        &[3; 500],
+        1000,
+        TCP_ACK | TCP_PSH,
+        &TS_OPTS,
+    ));
+    assert_eq!(segs.len(), 1);
+    let out = coalesce_all(&segs);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][..VNET_HDR_LEN], &[0u8; VNET_HDR_LEN]);
+    assert_eq!(&out[0][VNET_HDR_LEN..], &segs[0][..]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Segmenting a super-packet and coalescing the segments gives back the super-packet, byte
+    /// for byte (vnet header included); every segment is a valid packet on its own.
+    #[test]
+    fn segment_then_coalesce_is_identity(
+        v6 in any::<bool>(),
+        len in 1usize..20000,
+        mss in 1u16..2000,
+        psh in any::<bool>(),
+        ts in any::<bool>(),
+        seed in any::<u8>(),
+    ) {
+        let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        let opts: &[u8] = if ts { &TS_OPTS } else { &[] };
+        let flags = TCP_ACK | if psh { TCP_PSH } else { 0 };
+        let f = super_packet(v6, &payload, mss, flags, opts);
+        let segs = segments_of(&f);
+        let n = len.div_ceil(usize::from(mss));
+        prop_assert_eq!(segs.len(), n);
+        let hl = if v6 { 40 } else { 20 } + 20 + opts.len();
+        for (i, s) in segs.iter().enumerate() {
+            prop_assert!(tcp_checksum_ok(s));
+            if !v6 { prop_assert_eq!(fold(sum(&s[..20], 0)), 0xffff); }
+            prop_assert_eq!(s.len() - hl, (len - i * usize::from(mss)).min(usize::from(mss)));
+        }
+        let out = coalesce_all(&segs);
+        // At most MAX_COALESCE segments per super-packet.
+        prop_assert_eq!(out.len(), n.div_ceil(usize::from(MAX_COALESCE)));
+        if n == 1 {
+            prop_assert_eq!(&out[0][VNET_HDR_LEN..], &segs[0][..]);
+        } else if n <= usize::from(MAX_COALESCE) {
+            prop_assert_eq!(&out[0], &f);
+        }
+        // Whatever the split, the payload is all there, in order.
+        let mut got = Vec::new();
+        for o in &out { got.extend_from_slice(&o[VNET_HDR_LEN + hl..]); }
+        prop_assert_eq!(got, payload);
+    }
+
+    /// Parsing, segmenting and coalescing arbitrary bytes never panics.
+    #[test]
+    fn arbitrary_frames_never_panic(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        fuzz_frame(&data);
+    }
+
+    /// Same with a plausible header: a valid vnet header and IP/TCP start, random rest.
+    #[test]
+    fn plausible_frames_never_panic(
+        v6 in any::<bool>(), gso in 0u8..6, mss in 0u16..3000,
+        start in 0u16..100, off in 0u16..40,
+        rest in proptest::collection::vec(any::<u8>(), 0..3000),
+    ) {
+        let mut f = VnetHdr { flags: F_NEEDS_CSUM, gso_type: gso, hdr_len: 0, gso_size: mss, csum_start: start, csum_offset: off }.to_bytes().to_vec();
+        f.push(if v6 { 0x60 } else { 0x45 });
+        f.extend_from_slice(&rest);
+        fuzz_frame(&f);
+    }
+}
