@@ -361,9 +361,19 @@ fn local_auth(
 /// strongSwan's PSK lookup: a secret whose ids name the local or the remote identity, else
 /// one without ids.
 fn psk_for(cfg: &conf::Config, c: &conf::Connection) -> Result<Psk, String> {
+    // As conf validates it: the identities and the peer's addresses.
+    let addrs: Vec<String> = c
+        .remote_addrs
+        .iter()
+        .filter_map(|a| match a {
+            conf::AddrSpec::Ip(ip) => Some(ip.to_string()),
+            _ => None,
+        })
+        .collect();
     let ids: Vec<&str> = [c.local.id.as_deref(), c.remote.id.as_deref()]
         .into_iter()
         .flatten()
+        .chain(addrs.iter().map(String::as_str))
         .collect();
     let named = cfg
         .secrets
