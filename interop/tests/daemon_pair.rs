@@ -150,8 +150,25 @@ fn cert_trap_ping_brings_sas_up_secured_and_terminate_removes_them() {
         let d = dp_line(&n.dp, DUMP);
         assert!(d.contains("\"gsas\":[]"), "GSAs left in gsa-dp: {d}");
     }
-    // The trap stays: traffic brings everything up again.
-    up_by_traffic(&p);
+    // --initiate from B waits until the GSA is up (the control server's deferred answer).
+    let out =
+        p.b.ctl(&["--initiate", "--child", NveConfig::CHILD])
+            .unwrap();
+    assert!(
+        out.contains("established successfully"),
+        "{out}\n{}",
+        logs(&p)
+    );
+    for n in [&p.a, &p.b] {
+        n.wait_sas(Duration::from_secs(5), one_sa).unwrap();
+    }
+    let sa_b =
+        p.b.wait_sas(Duration::from_secs(1), one_sa)
+            .unwrap()
+            .remove(0);
+    assert_eq!(sa_b["initiator"], true);
+    let (_, rx, text) = ping(&p.ns_a, "172.16.0.2", 3, "0.2");
+    assert_eq!(rx, 3, "{text}");
 }
 
 #[test]
