@@ -304,6 +304,12 @@ impl Pair {
             .unwrap_or_else(|e| panic!("{what}: {e}\ncharon log:\n{}", self.charon.log()))
     }
 
+    fn event_after(&self, seen: usize, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.driver
+            .wait_event_after(seen, pred, WAIT)
+            .unwrap_or_else(|e| panic!("{what}: {e}\ncharon log:\n{}", self.charon.log()))
+    }
+
     fn logged_key_sets(&self) -> Vec<LoggedIkeKeys> {
         let text = fs::read_to_string(self.dir.path().join("ss/keys.log")).unwrap_or_default();
         ike_key_sets(&text)
@@ -428,10 +434,7 @@ fn nvesec_initiates(p: &mut Pair) -> (u64, (String, String)) {
 
 fn strongswan_initiates(p: &mut Pair, seen: usize) -> (u64, (String, String)) {
     p.charon.swanctl(&["--initiate", "--ike", "nve"]).unwrap();
-    let up = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_up", WAIT)
-        .unwrap();
+    let up = p.event_after(seen, "event", |e| e["event"] == "ike_sa_up");
     assert_up_event(p, &up, false);
     (up["uid"].as_u64().unwrap(), spis_of(&up))
 }
@@ -453,10 +456,7 @@ fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
     // IKE SA rekey from our side (RFC 7296 §2.18): new SPIs, keys from SK_d of the old SA.
     let seen = p.driver.events().len();
     p.driver.command(&format!("rekey-ike {uid}")).unwrap();
-    let rk = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
-        .unwrap();
+    let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
     assert_eq!(rk["old"], uid);
     assert_eq!(rk["initiator"], true, "we initiated the rekey: {rk}");
     let spis2 = spis_of(&rk);
@@ -478,10 +478,7 @@ fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
     // IKE SA rekey from strongSwan's side.
     let seen = p.driver.events().len();
     p.charon.swanctl(&["--rekey", "--ike", "nve"]).unwrap();
-    let rk = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
-        .unwrap();
+    let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
     assert_eq!(rk["old"], uid2);
     assert_eq!(
         rk["initiator"], false,
@@ -505,10 +502,7 @@ fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
     let uid3 = rk["uid"].as_u64().unwrap();
     let seen = p.driver.events().len();
     p.driver.command(&format!("delete-ike {uid3}")).unwrap();
-    let down = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
-        .unwrap();
+    let down = p.event_after(seen, "event", |e| e["event"] == "ike_sa_down");
     assert_eq!(down["uid"], uid3);
     assert_eq!(down["reason"], "DeletedLocally");
     p.wait_log("received DELETE for IKE_SA nve[3]");
@@ -538,10 +532,7 @@ fn psk_strongswan_initiates_and_terminates() {
 
     let seen = p.driver.events().len();
     p.charon.swanctl(&["--terminate", "--ike", "nve"]).unwrap();
-    let down = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
-        .unwrap();
+    let down = p.event_after(seen, "event", |e| e["event"] == "ike_sa_down");
     assert_eq!(down["uid"], uid);
     assert_eq!(down["reason"], "DeletedByPeer");
     p.wait_log("IKE_SA deleted");
@@ -580,10 +571,7 @@ fn certificates_both_directions(kt: KeyType, ss_alg: &str) {
     // Terminated from our side.
     let seen = p.driver.events().len();
     p.driver.command(&format!("terminate {uid}")).unwrap();
-    let down = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
-        .unwrap();
+    let down = p.event_after(seen, "event", |e| e["event"] == "ike_sa_down");
     assert_eq!(
         (down["uid"].as_u64(), down["reason"].as_str()),
         (Some(uid), Some("DeletedLocally"))
@@ -608,10 +596,7 @@ fn certificates_both_directions(kt: KeyType, ss_alg: &str) {
     p.assert_keys_match(&spis2.0, &spis2.1);
     let seen = p.driver.events().len();
     p.charon.swanctl(&["--terminate", "--ike", "nve"]).unwrap();
-    let down = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
-        .unwrap();
+    let down = p.event_after(seen, "event", |e| e["event"] == "ike_sa_down");
     assert_eq!(
         (down["uid"].as_u64(), down["reason"].as_str()),
         (Some(uid2), Some("DeletedByPeer"))
@@ -683,10 +668,7 @@ fn proposal_selection_invalid_ke_and_sha384_rekeys() {
     assert_listed(&p, &out, &spis, false);
     p.assert_keys_match(&spis.0, &spis.1);
     p.driver.command(&format!("rekey-ike {uid}")).unwrap();
-    let rk = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
-        .unwrap();
+    let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
     let spis2 = spis_of(&rk);
     let out = p.wait_sas("rekeyed by us", |o| {
         listed_spis(o).first().map(|s| (s.0.clone(), s.1.clone())) == Some(spis2.clone())
@@ -696,10 +678,7 @@ fn proposal_selection_invalid_ke_and_sha384_rekeys() {
     p.assert_keys_match(&spis2.0, &spis2.1);
     let seen = p.driver.events().len();
     p.charon.swanctl(&["--rekey", "--ike", "nve"]).unwrap();
-    let rk = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
-        .unwrap();
+    let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
     let spis3 = spis_of(&rk);
     let out = p.wait_sas("rekeyed by strongSwan", |o| {
         listed_spis(o).first().map(|s| (s.0.clone(), s.1.clone())) == Some(spis3.clone())
@@ -797,10 +776,7 @@ fn dpd_from_each_side_is_answered() {
     p.wait_log("parsed INFORMATIONAL response 0 [ ]");
     let seen = p.driver.events().len();
     p.driver.command(&format!("rekey-ike {uid}")).unwrap();
-    let rk = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
-        .unwrap();
+    let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
     p.wait_sas("rekeyed after DPD", |o| {
         listed_spis(o)
             .iter()
@@ -909,10 +885,7 @@ fn retransmitted_rekey_request_is_answered_from_the_cache() {
     p.wait_log("retransmit 2 of request with message ID 0");
     let seen = p.driver.events().len();
     p.driver.command("resume-rx").unwrap();
-    let rk = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_rekeyed", WAIT)
-        .unwrap();
+    let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
     assert_eq!(rk["old"], uid);
     let spis = spis_of(&rk);
     let out = p.wait_sas("rekeyed", |o| {
@@ -1065,9 +1038,7 @@ fn wrong_psk_is_refused_both_ways() {
 
     let seen = p.driver.events().len();
     let _ = p.charon.swanctl(&["--initiate", "--ike", "nve"]);
-    p.driver
-        .wait_event_after(seen, |e| e["event"] == "auth_failed", WAIT)
-        .unwrap();
+    p.event_after(seen, "event", |e| e["event"] == "auth_failed");
     p.wait_log("received AUTHENTICATION_FAILED notify error");
     assert!(!p.list_sas().contains("nve: #"), "{}", p.list_sas());
     assert!(p.driver.status().unwrap().is_empty());
@@ -1096,10 +1067,7 @@ fn untrusted_strongswan_certificate_is_refused() {
 
     let seen = p.driver.events().len();
     p.driver.command("initiate ss").unwrap();
-    let failed = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "auth_failed", WAIT)
-        .unwrap();
+    let failed = p.event_after(seen, "event", |e| e["event"] == "auth_failed");
     assert!(
         failed["reason"].as_str().unwrap().contains("rogue CA"),
         "{failed}"
@@ -1131,18 +1099,61 @@ fn untrusted_nvesec_certificate_is_refused_by_strongswan() {
 
     let seen = p.driver.events().len();
     let _ = p.charon.swanctl(&["--initiate", "--ike", "nve"]);
-    let failed = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "auth_failed", WAIT)
-        .unwrap();
+    let failed = p.event_after(seen, "event", |e| e["event"] == "auth_failed");
     assert_eq!(failed["notify"], "AUTHENTICATION_FAILED", "{failed}");
-    let down = p
-        .driver
-        .wait_event_after(seen, |e| e["event"] == "ike_sa_down", WAIT)
-        .unwrap();
+    let down = p.event_after(seen, "event", |e| e["event"] == "ike_sa_down");
     assert_eq!(down["uid"], failed["uid"]);
     assert_eq!(down["reason"], "AuthFailed");
     p.wait_log("generating INFORMATIONAL request 2 [ N(AUTH_FAILED) ]");
     assert!(p.driver.status().unwrap().is_empty());
     assert!(!p.list_sas().contains("nve: #"), "{}", p.list_sas());
+}
+
+/// Both ends delete the IKE SA at once (the requests cross): both end with no SA.
+#[test]
+fn simultaneous_delete_leaves_nothing() {
+    let mut p = Pair::new(Setup::default());
+    let (uid, _) = nvesec_initiates(&mut p);
+    p.driver.command("pause-rx").unwrap();
+    // swanctl --terminate waits for the exchange to finish: run it beside the test.
+    let (uri, conf) = (
+        format!("unix://{}/charon.vici", p.charon.dir().display()),
+        p.charon.dir().join("strongswan.conf"),
+    );
+    let terminate = std::thread::spawn(move || {
+        std::process::Command::new("swanctl")
+            .env("STRONGSWAN_CONF", conf)
+            .args([
+                "--terminate",
+                "--ike",
+                "nve",
+                "--timeout",
+                "5",
+                "--uri",
+                &uri,
+            ])
+            .output()
+    });
+    p.wait_log("generating INFORMATIONAL request 0 [ D ]");
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.driver.command("resume-rx").unwrap();
+    let down = p.event("down", |e| e["event"] == "ike_sa_down");
+    assert_eq!(down["uid"], uid);
+    p.wait_sas("gone", |o| !o.contains("nve: #"));
+    let deadline = Instant::now() + WAIT;
+    while !p.driver.status().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{:#?}\n{}",
+            p.driver.events(),
+            p.charon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = terminate.join().unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("terminate completed successfully"),
+        "{out:?}\n{}",
+        p.charon.log()
+    );
 }
