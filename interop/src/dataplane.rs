@@ -302,6 +302,8 @@ pub struct PairConfig {
     pub inner_b: &'static str,
     /// Route prefix each side sends over the overlay.
     pub route_prefix: &'static str,
+    /// More gsa-dp flags for both daemons (e.g. `--no-offload`, `-v`).
+    pub extra_args: &'static [&'static str],
 }
 
 impl Default for PairConfig {
@@ -313,6 +315,7 @@ impl Default for PairConfig {
             inner_a: "172.16.0.1/24",
             inner_b: "172.16.0.2/24",
             route_prefix: "172.16.0.0/24",
+            extra_args: &[],
         }
     }
 }
@@ -335,7 +338,9 @@ impl Pair {
         let flag = format!("--{}", c.device);
         let start = |ns: &Netns, remote: &str| {
             let route = format!("{},{remote},{}", c.route_prefix, c.vni);
-            GsaDp::start(ns, &[&flag, &spec, "--route", &route])
+            let mut args = vec![flag.as_str(), spec.as_str(), "--route", route.as_str()];
+            args.extend_from_slice(c.extra_args);
+            GsaDp::start(ns, &args)
         };
         let dp_a = start(&a, &under_b)?;
         let dp_b = start(&b, &under_a)?;

@@ -56,6 +56,10 @@ struct RunArgs {
     /// Underlay MTU the derived tun MTU is computed from.
     #[arg(long, default_value_t = 1500)]
     underlay_mtu: u32,
+    /// Turn off tun TSO/checksum offloads (userspace segmentation and coalescing) and UDP
+    /// GSO/GRO: one packet per tun read and write, batches of single datagrams on the socket.
+    #[arg(long)]
+    no_offload: bool,
     /// Stay in the foreground (otherwise start in the background once the socket is up).
     #[arg(long)]
     foreground: bool,
@@ -142,6 +146,7 @@ fn run(a: RunArgs) -> ExitCode {
         routes: a.routes,
         underlay_mtu: a.underlay_mtu,
         verbose: a.verbose,
+        offload: !a.no_offload,
         ..DaemonConfig::default()
     };
     let mut d = match Daemon::new(cfg) {

@@ -2,17 +2,19 @@
 //! keying socket feed the sans-IO [`Dataplane`]; its `next_deadline` is the poll timeout.
 //! Like boringtun's device loop, per-packet errors are counted and dropped, never fatal.
 
+use super::batch::{self, RxBatch, TxBatch};
 use super::keying_server::KeyingServer;
 use super::routes;
 use super::tun::{Device, Kind, TunError};
 use super::udp;
 use crate::keying::{self, Reply, Route};
+use crate::offload::{self, Coalescer, Offer, VnetHdr};
 use crate::{Dataplane, DataplaneConfig, InVerdict, OutVerdict};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -20,7 +22,7 @@ const UDP: Token = Token(0);
 const KEYING: Token = Token(1);
 const TUN_BASE: usize = 16;
 const CLIENT_BASE: usize = 1 << 16;
-/// Largest frame we read: a tun never hands out more than 64 KiB.
+/// Largest frame we read: a tun never hands out more than 64 KiB (plus its virtio_net_hdr).
 const BUF: usize = 65536 + 512;
 
 /// Outer IPv4/IPv6 header, UDP header, Geneve fixed header, one GSO (RFC 8926 §3.4; DESIGN.md).
@@ -68,6 +70,10 @@ pub struct DaemonConfig {
     pub underlay_mtu: u32,
     pub dataplane: DataplaneConfig,
     pub verbose: bool,
+    /// tun TSO/checksum offloads with userspace segmentation and coalescing, UDP GSO and GRO
+    /// (each only if the kernel accepts it). `false`: one packet per tun read/write, batches of
+    /// single datagrams on the socket (`--no-offload`).
+    pub offload: bool,
 }
 
 impl Default for DaemonConfig {
@@ -81,6 +87,7 @@ impl Default for DaemonConfig {
             underlay_mtu: 1500,
             dataplane: DataplaneConfig::default(),
             verbose: false,
+            offload: true,
         }
     }
 }
@@ -107,11 +114,36 @@ pub struct IoCounters {
     pub not_ip: u64,
     pub udp_send_errors: u64,
     pub tun_write_errors: u64,
+    /// tun frames with a virtio_net_hdr we could not segment or finish.
+    pub offload_errors: u64,
 }
 
 struct Tun {
     dev: Device,
     vni: u32,
+    /// Receive-side coalescing into super-packets (tun with offloads only).
+    co: Option<Coalescer>,
+}
+
+/// Where outbound packets go: the engine, then the send batch. Split from [`Daemon`] so the
+/// segmentation callback can borrow it while the receive buffer is borrowed too.
+struct Egress<'a> {
+    dp: &'a mut Dataplane,
+    tx: &'a mut TxBatch,
+    fd: RawFd,
+}
+
+impl Egress<'_> {
+    /// Seal `frame` for every target; the sealed packets land directly in the send batch.
+    fn send(&mut self, now: Instant, vni: u32, ptype: u16, frame: &[u8], targets: &[SocketAddr]) {
+        for &to in targets {
+            let slot = self.tx.slot(self.fd);
+            match self.dp.outbound(now, vni, ptype, frame, slot) {
+                OutVerdict::Send { len } => self.tx.commit(len, to),
+                OutVerdict::Queued | OutVerdict::Drop(_) => break,
+            }
+        }
+    }
 }
 
 /// The running daemon.
@@ -125,6 +157,11 @@ pub struct Daemon {
     keying: KeyingServer,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    scratch: Vec<u8>,
+    batch: TxBatch,
+    rx_batch: RxBatch,
+    gro: bool,
+    gro_cmsg: Vec<u8>,
     targets: Vec<SocketAddr>,
     pub counters: IoCounters,
     verbose: bool,
@@ -136,6 +173,7 @@ impl Daemon {
         let poll = Poll::new().map_err(DaemonError::Poll)?;
         let addr = SocketAddr::new(cfg.listen, cfg.port);
         let mut sock = udp::bind(cfg.listen, cfg.port).map_err(|e| DaemonError::Udp(addr, e))?;
+        let offloads = batch::configure(&sock, cfg.offload);
         poll.registry()
             .register(&mut sock, UDP, Interest::READABLE)
             .map_err(|e| DaemonError::Udp(addr, e))?;
@@ -147,7 +185,7 @@ impl Daemon {
             let mtu = t
                 .mtu
                 .unwrap_or_else(|| derived_mtu(cfg.underlay_mtu, cfg.listen.is_ipv6(), t.kind));
-            let dev = Device::open(&t.name, t.kind, mtu)
+            let dev = Device::open_with(&t.name, t.kind, mtu, cfg.offload)
                 .map_err(|e| DaemonError::Tun(t.name.clone(), e))?;
             poll.registry()
                 .register(
@@ -159,7 +197,18 @@ impl Daemon {
             if cfg.verbose {
                 eprintln!("gsa-dp: {} VNI {} MTU {mtu}", dev.name(), t.vni);
             }
-            tuns.push(Tun { dev, vni: t.vni });
+            let co = dev.vnet().then(Coalescer::new);
+            tuns.push(Tun {
+                dev,
+                vni: t.vni,
+                co,
+            });
+        }
+        if cfg.verbose {
+            eprintln!(
+                "gsa-dp: offloads: tun {}, UDP GSO {}, UDP GRO {}",
+                cfg.offload, offloads.gso, offloads.gro
+            );
         }
         let keying = KeyingServer::bind(&cfg.socket, poll.registry(), KEYING, CLIENT_BASE)
             .map_err(|e| DaemonError::Keying(cfg.socket.clone(), e))?;
@@ -175,6 +224,11 @@ impl Daemon {
             keying,
             rx: vec![0; BUF],
             tx: vec![0; BUF],
+            scratch: vec![0; BUF],
+            batch: TxBatch::new(offloads.gso),
+            rx_batch: RxBatch::new(),
+            gro: offloads.gro,
+            gro_cmsg: batch::gro_cmsg_space(),
             targets: Vec::with_capacity(16),
             counters: IoCounters::default(),
             verbose: cfg.verbose,
@@ -242,23 +296,40 @@ impl Daemon {
             });
     }
 
-    /// tun/tap -> engine -> UDP, until the device is empty.
+    /// tun/tap -> engine -> UDP, until the device is empty; one `sendmmsg` per batch.
     fn tun_ready(&mut self, now: Instant, i: usize) {
+        let fd = self.udp.as_raw_fd();
+        let Some(tun) = self.tuns.get_mut(i) else {
+            return;
+        };
+        let mut eg = Egress {
+            dp: &mut self.dp,
+            tx: &mut self.batch,
+            fd,
+        };
         loop {
-            let Some(tun) = self.tuns.get_mut(i) else {
-                return;
-            };
             let n = match tun.dev.recv(&mut self.rx) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return,
+                Err(_) => break,
             };
-            let frame = &self.rx[..n];
+            let (hdr, frame) = if tun.dev.vnet() {
+                match VnetHdr::parse(&self.rx[..n]) {
+                    Ok((h, _)) => (Some(h), &mut self.rx[offload::VNET_HDR_LEN..n]),
+                    Err(_) => {
+                        self.counters.offload_errors += 1;
+                        continue;
+                    }
+                }
+            } else {
+                (None, &mut self.rx[..n])
+            };
             let (vni, kind) = (tun.vni, tun.dev.kind());
             let Some(ptype) = tun.dev.protocol_type(frame) else {
                 self.counters.not_ip += 1;
                 continue;
             };
+            // Every segment of a super-packet has the same destination: route once.
             let dst = match kind {
                 Kind::Tun => routes::inner_dst(frame),
                 Kind::Tap => routes::ethernet_dst(frame),
@@ -266,7 +337,7 @@ impl Daemon {
             self.targets.clear();
             fill_targets(
                 &mut self.targets,
-                self.dp.routes(),
+                eg.dp.routes(),
                 self.local,
                 self.port,
                 vni,
@@ -276,50 +347,56 @@ impl Daemon {
                 self.counters.no_route += 1;
                 continue;
             }
-            for k in 0..self.targets.len() {
-                let to = self.targets[k];
-                match self
-                    .dp
-                    .outbound(now, vni, ptype, &self.rx[..n], &mut self.tx)
-                {
-                    OutVerdict::Send { len } => {
-                        if self.udp.send_to(&self.tx[..len], to).is_err() {
-                            self.counters.udp_send_errors += 1;
-                        }
+            let targets = &self.targets[..];
+            match hdr {
+                None => eg.send(now, vni, ptype, frame, targets),
+                Some(h) => {
+                    let r = offload::segment(&h, frame, &mut self.scratch, &mut |seg| {
+                        eg.send(now, vni, ptype, seg, targets)
+                    });
+                    if r.is_err() {
+                        self.counters.offload_errors += 1;
                     }
-                    OutVerdict::Queued | OutVerdict::Drop(_) => break,
                 }
             }
         }
+        eg.tx.flush(fd);
+        self.sync_tx_counters();
     }
 
-    /// UDP -> engine -> tun/tap, until the socket is empty.
+    fn sync_tx_counters(&mut self) {
+        self.counters.udp_send_errors = self.batch.errors;
+    }
+
+    /// UDP -> engine -> tun/tap, until the socket is empty: GRO trains split into datagrams,
+    /// or `recvmmsg` batches; TCP segments coalesced per batch for tuns with offloads.
     fn udp_ready(&mut self, now: Instant) {
+        let fd = self.udp.as_raw_fd();
         loop {
-            let n = match self.udp.recv_from(&mut self.rx) {
-                Ok((n, _)) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return,
-            };
-            if let InVerdict::Deliver {
-                vni,
-                protocol_type,
-                inner,
-            } = self.dp.inbound(now, &mut self.rx[..n])
-            {
-                let Some(t) = self
-                    .tuns
-                    .iter_mut()
-                    .find(|t| t.vni == vni && t.dev.carries(protocol_type))
-                else {
-                    self.counters.no_device += 1;
-                    continue;
+            if self.gro {
+                let (n, seg) = match batch::recv_gro(fd, &mut self.rx, &mut self.gro_cmsg) {
+                    Ok(r) => r,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::EMSGSIZE) => continue,
+                    Err(_) => break,
                 };
-                if t.dev.send(&self.rx[inner]).is_err() {
-                    self.counters.tun_write_errors += 1;
+                for d in self.rx[..n].chunks_mut(seg) {
+                    deliver(&mut self.dp, &mut self.tuns, &mut self.counters, now, d);
+                }
+            } else {
+                let n = match self.rx_batch.recv(fd) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => break,
+                };
+                for k in 0..n {
+                    let d = self.rx_batch.get_mut(k);
+                    deliver(&mut self.dp, &mut self.tuns, &mut self.counters, now, d);
                 }
             }
+            flush_coalesced(&mut self.tuns, &mut self.counters);
         }
+        flush_coalesced(&mut self.tuns, &mut self.counters);
     }
 
     /// Released held packets, dummies, then events.
@@ -342,12 +419,16 @@ impl Daemon {
             };
             match to {
                 Some(to) => {
-                    if self.udp.send_to(&self.tx[..t.len], to).is_err() {
-                        self.counters.udp_send_errors += 1;
-                    }
+                    let fd = self.udp.as_raw_fd();
+                    self.batch.slot(fd)[..t.len].copy_from_slice(&self.tx[..t.len]);
+                    self.batch.commit(t.len, to);
                 }
                 None => self.counters.no_route += 1,
             }
+        }
+        if !self.batch.is_empty() {
+            self.batch.flush(self.udp.as_raw_fd());
+            self.sync_tx_counters();
         }
         while let Some(ev) = self.dp.poll_event() {
             let line = keying::encode_event(&ev);
@@ -355,6 +436,71 @@ impl Daemon {
                 eprintln!("gsa-dp: event {line}");
             }
             self.keying.broadcast(self.poll.registry(), &line);
+        }
+    }
+}
+
+/// One received datagram: open it and hand the inner packet to its device (through the
+/// device's coalescer if it has one).
+fn deliver(
+    dp: &mut Dataplane,
+    tuns: &mut [Tun],
+    counters: &mut IoCounters,
+    now: Instant,
+    datagram: &mut [u8],
+) {
+    let InVerdict::Deliver {
+        vni,
+        protocol_type,
+        inner,
+    } = dp.inbound(now, datagram)
+    else {
+        return;
+    };
+    let Some(t) = tuns
+        .iter_mut()
+        .find(|t| t.vni == vni && t.dev.carries(protocol_type))
+    else {
+        counters.no_device += 1;
+        return;
+    };
+    let pkt = &datagram[inner];
+    let Some(co) = t.co.as_mut() else {
+        if t.dev.send(pkt).is_err() {
+            counters.tun_write_errors += 1;
+        }
+        return;
+    };
+    let mut offer = co.offer(pkt);
+    if offer == Offer::Flush {
+        if let Some(sp) = co.take() {
+            if t.dev.send(sp).is_err() {
+                counters.tun_write_errors += 1;
+            }
+        }
+        offer = co.offer(pkt);
+    }
+    if offer == Offer::Held {
+        return;
+    }
+    // Not coalescable: what is held goes first, to keep the order.
+    if let Some(sp) = co.take() {
+        if t.dev.send(sp).is_err() {
+            counters.tun_write_errors += 1;
+        }
+    }
+    if t.dev.send_plain_vnet(pkt).is_err() {
+        counters.tun_write_errors += 1;
+    }
+}
+
+/// Write out every held super-packet (end of a receive batch).
+fn flush_coalesced(tuns: &mut [Tun], counters: &mut IoCounters) {
+    for t in tuns.iter_mut() {
+        if let Some(sp) = t.co.as_mut().and_then(Coalescer::take) {
+            if t.dev.send(sp).is_err() {
+                counters.tun_write_errors += 1;
+            }
         }
     }
 }

@@ -2,9 +2,12 @@
 //! (IFF_NO_PI: frames carry no packet-information prefix), then set the MTU and bring the link
 //! up with `ip link` (the one-off configuration does not need more syscall wrappers).
 
-use nvesec_sys::tun::{IFF_NO_PI, IFF_TAP, IFF_TUN};
+use crate::offload::{VnetHdr, VNET_HDR_LEN};
+use nvesec_sys::tun::{
+    IFF_NO_PI, IFF_TAP, IFF_TUN, IFF_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN,
+};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
@@ -37,11 +40,23 @@ pub struct Device {
     file: File,
     name: String,
     kind: Kind,
+    /// Frames carry a `virtio_net_hdr` and reads may be TCP super-packets (see
+    /// [`crate::offload`]).
+    vnet: bool,
 }
 
 impl Device {
     /// Open (creating if needed) device `name`, non-blocking, with `mtu`, and bring it up.
     pub fn open(name: &str, kind: Kind, mtu: u32) -> Result<Self, TunError> {
+        Self::open_with(name, kind, mtu, false)
+    }
+
+    /// Like [`Self::open`]; with `offload` a tun (not a tap) is opened with IFF_VNET_HDR and
+    /// TUNSETOFFLOAD (checksum + TSO4/6 + ECN): reads then return up to 64 KiB TCP
+    /// super-packets and writes may carry coalesced ones. If the kernel refuses the offloads the
+    /// device works without them (every frame still has a `virtio_net_hdr`, GSO_NONE).
+    pub fn open_with(name: &str, kind: Kind, mtu: u32, offload: bool) -> Result<Self, TunError> {
+        let vnet = offload && kind == Kind::Tun;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -51,11 +66,23 @@ impl Device {
         let flags = match kind {
             Kind::Tun => IFF_TUN,
             Kind::Tap => IFF_TAP,
-        } | IFF_NO_PI;
+        } | IFF_NO_PI
+            | if vnet { IFF_VNET_HDR } else { 0 };
         let name = nvesec_sys::tun::set_iff(file.as_fd(), name, flags)?;
+        if vnet {
+            let off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            if let Err(e) = nvesec_sys::tun::set_offload(file.as_fd(), off) {
+                eprintln!("gsa-dp: {name}: TUNSETOFFLOAD refused ({e}), no TSO");
+            }
+        }
         let mtu = mtu.to_string();
         ip_link(&name, &["mtu", &mtu, "up"])?;
-        Ok(Device { file, name, kind })
+        Ok(Device {
+            file,
+            name,
+            kind,
+            vnet,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -66,6 +93,11 @@ impl Device {
         self.kind
     }
 
+    /// Whether frames carry a `virtio_net_hdr`.
+    pub fn vnet(&self) -> bool {
+        self.vnet
+    }
+
     /// One frame; `WouldBlock` when none is queued.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.file.read(buf)
@@ -74,6 +106,16 @@ impl Device {
     /// One frame; a tun/tap write is all or nothing.
     pub fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         self.file.write(frame)
+    }
+
+    /// One plain IP packet to a device with [`Self::vnet`]: an all-zero header (no GSO, checksum
+    /// complete) then the packet, in one `writev`.
+    pub fn send_plain_vnet(&mut self, pkt: &[u8]) -> io::Result<usize> {
+        let hdr = VnetHdr::default().to_bytes();
+        let n = self
+            .file
+            .write_vectored(&[IoSlice::new(&hdr), IoSlice::new(pkt)])?;
+        Ok(n.saturating_sub(VNET_HDR_LEN))
     }
 
     /// Geneve Protocol Type of a frame read from this device, `None` for what we do not carry.
@@ -139,6 +181,7 @@ mod tests {
             file: f,
             name: "x".into(),
             kind: Kind::Tun,
+            vnet: false,
         };
         assert_eq!(tun.protocol_type(&[0x45, 0]), Some(PT_IPV4));
         assert_eq!(tun.protocol_type(&[0x60, 0]), Some(PT_IPV6));
