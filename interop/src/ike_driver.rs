@@ -74,6 +74,9 @@ pub struct DriverConn {
     /// Liveness check after this many idle seconds (DPD); none by default.
     #[serde(default)]
     pub dpd_delay_secs: Option<u64>,
+    /// IKE SA rekey interval in milliseconds (minus 0-10 % jitter); none by default.
+    #[serde(default)]
+    pub rekey_time_ms: Option<u64>,
 }
 
 /// How both ends authenticate.
@@ -230,6 +233,7 @@ fn connection(c: &DriverConn) -> Result<ConnectionConfig, DriverError> {
         conn.ike_proposals = vec![parse_proposal(p)?];
     }
     conn.dpd_delay = c.dpd_delay_secs.map(Duration::from_secs);
+    conn.rekey_time = c.rekey_time_ms.map(Duration::from_millis);
     match &c.auth {
         DriverAuth::Psk { secret } => {
             conn.local.credential = Credential::Psk(Psk::new(secret.as_bytes()));

@@ -63,6 +63,13 @@ struct Setup {
     /// The driver's proposal and DPD delay.
     proposal: &'static str,
     dpd_delay_secs: Option<u64>,
+    rekey_time_ms: Option<u64>,
+    /// strongSwan's `rekey_time` (0 = never).
+    ss_rekey_time: &'static str,
+    /// Identities are the IP addresses (ID_IPV4_ADDR, strongSwan's default).
+    ip_ids: bool,
+    /// The driver gets a second connection `ss2`, a copy of `ss`.
+    second_conn: bool,
     /// The driver's PSK (strongSwan always has [`PSK`]).
     driver_psk: &'static str,
     /// Identities by certificate subject DN (ID_DER_ASN1_DN) instead of FQDNs.
@@ -88,6 +95,10 @@ impl Default for Setup {
             fragment_mtu: None,
             proposal: "aes256gcm16-prfsha256-x25519",
             dpd_delay_secs: None,
+            rekey_time_ms: None,
+            ss_rekey_time: "0",
+            ip_ids: false,
+            second_conn: false,
             driver_psk: PSK,
             dn_ids: false,
             ss_untrusted: false,
@@ -155,13 +166,23 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn swanctl_conf(s: &Setup) -> String {
-    let (auth, childless, proposals, extra) =
-        (s.auth, s.ss_childless, s.ss_proposals, s.ss_conn_extra);
+    let (auth, childless, proposals, extra, rekey) = (
+        s.auth,
+        s.ss_childless,
+        s.ss_proposals,
+        s.ss_conn_extra,
+        s.ss_rekey_time,
+    );
+    let (ss_id, nve_id) = if s.ip_ids {
+        (SS_IP, NVE_IP)
+    } else {
+        (SS_ID, NVE_ID)
+    };
     let (method, certs, secrets) = match auth {
         Auth::Psk => (
             "psk",
             "",
-            format!("secrets {{\n ike-nve {{\n id-a = {SS_ID}\n id-b = {NVE_ID}\n secret = \"{PSK}\"\n }}\n}}\n"),
+            format!("secrets {{\n ike-nve {{\n id-a = {ss_id}\n id-b = {nve_id}\n secret = \"{PSK}\"\n }}\n}}\n"),
         ),
         Auth::Cert(_) => ("pubkey", "certs = ss.pem", String::new()),
     };
@@ -169,11 +190,11 @@ fn swanctl_conf(s: &Setup) -> String {
     let (local_id, remote_id) = if s.dn_ids {
         (String::new(), format!("id = \"O=nvesec, CN={NVE_ID}\""))
     } else {
-        (format!("id = {SS_ID}"), format!("id = {NVE_ID}"))
+        (format!("id = {ss_id}"), format!("id = {nve_id}"))
     };
     format!(
         "connections {{\n nve {{\n version = 2\n local_addrs = {SS_IP}\n remote_addrs = {NVE_IP}\n \
-         proposals = {proposals}\n childless = {childless}\n rekey_time = 0\n {extra}\n \
+         proposals = {proposals}\n childless = {childless}\n rekey_time = {rekey}\n {extra}\n \
          local {{\n auth = {method}\n {local_id}\n {certs}\n }}\n \
          remote {{\n auth = {method}\n {remote_id}\n }}\n }}\n}}\n{secrets}"
     )
@@ -192,7 +213,11 @@ impl Pair {
         fs::create_dir_all(ss_dir.join("x509")).unwrap();
         fs::create_dir_all(ss_dir.join("private")).unwrap();
         fs::create_dir_all(&nve_dir).unwrap();
-        let mut ids = (NVE_ID.to_string(), SS_ID.to_string());
+        let mut ids = if s.ip_ids {
+            (NVE_IP.to_string(), SS_IP.to_string())
+        } else {
+            (NVE_ID.to_string(), SS_ID.to_string())
+        };
         let auth = match s.auth {
             Auth::Psk => DriverAuth::Psk {
                 secret: s.driver_psk.into(),
@@ -227,7 +252,7 @@ impl Pair {
         );
         let charon = Charon::start(&ss, &ss_dir, &extra).unwrap();
         charon.load_all().unwrap();
-        let cfg = DriverConfig {
+        let mut cfg = DriverConfig {
             listen: format!("{NVE_IP}:500").parse().unwrap(),
             cookie_threshold: s.cookie_threshold,
             fragment_mtu: s.fragment_mtu,
@@ -240,8 +265,14 @@ impl Pair {
                 childless: None,
                 proposal: Some(s.proposal.into()),
                 dpd_delay_secs: s.dpd_delay_secs,
+                rekey_time_ms: s.rekey_time_ms,
             }],
         };
+        if s.second_conn {
+            let mut c2 = cfg.connections[0].clone();
+            c2.name = "ss2".into();
+            cfg.connections.push(c2);
+        }
         let driver = DriverProcess::spawn(&nve, Path::new(DRIVER), &cfg, &nve_dir, true).unwrap();
         Pair {
             driver,
@@ -258,7 +289,7 @@ impl Pair {
                     ids.1.replacen("der:", "dn:", 1),
                 )
             } else {
-                (NVE_ID.into(), SS_ID.into(), NVE_ID.into(), SS_ID.into())
+                (ids.0.clone(), ids.1.clone(), ids.0.clone(), ids.1.clone())
             },
         }
     }
@@ -1156,4 +1187,128 @@ fn simultaneous_delete_leaves_nothing() {
         "{out:?}\n{}",
         p.charon.log()
     );
+}
+
+/// ID_IPV4_ADDR identities (strongSwan's default when no `id` is set), PSK, each side
+/// initiating.
+#[test]
+fn ipv4_address_identities() {
+    let mut p = Pair::new(Setup {
+        ip_ids: true,
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, false);
+    p.wait_log(&format!(
+        "authentication of '{NVE_IP}' with pre-shared key successful"
+    ));
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+    let seen = p.driver.events().len();
+    let (_, spis) = strongswan_initiates(&mut p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    p.assert_keys_match(&spis.0, &spis.1);
+}
+
+/// strongSwan demands cookies once one IKE SA is half-open (`cookie_threshold = 1`): we hold
+/// the answer to a first IKE_SA_INIT (connection `ss2`) so that SA stays half-open, then
+/// initiate `ss`: strongSwan answers `N(COOKIE)` and the engine resends its IKE_SA_INIT with
+/// the cookie first and the same nonce (RFC 7296 §2.6); the SA comes up.
+#[test]
+fn nvesec_initiates_against_strongswan_cookie_demand() {
+    let mut p = Pair::new(Setup {
+        charon_extra: "cookie_threshold = 1",
+        second_conn: true,
+        ..Setup::default()
+    });
+    p.driver.command("pause-rx").unwrap();
+    p.driver.command("initiate ss2").unwrap();
+    p.wait_log("generating IKE_SA_INIT response 0 [ SA KE No");
+    let uid = p.driver.command("initiate ss").unwrap()["uid"]
+        .as_u64()
+        .unwrap();
+    p.wait_log("generating IKE_SA_INIT response 0 [ N(COOKIE) ]");
+    p.driver.command("resume-rx").unwrap();
+    let up = p.event("ss up", |e| e["event"] == "ike_sa_up" && e["uid"] == uid);
+    assert_up_event(&p, &up, true);
+    let spis = spis_of(&up);
+    p.wait_sas("ss listed", |o| {
+        listed_spis(o)
+            .iter()
+            .any(|s| (s.0.clone(), s.1.clone()) == spis)
+    });
+    let log = p.charon.log();
+    assert_eq!(
+        log.matches("generating IKE_SA_INIT response 0 [ N(COOKIE) ]")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("parsed IKE_SA_INIT request 0 [ N(COOKIE) SA KE No"),
+        "{log}"
+    );
+    p.assert_keys_match(&spis.0, &spis.1);
+}
+
+/// Both ends run their own IKE SA rekey timers for 8 s: strongSwan at 2 s (its `rand_time`
+/// does not apply below a second), the engine at 2.05 s minus 0-10 %. Either end may come
+/// first for each generation (and rarely both at once, §2.8.2). At the end: one SA per side, the
+/// same SPIs, equal keys, only rekey-related SA removals.
+#[test]
+fn periodic_rekeys_from_both_sides_stay_in_step() {
+    let mut p = Pair::new(Setup {
+        ss_rekey_time: "2s",
+        ss_conn_extra: "rand_time = 1s\n over_time = 10s",
+        rekey_time_ms: Some(2050),
+        ..Setup::default()
+    });
+    nvesec_initiates(&mut p);
+    std::thread::sleep(Duration::from_secs(8));
+    // Stop the timers' effect by reading a consistent picture: retry until both agree.
+    let deadline = Instant::now() + WAIT;
+    let agreed = loop {
+        let ours: Vec<(String, String)> = p
+            .driver
+            .status()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "Established")
+            .map(spis_of)
+            .collect();
+        let theirs: Vec<(String, String)> = listed_spis(&p.list_sas())
+            .into_iter()
+            .map(|s| (s.0, s.1))
+            .collect();
+        if ours.len() == 1 && ours == theirs {
+            break ours[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ours {ours:?} theirs {theirs:?}\n{}",
+            p.charon.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    p.assert_keys_match(&agreed.0, &agreed.1);
+    let events = p.driver.events();
+    let rekeys = events
+        .iter()
+        .filter(|e| e["event"] == "ike_sa_rekeyed")
+        .count();
+    assert!(rekeys >= 3, "only {rekeys} rekeys in 8 s");
+    // Nothing was lost on the way: no SA went down for any reason but a rekey or a
+    // collision's redundant SA.
+    for e in events.iter().filter(|e| e["event"] == "ike_sa_down") {
+        let r = e["reason"].as_str().unwrap();
+        assert!(
+            r.starts_with("Rekeyed") || r == "DeletedLocally" || r == "DeletedByPeer",
+            "{e}"
+        );
+    }
+    let log = p.charon.log();
+    assert!(!log.contains("giving up after"), "{log}");
 }
