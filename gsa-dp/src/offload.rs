@@ -123,22 +123,30 @@ impl VnetHdr {
 
 /// RFC 1071 ones-complement sum of `data` as big-endian 16-bit words, added to `acc` and not
 /// yet folded. `data` must start at an even offset of the checksummed byte string.
-pub fn sum(data: &[u8], mut acc: u64) -> u64 {
-    // 32-bit big-endian words: 2^16 = 1 (mod 2^16 - 1), so the fold below gives the same
-    // result as adding 16-bit words, in half the additions.
-    let mut chunks = data.chunks_exact(4);
+pub fn sum(data: &[u8], acc: u64) -> u64 {
+    // 64-bit big-endian words into a 128-bit accumulator: 2^16 = 1 (mod 2^16 - 1), so folding
+    // gives the same result as adding 16-bit words (RFC 1071 §2 (B), "parallel summation"),
+    // in a quarter of the additions. 64 KiB is 8 Ki words: no overflow.
+    let mut wide = u128::from(acc);
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        acc += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        wide += u128::from(u64::from_be_bytes([
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+        ]));
     }
     let rest = chunks.remainder();
     let mut pairs = rest.chunks_exact(2);
     for p in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
+        wide += u128::from(u16::from_be_bytes([p[0], p[1]]));
     }
     if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
+        wide += u128::from(*last) << 8;
     }
-    acc
+    // End-around carry down to 64 bits (2^64 = 1 mod 2^16 - 1 as well).
+    while wide >> 64 != 0 {
+        wide = (wide & u128::from(u64::MAX)) + (wide >> 64);
+    }
+    wide as u64
 }
 
 /// Fold a [`sum`] to 16 bits (not complemented).
