@@ -543,7 +543,7 @@ impl Endpoint {
         }
         for (spi, gsas) in self.out.gsa_transfers.drain(..) {
             if let Some(sa) = self.sas.get_mut(&spi) {
-                sa.gsas.extend(gsas);
+                sa.adopt_gsas(gsas);
             }
         }
         for (spi, at, task) in std::mem::take(&mut self.out.task_transfers) {

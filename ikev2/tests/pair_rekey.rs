@@ -471,3 +471,121 @@ fn ike_rekey_timer_fires_with_jitter_within_ten_percent() {
     assert!(rekeyed(&net), "by rekey_time");
     assert_one_matching_gsa(&net);
 }
+
+fn take(net: &mut Net, node: usize) -> Vec<u8> {
+    let t = net.nodes[node]
+        .ep
+        .poll_transmit()
+        .expect("a datagram to send");
+    t.bytes
+}
+
+fn deliver(net: &mut Net, to: usize, bytes: &[u8]) {
+    let (from, now) = (1 - to, net.now);
+    let (dst, src) = (net.nodes[to].addr, net.nodes[from].addr);
+    net.nodes[to].ep.handle_datagram(now, dst, src, bytes);
+    while let Some(e) = net.nodes[to].ep.poll_event() {
+        net.nodes[to].events.push(e);
+    }
+}
+
+fn logged(net: &Net, node: usize, text: &str) -> bool {
+    net.nodes[node]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Log(r) if r.message.contains(text)))
+}
+
+/// Regression (found against strongSwan 5.9): in an IKE rekey collision the winner's Delete
+/// of the old SA can overtake its answer to the loser's request. The loser then never learns
+/// that it created a (redundant) SA on the winner's side and never deletes it (strongSwan:
+/// "peer did not notice IKE_SA rekey collision, abort active rekeying"). The winner must not
+/// keep that SA forever: it goes after the half-open timeout, and both sides end with the
+/// same single IKE SA holding the GSA.
+#[test]
+fn redundant_sa_never_deleted_by_the_collision_loser_is_removed() {
+    let mut tested = 0;
+    for seed in 30..46u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let gsa = net.sa(0).gsas()[0].inbound_id;
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+        net.nodes[1].ep.rekey_ike(now, ib).unwrap();
+        let (req_a, req_b) = (take(&mut net, 0), take(&mut net, 1));
+        deliver(&mut net, 0, &req_b);
+        let resp_a = take(&mut net, 0);
+        deliver(&mut net, 1, &req_a);
+        let resp_b = take(&mut net, 1);
+        // A completes its own exchange first.
+        deliver(&mut net, 0, &resp_b);
+        if !logged(&net, 0, "IKE_SA rekey collision won") {
+            continue; // B wins with these nonces; the mirror case is the same code
+        }
+        tested += 1;
+        // A deletes the old SA; that Delete reaches B before A's answer to B's request.
+        let delete_old = take(&mut net, 0);
+        deliver(&mut net, 1, &delete_old);
+        deliver(&mut net, 1, &resp_a);
+        net.drive_for(Duration::from_secs(1), 100);
+        assert_eq!(net.nodes[1].ep.ike_sas().len(), 1, "seed {seed}");
+        // A still has B's redundant SA besides the survivor...
+        assert_eq!(net.nodes[0].ep.ike_sas().len(), 2, "seed {seed}");
+        // ...until the half-open timeout (30 s) removes it locally.
+        net.advance(Duration::from_secs(29));
+        assert_eq!(net.nodes[0].ep.ike_sas().len(), 2, "seed {seed}");
+        net.advance(Duration::from_secs(2));
+        assert_eq!(net.nodes[0].ep.ike_sas().len(), 1, "seed {seed}");
+        assert!(logged(&net, 0, "peer did not delete this replaced IKE SA"));
+        let (sa_a, sa_b) = (net.sa(0), net.sa(1));
+        assert_eq!(sa_a.spis(), sa_b.spis(), "seed {seed}");
+        assert!(sa_a.is_initiator(), "A's own new SA survived");
+        assert_eq!(sa_a.gsas()[0].inbound_id, gsa);
+        assert_one_matching_gsa(&net);
+        assert!(net.nodes[0].events.iter().any(|e| matches!(
+            e,
+            Event::IkeSaDown {
+                reason: DownReason::DeletedLocally,
+                ..
+            }
+        )));
+        // Nothing was sent for the removal (the peer does not know that SA).
+        assert!(net.nodes[0].ep.poll_transmit().is_none());
+        assert!(!event_kinds(&net.nodes[0].events).contains(&"GsaRemove"));
+    }
+    assert!(tested > 0, "no seed let A win the collision");
+}
+
+/// The old SA after the peer's IKE rekey goes even if the peer never sends its Delete
+/// (90 s, strongSwan's fallback), without touching the GSAs the new SA inherited.
+#[test]
+fn old_sa_never_deleted_by_the_rekey_initiator_is_removed() {
+    let mut net = established(7, 8, false, None);
+    let ia = net.sa_id(0);
+    let gsa = net.sa(0).gsas()[0].inbound_id;
+    let now = net.now;
+    net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+    let req = take(&mut net, 0);
+    deliver(&mut net, 1, &req);
+    let resp = take(&mut net, 1);
+    deliver(&mut net, 0, &resp);
+    // A's Delete of the old SA is lost, and so are its retransmissions: B keeps the old SA.
+    net.unreachable.push(1);
+    net.advance(Duration::from_secs(1));
+    assert_eq!(net.nodes[1].ep.ike_sas().len(), 2);
+    net.advance(Duration::from_secs(88));
+    assert_eq!(net.nodes[1].ep.ike_sas().len(), 2);
+    net.advance(Duration::from_secs(2));
+    assert_eq!(net.nodes[1].ep.ike_sas().len(), 1);
+    let sa_b = net.sa(1);
+    assert!(!sa_b.is_initiator());
+    assert_eq!(sa_b.gsas()[0].outbound_id, gsa);
+    assert!(net.nodes[1].events.iter().any(|e| matches!(
+        e,
+        Event::IkeSaDown {
+            reason: DownReason::Rekeyed { .. },
+            ..
+        }
+    )));
+    assert!(!event_kinds(&net.nodes[1].events).contains(&"GsaRemove"));
+}

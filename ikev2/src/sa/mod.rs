@@ -699,11 +699,30 @@ impl IkeSa {
             self.on_retransmit_timer(ctx);
         }
         if self.timers.take_expired(Timer::Expire, ctx.now) {
-            let reason = match self.state {
-                State::HalfOpen(_) => DownReason::HalfOpenTimeout,
-                _ => DownReason::NegotiationFailed("timeout".into()),
+            let reason = match &self.state {
+                State::HalfOpen(_) => {
+                    self.log(ctx, LogLevel::Info, "half-open IKE SA timed out");
+                    DownReason::HalfOpenTimeout
+                }
+                // An SA the peer should have deleted (the old SA after the peer's rekey, or
+                // the peer's redundant SA after a collision it lost) but did not: removed
+                // locally, as strongSwan does, without a Delete the peer would not answer.
+                State::Established(e) => {
+                    self.log(
+                        ctx,
+                        LogLevel::Info,
+                        "peer did not delete this replaced IKE SA: removing it",
+                    );
+                    match e.rekeyed_to {
+                        Some(new) => DownReason::Rekeyed { new },
+                        None => DownReason::DeletedLocally,
+                    }
+                }
+                _ => {
+                    self.log(ctx, LogLevel::Info, "IKE SA negotiation timed out");
+                    DownReason::NegotiationFailed("timeout".into())
+                }
             };
-            self.log(ctx, LogLevel::Info, "half-open IKE SA timed out");
             self.go_down(ctx, reason);
             return;
         }
@@ -752,6 +771,16 @@ impl IkeSa {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
+    }
+
+    /// Takes over the GSAs of an SA this one replaces (rekey, or a collision this SA won on
+    /// the peer's side). Being chosen as the successor also cancels the removal deadline a
+    /// provisional SA carries (see [`rekey`]).
+    pub(crate) fn adopt_gsas(&mut self, gsas: Vec<Gsa>) {
+        self.gsas.extend(gsas);
+        if matches!(self.state, State::Established(_)) {
+            self.timers.stop(Timer::Expire);
+        }
     }
 
     /// Removes every GSA (events), reports the SA down and marks it dead.

@@ -51,6 +51,10 @@ pub(crate) enum Task {
     Dpd,
 }
 
+/// How long an SA replaced by the peer's IKE rekey waits for the peer's Delete before it is
+/// removed locally (strongSwan's value for the same fallback).
+pub const REPLACED_SA_DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Lower of two nonces compared octet by octet, a shorter prefix being lower (§2.8.1).
 pub fn nonce_lt(a: &[u8], b: &[u8]) -> bool {
     a < b
@@ -701,6 +705,15 @@ impl IkeSa {
             if let (Some(e), Some(id)) = (self.established_mut(), new_id) {
                 e.peer_rekey = Some((id, lowest));
             }
+            // Provisional until the collision is resolved: if the peer's exchange loses, the
+            // peer must delete this SA, but it may never learn that it created one (when our
+            // Delete of the old SA overtakes this response, strongSwan aborts its rekey and
+            // drops the SA silently). It is removed after the half-open timeout unless it
+            // becomes the successor (adopt_gsas) or the peer deletes it first.
+            let deadline = ctx.now + ctx.cfg.half_open_timeout;
+            if let Some(new) = ctx.out.spawned.iter_mut().find(|s| Some(s.id()) == new_id) {
+                new.timers.set(Timer::Expire, deadline);
+            }
         } else {
             self.spawn_rekeyed(ctx, keys, peer_spi, our_spi, false, true, &ni);
         }
@@ -729,6 +742,7 @@ impl IkeSa {
         }
         if let Some(n) = error {
             self.log(ctx, LogLevel::Warn, format!("IKE_SA rekey refused: {n:?}"));
+            self.peer_rekey_succeeds_alone(ctx);
             return;
         }
         let result = (|| {
@@ -774,8 +788,22 @@ impl IkeSa {
                     ),
                 }
             }
-            Err(why) => self.log(ctx, LogLevel::Error, format!("IKE_SA rekey failed: {why}")),
+            Err(why) => {
+                self.log(ctx, LogLevel::Error, format!("IKE_SA rekey failed: {why}"));
+                self.peer_rekey_succeeds_alone(ctx);
+            }
         }
+    }
+
+    /// Our IKE rekey failed while we had answered the peer's (a collision with only one
+    /// result): the peer's new SA is the successor.
+    fn peer_rekey_succeeds_alone(&mut self, ctx: &mut Ctx<'_>) {
+        let Some((theirs, _)) = self.established_mut().and_then(|e| e.peer_rekey.take()) else {
+            return;
+        };
+        let gsas = std::mem::take(&mut self.gsas);
+        ctx.out.gsa_transfers.push((theirs.local_spi, gsas));
+        self.handover(ctx, theirs, false);
     }
 
     /// Creates the new IKE SA of a rekey; with `inherit` it takes over the GSAs and this SA
@@ -864,6 +892,12 @@ impl IkeSa {
             if delete_old {
                 e.queue.push_back(Task::DeleteIke);
             }
+        }
+        if !delete_old {
+            // The rekey initiator deletes this SA; should its Delete never come, the SA goes
+            // anyway (strongSwan waits 90 s too).
+            self.timers
+                .set(Timer::Expire, ctx.now + REPLACED_SA_DELETE_TIMEOUT);
         }
     }
 
