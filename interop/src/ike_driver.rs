@@ -52,6 +52,10 @@ pub struct DriverConfig {
     /// Largest IKE datagram before RFC 7383 fragmentation (engine default 1280).
     #[serde(default)]
     pub fragment_mtu: Option<usize>,
+    /// Half-open timeout in milliseconds (engine default 30 s); also how long a redundant SA
+    /// from a rekey collision waits for the peer's Delete.
+    #[serde(default)]
+    pub half_open_timeout_ms: Option<u64>,
     pub connections: Vec<DriverConn>,
 }
 
@@ -282,6 +286,9 @@ pub fn engine_config(cfg: &DriverConfig) -> Result<EngineConfig, DriverError> {
     }
     if let Some(m) = cfg.fragment_mtu {
         out.fragment_mtu = m;
+    }
+    if let Some(ms) = cfg.half_open_timeout_ms {
+        out.half_open_timeout = Duration::from_millis(ms);
     }
     for c in &cfg.connections {
         out.connections.push(Arc::new(connection(c)?));

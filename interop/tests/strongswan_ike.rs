@@ -60,6 +60,8 @@ struct Setup {
     cookie_threshold: Option<usize>,
     /// The driver's RFC 7383 fragment size.
     fragment_mtu: Option<usize>,
+    /// The driver's half-open timeout.
+    half_open_timeout_ms: Option<u64>,
     /// The driver's proposal and DPD delay.
     proposal: &'static str,
     dpd_delay_secs: Option<u64>,
@@ -93,6 +95,7 @@ impl Default for Setup {
             charon_extra: "",
             cookie_threshold: None,
             fragment_mtu: None,
+            half_open_timeout_ms: None,
             proposal: "aes256gcm16-prfsha256-x25519",
             dpd_delay_secs: None,
             rekey_time_ms: None,
@@ -256,6 +259,7 @@ impl Pair {
             listen: format!("{NVE_IP}:500").parse().unwrap(),
             cookie_threshold: s.cookie_threshold,
             fragment_mtu: s.fragment_mtu,
+            half_open_timeout_ms: s.half_open_timeout_ms,
             connections: vec![DriverConn {
                 name: "ss".into(),
                 local_id: ids.0.clone(),
@@ -832,9 +836,17 @@ fn dpd_from_each_side_is_answered() {
 /// Both ends rekey the IKE SA at once (RFC 7296 §2.8.2): the driver holds incoming datagrams
 /// while strongSwan's CREATE_CHILD_SA request arrives and ours goes out, so the requests
 /// cross. Both sides must end with the same single IKE SA and the same keys.
+///
+/// When we win, our Delete of the old SA may reach strongSwan before our answer to its
+/// request (its worker threads race); strongSwan then aborts its rekey without ever deleting
+/// the redundant SA it made us create, and our fallback removes it after the half-open
+/// timeout (2 s here, 30 s by default).
 #[test]
 fn simultaneous_ike_rekey_converges() {
-    let mut p = Pair::new(Setup::default());
+    let mut p = Pair::new(Setup {
+        half_open_timeout_ms: Some(2000),
+        ..Setup::default()
+    });
     let (uid, spis) = nvesec_initiates(&mut p);
     p.wait_sas("established", |o| !listed_spis(o).is_empty());
     p.driver.command("pause-rx").unwrap();
@@ -878,8 +890,6 @@ fn simultaneous_ike_rekey_converges() {
     assert_eq!(ours.len(), 1);
     assert_ne!(ours[0], spis);
     p.assert_keys_match(&ours[0].0, &ours[0].1);
-    // Both rekeys completed, one of the two new SAs was deleted as redundant.
-    assert_eq!(p.logged_key_sets().len(), 3);
     // Both saw the collision and agree on who won (the lowest nonce, §2.8.2).
     let log = p.charon.log();
     assert!(
@@ -899,7 +909,23 @@ fn simultaneous_ike_rekey_converges() {
     assert!(ours_won != ours_lost, "{:#?}", p.driver.events());
     let ss_won = log.contains("IKE_SA rekey collision won");
     let ss_lost = log.contains("IKE_SA rekey collision lost");
-    assert_eq!((ss_won, ss_lost), (ours_lost, ours_won), "{log}");
+    let ss_unnoticed = log.contains("peer did not notice IKE_SA rekey collision");
+    eprintln!("collision outcome: nvesec won {ours_won}, strongSwan unnoticed {ss_unnoticed}");
+    // Both rekeys completed and one new SA was redundant (3 derivations at charon), unless
+    // strongSwan aborted its own before deriving its keys.
+    let sets = p.logged_key_sets().len();
+    assert_eq!(sets, if ss_unnoticed { 2 } else { 3 }, "{log}");
+    if ours_lost {
+        assert!(ss_won && !ss_lost && !ss_unnoticed, "{log}");
+    } else {
+        assert!(!ss_won && (ss_lost != ss_unnoticed), "{log}");
+        let fallback = p
+            .driver
+            .events()
+            .iter()
+            .any(|e| e["message"] == "peer did not delete this replaced IKE SA: removing it");
+        assert_eq!(fallback, ss_unnoticed, "{:#?}", p.driver.events());
+    }
 }
 
 /// strongSwan retransmits a request we hold back (RFC 7296 §2.1): the three identical copies
