@@ -29,6 +29,9 @@ pub const GSO_NONE: u8 = 0;
 pub const GSO_TCPV4: u8 = 1;
 pub const GSO_UDP: u8 = 3;
 pub const GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_UDP_L4`: UDP super-packet, one datagram per `gso_size` payload bytes
+/// (tun with TUN_F_USO4/6, Linux 6.2+).
+pub const GSO_UDP_L4: u8 = 5;
 pub const GSO_ECN: u8 = 0x80;
 
 /// The largest IP packet a tun reads or writes (IPv4 total length, IPv6 payload length + 40 are
@@ -57,6 +60,8 @@ pub enum OffloadError {
     BadIp,
     #[error("GSO frame is not TCP or its TCP header is invalid")]
     BadTcp,
+    #[error("GSO frame is not UDP or its UDP header is invalid")]
+    BadUdp,
     #[error("GSO size 0")]
     ZeroGsoSize,
     #[error("checksum start/offset outside the packet")]
@@ -251,6 +256,9 @@ pub fn segment(
         emit(pkt);
         return Ok(1);
     }
+    if gso == GSO_UDP_L4 {
+        return segment_udp(hdr, pkt, scratch, emit);
+    }
     if gso != GSO_TCPV4 && gso != GSO_TCPV6 {
         return Err(OffloadError::UnsupportedGso(hdr.gso_type));
     }
@@ -307,6 +315,54 @@ pub fn segment(
     Ok(n)
 }
 
+/// GSO_UDP_L4 (net/ipv4/udp_offload.c `__udp_gso_segment`): every `gso_size` bytes of payload
+/// become one datagram with its own IP length (and IPv4 ID + i), UDP length and checksum.
+fn segment_udp(
+    hdr: &VnetHdr,
+    pkt: &[u8],
+    scratch: &mut [u8],
+    emit: &mut dyn FnMut(&[u8]),
+) -> Result<usize, OffloadError> {
+    let (v6, iphl) = ip_header(pkt, PROTO_UDP).ok_or(OffloadError::BadIp)?;
+    let hl = iphl + 8;
+    if hl > pkt.len() {
+        return Err(OffloadError::BadUdp);
+    }
+    let size = usize::from(hdr.gso_size);
+    if size == 0 {
+        return Err(OffloadError::ZeroGsoSize);
+    }
+    if scratch.len() < hl + size.min(pkt.len() - hl) {
+        return Err(OffloadError::BufferTooSmall);
+    }
+    let (head, payload) = pkt.split_at(hl);
+    let id0 = get_u16(head, 4);
+    let n = payload.len().div_ceil(size).max(1);
+    for i in 0..n {
+        let chunk = &payload[(i * size).min(payload.len())..((i + 1) * size).min(payload.len())];
+        let total = hl + chunk.len();
+        let out = &mut scratch[..total];
+        out[..hl].copy_from_slice(head);
+        out[hl..].copy_from_slice(chunk);
+        if !v6 {
+            set_u16(out, 4, id0.wrapping_add(i as u16));
+        }
+        set_ip_len(out, v6, iphl, total);
+        set_u16(out, iphl + 4, (total - iphl) as u16);
+        set_u16(out, iphl + 6, 0);
+        let mut c = checksum(sum(
+            &out[iphl..],
+            pseudo_sum(out, v6, PROTO_UDP, total - iphl),
+        ));
+        if c == 0 {
+            c = 0xffff; // RFC 768
+        }
+        set_u16(out, iphl + 6, c);
+        emit(out);
+    }
+    Ok(n)
+}
+
 /// What [`Coalescer::offer`] did with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
@@ -325,6 +381,8 @@ pub enum Offer {
 struct Flow {
     v6: bool,
     iphl: usize,
+    /// PROTO_TCP or PROTO_UDP, and its header length.
+    proto: u8,
     thl: usize,
     seg: usize,
     next_seq: u32,
@@ -343,6 +401,8 @@ pub struct Coalescer {
     buf: Box<[u8]>,
     len: usize,
     flow: Option<Flow>,
+    /// Also coalesce UDP datagrams into GSO_UDP_L4 super-packets (tun with TUN_F_USO4/6).
+    udp: bool,
 }
 
 impl Default for Coalescer {
@@ -359,10 +419,18 @@ impl fmt::Debug for Coalescer {
 
 impl Coalescer {
     pub fn new() -> Self {
+        Self::with_udp(false)
+    }
+
+    /// With `udp`, consecutive equal-size datagrams of one UDP flow (same addresses and ports)
+    /// are coalesced too, into GSO_UDP_L4 super-packets; only for a tun that accepted
+    /// TUN_F_USO4/6, since the kernel must segment them again for the receiving socket.
+    pub fn with_udp(udp: bool) -> Self {
         Coalescer {
             buf: vec![0u8; VNET_HDR_LEN + MAX_SUPER].into_boxed_slice(),
             len: 0,
             flow: None,
+            udp,
         }
     }
 
@@ -373,23 +441,29 @@ impl Coalescer {
 
     /// Offer the next IP packet bound for the tun.
     pub fn offer(&mut self, pkt: &[u8]) -> Offer {
-        let Some((v6, iphl, thl)) = tcp_data_segment(pkt) else {
+        let Some((v6, iphl, proto, thl)) = l4_data_segment(pkt, self.udp) else {
             return Offer::Ineligible;
         };
         let Some(flow) = self.flow else {
-            self.start(pkt, v6, iphl, thl);
+            self.start(pkt, v6, iphl, proto, thl);
             return Offer::Held;
         };
-        if !self.continues(&flow, pkt, v6, iphl, thl) {
+        if !self.continues(&flow, pkt, v6, iphl, proto, thl) {
             return Offer::Flush;
         }
         let payload = &pkt[iphl + thl..];
         let at = VNET_HDR_LEN + self.len;
         self.buf[at..at + payload.len()].copy_from_slice(payload);
         self.len += payload.len();
-        let fl = pkt[iphl + 13];
+        let fl = if proto == PROTO_TCP {
+            pkt[iphl + 13]
+        } else {
+            0
+        };
         // PSH of a later segment is carried to the super-packet (tcp_gro_receive does the same).
-        self.buf[VNET_HDR_LEN + iphl + 13] |= fl & TCP_PSH;
+        if proto == PROTO_TCP {
+            self.buf[VNET_HDR_LEN + iphl + 13] |= fl & TCP_PSH;
+        }
         self.flow = Some(Flow {
             next_seq: flow.next_seq.wrapping_add(payload.len() as u32),
             count: flow.count + 1,
@@ -399,22 +473,33 @@ impl Coalescer {
         Offer::Held
     }
 
-    fn start(&mut self, pkt: &[u8], v6: bool, iphl: usize, thl: usize) {
+    fn start(&mut self, pkt: &[u8], v6: bool, iphl: usize, proto: u8, thl: usize) {
         self.buf[VNET_HDR_LEN..VNET_HDR_LEN + pkt.len()].copy_from_slice(pkt);
         self.len = pkt.len();
         let seg = pkt.len() - iphl - thl;
+        let tcp = proto == PROTO_TCP;
         self.flow = Some(Flow {
             v6,
             iphl,
+            proto,
             thl,
             seg,
             next_seq: get_u32(pkt, iphl + 4).wrapping_add(seg as u32),
             count: 1,
-            closed: pkt[iphl + 13] & TCP_PSH != 0,
+            closed: tcp && pkt[iphl + 13] & TCP_PSH != 0,
         });
     }
 
-    fn continues(&self, f: &Flow, pkt: &[u8], v6: bool, iphl: usize, thl: usize) -> bool {
+    #[allow(clippy::too_many_arguments)]
+    fn continues(
+        &self,
+        f: &Flow,
+        pkt: &[u8],
+        v6: bool,
+        iphl: usize,
+        proto: u8,
+        thl: usize,
+    ) -> bool {
         let head = &self.buf[VNET_HDR_LEN..VNET_HDR_LEN + f.iphl + f.thl];
         let payload = pkt.len() - iphl - thl;
         let same = |a: usize, b: usize| head[a..b] == pkt[a..b];
@@ -426,16 +511,23 @@ impl Coalescer {
             same(0, 2) && same(6, 10) && same(12, iphl)
         };
         let t = iphl;
-        !f.closed
+        let common = !f.closed
             && v6 == f.v6
             && iphl == f.iphl
+            && proto == f.proto
             && thl == f.thl
             && f.count < MAX_COALESCE
             && payload <= f.seg
             && self.len + payload <= max_len(v6)
             && ip_same
-            // ports; then ACK number, data offset, flags except PSH, window, urgent, options.
-            && same(t, t + 4)
+            // ports
+            && same(t, t + 4);
+        if proto == PROTO_UDP {
+            // Same 4-tuple and no shorter datagram before: udp_gro_receive's rule.
+            return common;
+        }
+        // ACK number, data offset, flags except PSH, window, urgent, options.
+        common
             && get_u32(pkt, t + 4) == f.next_seq
             && same(t + 8, t + 13)
             && (head[t + 13] & !TCP_PSH) == (pkt[t + 13] & !TCP_PSH)
@@ -456,15 +548,23 @@ impl Coalescer {
             // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, the kernel (or the
             // receiving stack, which trusts it) finishes the rest.
             let t = f.iphl;
-            let partial = fold(pseudo_sum(pkt, f.v6, PROTO_TCP, total - t));
-            set_u16(pkt, t + 16, partial);
+            let (gso_type, csum_offset) = match (f.proto, f.v6) {
+                (PROTO_UDP, _) => (GSO_UDP_L4, 6),
+                (_, true) => (GSO_TCPV6, 16),
+                (_, false) => (GSO_TCPV4, 16),
+            };
+            if f.proto == PROTO_UDP {
+                set_u16(pkt, t + 4, (total - t) as u16);
+            }
+            let partial = fold(pseudo_sum(pkt, f.v6, f.proto, total - t));
+            set_u16(pkt, t + usize::from(csum_offset), partial);
             VnetHdr {
                 flags: F_NEEDS_CSUM,
-                gso_type: if f.v6 { GSO_TCPV6 } else { GSO_TCPV4 },
+                gso_type,
                 hdr_len: (f.iphl + f.thl) as u16,
                 gso_size: f.seg as u16,
                 csum_start: f.iphl as u16,
-                csum_offset: 16,
+                csum_offset,
             }
         };
         self.buf[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
@@ -480,11 +580,20 @@ fn max_len(v6: bool) -> usize {
     }
 }
 
-/// `(v6, ip header length, tcp header length)` if `pkt` is an exact-length IPv4 (no options,
-/// not a fragment) or IPv6 (no extension headers) TCP segment that carries data, has only
-/// ACK (and maybe PSH) set, and whose TCP checksum verifies.
-fn tcp_data_segment(pkt: &[u8]) -> Option<(bool, usize, usize)> {
-    let (v6, iphl) = ip_header(pkt, PROTO_TCP)?;
+/// `(v6, ip header length, protocol, L4 header length)` if `pkt` is an exact-length IPv4 (no
+/// options, not a fragment) or IPv6 (no extension headers) packet whose L4 checksum verifies,
+/// and either a TCP segment that carries data with only ACK (and maybe PSH) set, or (with
+/// `udp`) a UDP datagram with a payload and a checksum.
+fn l4_data_segment(pkt: &[u8], udp: bool) -> Option<(bool, usize, u8, usize)> {
+    let proto = match pkt.first()? >> 4 {
+        4 => *pkt.get(9)?,
+        6 => *pkt.get(6)?,
+        _ => return None,
+    };
+    if proto != PROTO_TCP && !(udp && proto == PROTO_UDP) {
+        return None;
+    }
+    let (v6, iphl) = ip_header(pkt, proto)?;
     let ip_len = if v6 {
         usize::from(get_u16(pkt, 4)) + 40
     } else {
@@ -493,21 +602,36 @@ fn tcp_data_segment(pkt: &[u8]) -> Option<(bool, usize, usize)> {
     if ip_len != pkt.len() || (!v6 && iphl != 20) {
         return None;
     }
-    let thl = usize::from(*pkt.get(iphl + 12)? >> 4) * 4;
-    if thl < 20 || iphl + thl >= pkt.len() {
-        return None;
-    }
-    let flags = pkt[iphl + 13];
-    if flags & TCP_ACK == 0 || flags & (TCP_FIN | TCP_SYN | TCP_RST | TCP_CWR | 0x20 | 0x40) != 0 {
+    let l4hl = if proto == PROTO_TCP {
+        let thl = usize::from(*pkt.get(iphl + 12)? >> 4) * 4;
+        let flags = *pkt.get(iphl + 13)?;
+        if thl < 20
+            || flags & TCP_ACK == 0
+            || flags & (TCP_FIN | TCP_SYN | TCP_RST | TCP_CWR | 0x20 | 0x40) != 0
+        {
+            return None;
+        }
+        thl
+    } else {
+        // A UDP length that disagrees with IP, or no checksum (IPv4 checksum 0): alone.
+        if pkt.len() < iphl + 8
+            || usize::from(get_u16(pkt, iphl + 4)) != pkt.len() - iphl
+            || get_u16(pkt, iphl + 6) == 0
+        {
+            return None;
+        }
+        8
+    };
+    if iphl + l4hl >= pkt.len() {
         return None;
     }
     // The merged packet goes up with a partial checksum the stack will trust: a segment whose
-    // own checksum is wrong must reach TCP alone, to be dropped there.
+    // own checksum is wrong must reach the socket alone, to be dropped there.
     let l4 = pkt.len() - iphl;
-    if fold(sum(&pkt[iphl..], pseudo_sum(pkt, v6, PROTO_TCP, l4))) != 0xffff {
+    if fold(sum(&pkt[iphl..], pseudo_sum(pkt, v6, proto, l4))) != 0xffff {
         return None;
     }
-    Some((v6, iphl, thl))
+    Some((v6, iphl, proto, l4hl))
 }
 
 /// Fuzz and proptest entry point: parse `data` as a tun frame, segment it, and coalesce the
@@ -515,7 +639,7 @@ fn tcp_data_segment(pkt: &[u8]) -> Option<(bool, usize, usize)> {
 pub fn fuzz_frame(data: &[u8]) -> usize {
     let mut frame = data.to_vec();
     let mut scratch = vec![0u8; MAX_SUPER];
-    let mut co = Coalescer::new();
+    let mut co = Coalescer::with_udp(data.first().is_some_and(|b| b & 1 == 1));
     let mut out = 0usize;
     if let Ok((hdr, _)) = VnetHdr::parse(&frame) {
         let pkt = &mut frame[VNET_HDR_LEN..];

@@ -395,3 +395,121 @@ proptest! {
         fuzz_frame(&f);
     }
 }
+
+/// A UDP super-packet as a tun with TUN_F_USO hands it out (an application that sent with
+/// UDP_SEGMENT): GSO_UDP_L4, UDP length = everything, checksum field = pseudo-header sum.
+fn udp_super_packet(v6: bool, payload: &[u8], size: u16) -> Vec<u8> {
+    let iphl = if v6 { 40 } else { 20 };
+    let total = iphl + 8 + payload.len();
+    let mut p = vec![0u8; total];
+    if v6 {
+        p[0] = 0x60;
+        set_u16(&mut p, 4, (total - 40) as u16);
+        p[6] = PROTO_UDP;
+        p[7] = 64;
+        p[23] = 1;
+        p[39] = 2;
+    } else {
+        p[0] = 0x45;
+        set_u16(&mut p, 2, total as u16);
+        set_u16(&mut p, 4, 0x4321);
+        p[8] = 64;
+        p[9] = PROTO_UDP;
+        p[12..16].copy_from_slice(&[172, 16, 0, 1]);
+        p[16..20].copy_from_slice(&[172, 16, 0, 2]);
+        fix_ipv4_checksum(&mut p, 20);
+    }
+    set_u16(&mut p, iphl, 33333);
+    set_u16(&mut p, iphl + 2, 5201);
+    set_u16(&mut p, iphl + 4, (total - iphl) as u16);
+    p[iphl + 8..].copy_from_slice(payload);
+    let partial = fold(pseudo_sum(&p, v6, PROTO_UDP, total - iphl));
+    set_u16(&mut p, iphl + 6, partial);
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_UDP_L4,
+        hdr_len: (iphl + 8) as u16,
+        gso_size: size,
+        csum_start: iphl as u16,
+        csum_offset: 6,
+    };
+    let mut f = hdr.to_bytes().to_vec();
+    f.extend_from_slice(&p);
+    f
+}
+
+fn udp_checksum_ok(p: &[u8]) -> bool {
+    let (v6, iphl) = ip_header(p, PROTO_UDP).unwrap();
+    get_u16(p, iphl + 6) != 0
+        && fold(sum(
+            &p[iphl..],
+            pseudo_sum(p, v6, PROTO_UDP, p.len() - iphl),
+        )) == 0xffff
+}
+
+#[test]
+fn udp_is_coalesced_only_when_the_tun_takes_uso() {
+    let f = udp_super_packet(false, &[9; 300], 100);
+    let segs = segments_of(&f);
+    assert_eq!(segs.len(), 3);
+    for (i, s) in segs.iter().enumerate() {
+        assert_eq!(s.len(), 20 + 8 + 100);
+        assert_eq!(get_u16(s, 24), 108, "UDP length");
+        assert_eq!(get_u16(s, 4), 0x4321 + i as u16, "IPv4 ID");
+        assert!(udp_checksum_ok(s));
+    }
+    let mut tcp_only = Coalescer::new();
+    assert_eq!(tcp_only.offer(&segs[0]), Offer::Ineligible);
+    let mut co = Coalescer::with_udp(true);
+    for s in &segs {
+        assert_eq!(co.offer(s), Offer::Held);
+    }
+    assert_eq!(co.take().unwrap(), &f[..]);
+    // Another destination port is another flow; a bad checksum is never merged.
+    assert_eq!(co.offer(&segs[0]), Offer::Held);
+    let mut other = segs[1].clone();
+    other[22] ^= 1;
+    set_u16(&mut other, 26, 0);
+    let c = checksum(sum(
+        &other[20..],
+        pseudo_sum(&other, false, PROTO_UDP, other.len() - 20),
+    ));
+    set_u16(&mut other, 26, c);
+    assert!(udp_checksum_ok(&other));
+    assert_eq!(co.offer(&other), Offer::Flush);
+    let mut bad = segs[1].clone();
+    bad[40] ^= 1;
+    assert_eq!(co.offer(&bad), Offer::Ineligible);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// UDP: segment (GSO_UDP_L4) then coalesce gives back the super-packet byte for byte.
+    #[test]
+    fn udp_segment_then_coalesce_is_identity(
+        v6 in any::<bool>(), len in 1usize..8000, size in 1u16..1500, seed in any::<u8>(),
+    ) {
+        let payload: Vec<u8> = (0..len).map(|i| (i as u8) ^ seed).collect();
+        let f = udp_super_packet(v6, &payload, size);
+        let segs = segments_of(&f);
+        let n = len.div_ceil(usize::from(size));
+        prop_assert_eq!(segs.len(), n);
+        for s in &segs {
+            prop_assert!(udp_checksum_ok(s));
+        }
+        let mut co = Coalescer::with_udp(true);
+        let mut out = Vec::new();
+        for s in &segs {
+            if co.offer(s) == Offer::Flush {
+                out.push(co.take().unwrap().to_vec());
+                prop_assert_eq!(co.offer(s), Offer::Held);
+            }
+        }
+        out.extend(co.take().map(<[u8]>::to_vec));
+        prop_assert_eq!(out.len(), n.div_ceil(usize::from(MAX_COALESCE)));
+        if n > 1 && n <= usize::from(MAX_COALESCE) {
+            prop_assert_eq!(&out[0], &f);
+        }
+    }
+}

@@ -25,6 +25,9 @@ pub const TUN_F_TSO4: u32 = 0x02;
 pub const TUN_F_TSO6: u32 = 0x04;
 /// `TUN_F_TSO_ECN`: super-packets may have CWR set (GSO_ECN).
 pub const TUN_F_TSO_ECN: u32 = 0x08;
+/// `TUN_F_USO4` / `TUN_F_USO6` (Linux 6.2+): UDP super-packets (GSO_UDP_L4), both ways.
+pub const TUN_F_USO4: u32 = 0x20;
+pub const TUN_F_USO6: u32 = 0x40;
 
 /// Interface names are at most IFNAMSIZ - 1 bytes.
 pub const IFNAMSIZ: usize = 16;

@@ -195,9 +195,15 @@ impl Daemon {
                 )
                 .map_err(DaemonError::Poll)?;
             if cfg.verbose {
-                eprintln!("gsa-dp: {} VNI {} MTU {mtu}", dev.name(), t.vni);
+                eprintln!(
+                    "gsa-dp: {} VNI {} MTU {mtu} vnet {} uso {}",
+                    dev.name(),
+                    t.vni,
+                    dev.vnet(),
+                    dev.uso()
+                );
             }
-            let co = dev.vnet().then(Coalescer::new);
+            let co = dev.vnet().then(|| Coalescer::with_udp(dev.uso()));
             tuns.push(Tun {
                 dev,
                 vni: t.vni,

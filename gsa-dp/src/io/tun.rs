@@ -5,6 +5,7 @@
 use crate::offload::{VnetHdr, VNET_HDR_LEN};
 use nvesec_sys::tun::{
     IFF_NO_PI, IFF_TAP, IFF_TUN, IFF_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN,
+    TUN_F_USO4, TUN_F_USO6,
 };
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Read, Write};
@@ -43,6 +44,9 @@ pub struct Device {
     /// Frames carry a `virtio_net_hdr` and reads may be TCP super-packets (see
     /// [`crate::offload`]).
     vnet: bool,
+    /// The kernel took UDP segmentation offload too (TUN_F_USO4/6): writes may carry
+    /// GSO_UDP_L4 super-packets.
+    uso: bool,
 }
 
 impl Device {
@@ -69,9 +73,13 @@ impl Device {
         } | IFF_NO_PI
             | if vnet { IFF_VNET_HDR } else { 0 };
         let name = nvesec_sys::tun::set_iff(file.as_fd(), name, flags)?;
+        let mut uso = false;
         if vnet {
-            let off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
-            if let Err(e) = nvesec_sys::tun::set_offload(file.as_fd(), off) {
+            let tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+            // USO first (Linux 6.2+); older kernels refuse unknown flags, so retry without.
+            if nvesec_sys::tun::set_offload(file.as_fd(), tso | TUN_F_USO4 | TUN_F_USO6).is_ok() {
+                uso = true;
+            } else if let Err(e) = nvesec_sys::tun::set_offload(file.as_fd(), tso) {
                 eprintln!("gsa-dp: {name}: TUNSETOFFLOAD refused ({e}), no TSO");
             }
         }
@@ -82,6 +90,7 @@ impl Device {
             name,
             kind,
             vnet,
+            uso,
         })
     }
 
@@ -96,6 +105,11 @@ impl Device {
     /// Whether frames carry a `virtio_net_hdr`.
     pub fn vnet(&self) -> bool {
         self.vnet
+    }
+
+    /// Whether writes may carry UDP super-packets (GSO_UDP_L4).
+    pub fn uso(&self) -> bool {
+        self.uso
     }
 
     /// One frame; `WouldBlock` when none is queued.
@@ -182,6 +196,7 @@ mod tests {
             name: "x".into(),
             kind: Kind::Tun,
             vnet: false,
+            uso: false,
         };
         assert_eq!(tun.protocol_type(&[0x45, 0]), Some(PT_IPV4));
         assert_eq!(tun.protocol_type(&[0x60, 0]), Some(PT_IPV6));
