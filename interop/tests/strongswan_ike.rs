@@ -21,6 +21,8 @@ use serde_json::Value;
 const DRIVER: &str = env!("CARGO_BIN_EXE_ike-driver");
 const NVE_IP: &str = "192.0.2.1";
 const SS_IP: &str = "192.0.2.2";
+const NVE_IP6: &str = "fd00:6e76::1";
+const SS_IP6: &str = "fd00:6e76::2";
 const NVE_ID: &str = "nve.example";
 const SS_ID: &str = "ss.example";
 const PSK: &str = "an interop pre-shared key of some length";
@@ -44,6 +46,8 @@ struct Pair {
     key_lens: [usize; 5],
     /// Identities as strongSwan shows them (nve, ss) and as our events show them (nve, ss).
     ids: (String, String, String, String),
+    /// Underlay addresses (nve, ss).
+    addrs: (&'static str, &'static str),
 }
 
 struct Setup {
@@ -72,6 +76,11 @@ struct Setup {
     ip_ids: bool,
     /// The driver gets a second connection `ss2`, a copy of `ss`.
     second_conn: bool,
+    /// IPv6 underlay (fd00::1 = nvesec, fd00::2 = strongSwan).
+    ipv6: bool,
+    /// Both end entities are issued by intermediate CAs under the common root; each side
+    /// trusts only the root and gets the other's intermediate in CERT payloads.
+    intermediates: bool,
     /// The driver's PSK (strongSwan always has [`PSK`]).
     driver_psk: &'static str,
     /// Identities by certificate subject DN (ID_DER_ASN1_DN) instead of FQDNs.
@@ -102,6 +111,8 @@ impl Default for Setup {
             ss_rekey_time: "0",
             ip_ids: false,
             second_conn: false,
+            ipv6: false,
+            intermediates: false,
             driver_psk: PSK,
             dn_ids: false,
             ss_untrusted: false,
@@ -116,6 +127,8 @@ impl Default for Setup {
 /// Credentials issued with nvesec_pki: a CA, a certificate for each end (SAN DNS = its FQDN).
 struct Creds {
     ca: String,
+    /// strongSwan's intermediate CA (its x509ca/ holds it, so it sends it along).
+    ss_intermediate: Option<String>,
     nve_key: String,
     nve_cert: String,
     ss_key: String,
@@ -125,7 +138,7 @@ struct Creds {
     ss_dn: Vec<u8>,
 }
 
-fn make_creds(kt: KeyType, ss_untrusted: bool, nve_untrusted: bool) -> Creds {
+fn make_creds(kt: KeyType, s: &Setup) -> Creds {
     let now = SystemTime::now();
     let ca = |name: &str| {
         let key = PrivateKey::generate(kt).unwrap();
@@ -135,6 +148,22 @@ fn make_creds(kt: KeyType, ss_untrusted: bool, nve_untrusted: bool) -> Creds {
     };
     let (ca_key, ca_cert) = ca("interop CA");
     let (rogue_key, rogue_cert) = ca("rogue CA");
+    // Intermediates below the root: one for each end.
+    let sub = |name: &str| {
+        let key = PrivateKey::generate(kt).unwrap();
+        let dn = Dn::parse(&format!("C=CH, O=nvesec, CN={name}")).unwrap();
+        let cert = issue(
+            &key.public_key(),
+            &CertProfile::ca(dn),
+            &ca_cert,
+            &ca_key,
+            now,
+        )
+        .unwrap();
+        (key, cert)
+    };
+    let (nve_im_key, nve_im) = sub("nve intermediate");
+    let (ss_im_key, ss_im) = sub("ss intermediate");
     let ee = |id: &str, ca_cert, ca_key| {
         let key = PrivateKey::generate(kt).unwrap();
         let mut p = CertProfile::end_entity(Dn::parse(&format!("O=nvesec, CN={id}")).unwrap());
@@ -143,18 +172,27 @@ fn make_creds(kt: KeyType, ss_untrusted: bool, nve_untrusted: bool) -> Creds {
         let dn = cert.info().unwrap().subject_der;
         (key.to_pem().to_string(), cert.to_pem(), dn)
     };
-    let (nve_key, nve_cert, nve_dn) = if nve_untrusted {
+    let (nve_key, mut nve_cert, nve_dn) = if s.nve_untrusted {
         ee(NVE_ID, &rogue_cert, &rogue_key)
+    } else if s.intermediates {
+        ee(NVE_ID, &nve_im, &nve_im_key)
     } else {
         ee(NVE_ID, &ca_cert, &ca_key)
     };
-    let (ss_key, ss_cert, ss_dn) = if ss_untrusted {
+    let (ss_key, ss_cert, ss_dn) = if s.ss_untrusted {
         ee(SS_ID, &rogue_cert, &rogue_key)
+    } else if s.intermediates {
+        ee(SS_ID, &ss_im, &ss_im_key)
     } else {
         ee(SS_ID, &ca_cert, &ca_key)
     };
+    if s.intermediates {
+        // Our chain file: end entity, then the intermediate (both go out as CERT payloads).
+        nve_cert.push_str(&nve_im.to_pem());
+    }
     Creds {
         ca: ca_cert.to_pem(),
+        ss_intermediate: s.intermediates.then(|| ss_im.to_pem()),
         nve_key,
         nve_cert,
         ss_key,
@@ -168,7 +206,17 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// (nvesec, strongSwan) underlay addresses.
+fn addrs(s: &Setup) -> (&'static str, &'static str) {
+    if s.ipv6 {
+        (NVE_IP6, SS_IP6)
+    } else {
+        (NVE_IP, SS_IP)
+    }
+}
+
 fn swanctl_conf(s: &Setup) -> String {
+    let (nve_ip, ss_ip) = addrs(s);
     let (auth, childless, proposals, extra, rekey) = (
         s.auth,
         s.ss_childless,
@@ -177,7 +225,7 @@ fn swanctl_conf(s: &Setup) -> String {
         s.ss_rekey_time,
     );
     let (ss_id, nve_id) = if s.ip_ids {
-        (SS_IP, NVE_IP)
+        (ss_ip, nve_ip)
     } else {
         (SS_ID, NVE_ID)
     };
@@ -196,7 +244,7 @@ fn swanctl_conf(s: &Setup) -> String {
         (format!("id = {ss_id}"), format!("id = {nve_id}"))
     };
     format!(
-        "connections {{\n nve {{\n version = 2\n local_addrs = {SS_IP}\n remote_addrs = {NVE_IP}\n \
+        "connections {{\n nve {{\n version = 2\n local_addrs = {ss_ip}\n remote_addrs = {nve_ip}\n \
          proposals = {proposals}\n childless = {childless}\n rekey_time = {rekey}\n {extra}\n \
          local {{\n auth = {method}\n {local_id}\n {certs}\n }}\n \
          remote {{\n auth = {method}\n {remote_id}\n }}\n }}\n}}\n{secrets}"
@@ -208,7 +256,17 @@ impl Pair {
         require_root();
         let nve = Netns::new("nvin").unwrap();
         let ss = Netns::new("nvis").unwrap();
-        link(&nve, &format!("{NVE_IP}/24"), &ss, &format!("{SS_IP}/24")).unwrap();
+        let (nve_ip, ss_ip) = addrs(&s);
+        if s.ipv6 {
+            // No duplicate address detection: the addresses are usable (bindable) at once.
+            for ns in [&nve, &ss] {
+                ns.exec("sysctl", &["-qw", "net.ipv6.conf.default.accept_dad=0"])
+                    .unwrap();
+            }
+            link(&nve, &format!("{nve_ip}/64"), &ss, &format!("{ss_ip}/64")).unwrap();
+        } else {
+            link(&nve, &format!("{nve_ip}/24"), &ss, &format!("{ss_ip}/24")).unwrap();
+        }
         let dir = tempfile::tempdir().unwrap();
         let ss_dir = dir.path().join("ss");
         let nve_dir = dir.path().join("nve");
@@ -217,7 +275,7 @@ impl Pair {
         fs::create_dir_all(ss_dir.join("private")).unwrap();
         fs::create_dir_all(&nve_dir).unwrap();
         let mut ids = if s.ip_ids {
-            (NVE_IP.to_string(), SS_IP.to_string())
+            (nve_ip.to_string(), ss_ip.to_string())
         } else {
             (NVE_ID.to_string(), SS_ID.to_string())
         };
@@ -226,8 +284,11 @@ impl Pair {
                 secret: s.driver_psk.into(),
             },
             Auth::Cert(kt) => {
-                let c = make_creds(kt, s.ss_untrusted, s.nve_untrusted);
+                let c = make_creds(kt, &s);
                 fs::write(ss_dir.join("x509ca/ca.pem"), &c.ca).unwrap();
+                if let Some(im) = &c.ss_intermediate {
+                    fs::write(ss_dir.join("x509ca/intermediate.pem"), im).unwrap();
+                }
                 fs::write(ss_dir.join("x509/ss.pem"), &c.ss_cert).unwrap();
                 fs::write(ss_dir.join("private/ss.key"), &c.ss_key).unwrap();
                 fs::write(nve_dir.join("ca.pem"), &c.ca).unwrap();
@@ -256,7 +317,7 @@ impl Pair {
         let charon = Charon::start(&ss, &ss_dir, &extra).unwrap();
         charon.load_all().unwrap();
         let mut cfg = DriverConfig {
-            listen: format!("{NVE_IP}:500").parse().unwrap(),
+            listen: std::net::SocketAddr::new(nve_ip.parse().unwrap(), 500),
             cookie_threshold: s.cookie_threshold,
             fragment_mtu: s.fragment_mtu,
             half_open_timeout_ms: s.half_open_timeout_ms,
@@ -264,7 +325,7 @@ impl Pair {
                 name: "ss".into(),
                 local_id: ids.0.clone(),
                 remote_id: ids.1.clone(),
-                remote_addrs: vec![SS_IP.parse().unwrap()],
+                remote_addrs: vec![ss_ip.parse().unwrap()],
                 auth,
                 childless: None,
                 proposal: Some(s.proposal.into()),
@@ -285,6 +346,7 @@ impl Pair {
             dir,
             suite: s.suite,
             key_lens: s.key_lens,
+            addrs: (nve_ip, ss_ip),
             ids: if s.dn_ids {
                 (
                     format!("O=nvesec, CN={NVE_ID}"),
@@ -427,12 +489,13 @@ fn assert_listed(p: &Pair, out: &str, spis: &(String, String), ss_initiated: boo
         "{out}"
     );
     let (nve, ss) = (&p.ids.0, &p.ids.1);
+    let (nve_ip, ss_ip) = p.addrs;
     assert!(
-        out.contains(&format!("local  '{ss}' @ {SS_IP}[500]")),
+        out.contains(&format!("local  '{ss}' @ {ss_ip}[500]")),
         "{out}"
     );
     assert!(
-        out.contains(&format!("remote '{nve}' @ {NVE_IP}[500]")),
+        out.contains(&format!("remote '{nve}' @ {nve_ip}[500]")),
         "{out}"
     );
     assert!(out.contains(&format!("\n  {}\n", p.suite)), "{out}");
@@ -1337,4 +1400,89 @@ fn periodic_rekeys_from_both_sides_stay_in_step() {
     }
     let log = p.charon.log();
     assert!(!log.contains("giving up after"), "{log}");
+}
+
+/// IPv6 underlay, Ed25519 certificates, each side initiating; the cookie demand on our side
+/// (threshold 0) covers the IPv6 cookie input.
+#[test]
+fn ipv6_underlay_with_certificates_and_cookies() {
+    let mut p = Pair::new(Setup {
+        ipv6: true,
+        auth: Auth::Cert(KeyType::Ed25519),
+        ss_childless: "force",
+        cookie_threshold: Some(0),
+        ..Setup::default()
+    });
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established over IPv6", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, false);
+    assert_eq!(
+        p.driver.status().unwrap()[0]["remote"],
+        "[fd00:6e76::2]:500"
+    );
+    p.assert_keys_match(&spis.0, &spis.1);
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+    let seen = p.driver.events().len();
+    let (_, spis) = strongswan_initiates(&mut p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    assert!(p
+        .charon
+        .log()
+        .contains("parsed IKE_SA_INIT response 0 [ N(COOKIE) ]"));
+    p.assert_keys_match(&spis.0, &spis.1);
+}
+
+/// No proposal in common (strongSwan only offers ECP-256): NO_PROPOSAL_CHOSEN both ways, and
+/// no SA anywhere.
+#[test]
+fn no_common_proposal_fails_cleanly_both_ways() {
+    let mut p = Pair::new(Setup {
+        ss_proposals: "aes256gcm16-prfsha256-ecp256",
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let uid = p.driver.command("initiate ss").unwrap()["uid"]
+        .as_u64()
+        .unwrap();
+    let down = p.event("refused", |e| e["event"] == "ike_sa_down");
+    assert_eq!(down["uid"], uid);
+    assert!(
+        down["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NO_PROPOSAL_CHOSEN"),
+        "{down}"
+    );
+    p.wait_log("generating IKE_SA_INIT response 0 [ N(NO_PROP) ]");
+    let _ = p.charon.swanctl(&["--initiate", "--ike", "nve"]);
+    p.wait_log("received NO_PROPOSAL_CHOSEN notify error");
+    assert!(!p.list_sas().contains("nve: #"));
+    assert!(p.driver.status().unwrap().is_empty());
+    assert!(!p.driver.events().iter().any(|e| e["event"] == "ike_sa_up"));
+}
+
+/// Certificate chains through intermediate CAs: each side trusts only the root and must get
+/// the other's intermediate in a CERT payload (RFC 7296 §3.6); ECDSA, both directions.
+#[test]
+fn intermediate_ca_chains_both_directions() {
+    let mut p = Pair::new(Setup {
+        auth: Auth::Cert(KeyType::EcdsaP256),
+        intermediates: true,
+        ss_childless: "force",
+        ..Setup::default()
+    });
+    let (uid, spis) = nvesec_initiates(&mut p);
+    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, false);
+    p.wait_log("received issuer cert \"C=CH, O=nvesec, CN=nve intermediate\"");
+    p.wait_log("sending issuer cert \"C=CH, O=nvesec, CN=ss intermediate\"");
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+    let seen = p.driver.events().len();
+    let (_, spis) = strongswan_initiates(&mut p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(&p, &out, &spis, true);
+    p.assert_keys_match(&spis.0, &spis.1);
 }
