@@ -56,6 +56,12 @@ pub struct DriverConfig {
     /// from a rekey collision waits for the peer's Delete.
     #[serde(default)]
     pub half_open_timeout_ms: Option<u64>,
+    /// First retransmission interval in milliseconds (engine default 4000, base 1.8).
+    #[serde(default)]
+    pub retransmit_timeout_ms: Option<u64>,
+    /// Retransmissions before the peer is declared dead (engine default 5).
+    #[serde(default)]
+    pub retransmit_tries: Option<u32>,
     pub connections: Vec<DriverConn>,
 }
 
@@ -289,6 +295,12 @@ pub fn engine_config(cfg: &DriverConfig) -> Result<EngineConfig, DriverError> {
     }
     if let Some(ms) = cfg.half_open_timeout_ms {
         out.half_open_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = cfg.retransmit_timeout_ms {
+        out.retransmit.timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = cfg.retransmit_tries {
+        out.retransmit.tries = n;
     }
     for c in &cfg.connections {
         out.connections.push(Arc::new(connection(c)?));
@@ -803,6 +815,13 @@ impl DriverProcess {
 
 impl Drop for DriverProcess {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl DriverProcess {
+    /// Ends the driver (`quit`, then kill after 0.5 s) and waits for it; idempotent.
+    pub fn stop(&mut self) {
         let _ = writeln!(self.stdin, "quit");
         let _ = self.stdin.flush();
         let deadline = Instant::now() + Duration::from_millis(500);

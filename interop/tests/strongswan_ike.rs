@@ -48,6 +48,8 @@ struct Pair {
     ids: (String, String, String, String),
     /// Underlay addresses (nve, ss).
     addrs: (&'static str, &'static str),
+    /// What the driver was started with (to restart it).
+    driver_cfg: DriverConfig,
 }
 
 struct Setup {
@@ -66,6 +68,8 @@ struct Setup {
     fragment_mtu: Option<usize>,
     /// The driver's half-open timeout.
     half_open_timeout_ms: Option<u64>,
+    /// The driver's retransmission schedule (first interval, tries).
+    retransmit: Option<(u64, u32)>,
     /// The driver's proposal and DPD delay.
     proposal: &'static str,
     dpd_delay_secs: Option<u64>,
@@ -105,6 +109,7 @@ impl Default for Setup {
             cookie_threshold: None,
             fragment_mtu: None,
             half_open_timeout_ms: None,
+            retransmit: None,
             proposal: "aes256gcm16-prfsha256-x25519",
             dpd_delay_secs: None,
             rekey_time_ms: None,
@@ -321,6 +326,8 @@ impl Pair {
             cookie_threshold: s.cookie_threshold,
             fragment_mtu: s.fragment_mtu,
             half_open_timeout_ms: s.half_open_timeout_ms,
+            retransmit_timeout_ms: s.retransmit.map(|r| r.0),
+            retransmit_tries: s.retransmit.map(|r| r.1),
             connections: vec![DriverConn {
                 name: "ss".into(),
                 local_id: ids.0.clone(),
@@ -339,6 +346,7 @@ impl Pair {
             cfg.connections.push(c2);
         }
         let driver = DriverProcess::spawn(&nve, Path::new(DRIVER), &cfg, &nve_dir, true).unwrap();
+        let driver_cfg = cfg.clone();
         Pair {
             driver,
             charon,
@@ -347,6 +355,7 @@ impl Pair {
             suite: s.suite,
             key_lens: s.key_lens,
             addrs: (nve_ip, ss_ip),
+            driver_cfg,
             ids: if s.dn_ids {
                 (
                     format!("O=nvesec, CN={NVE_ID}"),
@@ -1485,4 +1494,62 @@ fn intermediate_ca_chains_both_directions() {
     let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
     assert_listed(&p, &out, &spis, true);
     p.assert_keys_match(&spis.0, &spis.1);
+}
+
+/// Our side restarts (the driver process is killed and started again, all state lost) and
+/// connects again: our IKE_AUTH carries INITIAL_CONTACT (RFC 7296 §2.4), so strongSwan drops
+/// the stale SA at once instead of keeping two.
+#[test]
+fn restarted_nvesec_sends_initial_contact_and_strongswan_drops_the_stale_sa() {
+    let mut p = Pair::new(Setup::default());
+    let (_, old) = nvesec_initiates(&mut p);
+    p.wait_sas("established", |o| !listed_spis(o).is_empty());
+    let nve_dir = p.dir.path().join("nve");
+    // All state lost: the process ends (releasing port 500) and a fresh one starts.
+    p.driver.stop();
+    let fresh = DriverProcess::spawn(
+        &p._ns.0,
+        Path::new(DRIVER),
+        &p.driver_cfg,
+        &nve_dir.join("2"),
+        true,
+    )
+    .unwrap();
+    drop(std::mem::replace(&mut p.driver, fresh));
+    let (_, new) = nvesec_initiates(&mut p);
+    assert_ne!(new, old);
+    p.wait_log("destroying duplicate IKE_SA for peer 'nve.example', received INITIAL_CONTACT");
+    let out = p.wait_sas("only the new SA", |o| listed_spis(o).len() == 1);
+    assert_listed(&p, &out, &new, false);
+}
+
+/// strongSwan disappears: our liveness checks (DPD every second, retransmissions after 0.2 s,
+/// 0.36 s) go unanswered and the SA is declared dead (RFC 7296 §2.4), never on silence alone.
+#[test]
+fn dead_strongswan_is_detected_by_dpd() {
+    let mut p = Pair::new(Setup {
+        dpd_delay_secs: Some(1),
+        retransmit: Some((200, 2)),
+        ..Setup::default()
+    });
+    let (uid, _) = nvesec_initiates(&mut p);
+    p.wait_log("parsed INFORMATIONAL request 2 [ ]");
+    kill_charon(&p._ns.1);
+    let seen = p.driver.events().len();
+    let down = p.event_after(seen, "declared dead", |e| e["event"] == "ike_sa_down");
+    assert_eq!(down["uid"], uid);
+    assert_eq!(down["reason"], "PeerDead");
+    let retransmits = p
+        .driver
+        .events()
+        .iter()
+        .skip(seen)
+        .filter(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("retransmit"))
+        })
+        .count();
+    assert_eq!(retransmits, 2, "{:#?}", p.driver.events());
+    assert!(p.driver.status().unwrap().is_empty());
 }
