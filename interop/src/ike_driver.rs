@@ -331,6 +331,10 @@ pub struct RunOptions {
     pub dump_keys_for_test: Option<PathBuf>,
 }
 
+/// Longest wait on the socket before stdin commands are looked at again: commands wait at
+/// most this long (std has no way to wait on the socket and a channel together).
+const COMMAND_POLL: Duration = Duration::from_millis(2);
+
 struct Driver<W: Write> {
     ep: Endpoint,
     sock: UdpSocket,
@@ -384,10 +388,8 @@ pub fn run(opts: RunOptions) -> Result<(), DriverError> {
         let now = Instant::now();
         let wait =
             d.ep.poll_timeout()
-                .map_or(Duration::from_millis(20), |t| {
-                    t.saturating_duration_since(now)
-                })
-                .clamp(Duration::from_millis(1), Duration::from_millis(20));
+                .map_or(COMMAND_POLL, |t| t.saturating_duration_since(now))
+                .clamp(Duration::from_millis(1), COMMAND_POLL);
         d.receive(&mut buf, wait)?;
         let now = Instant::now();
         if d.ep.poll_timeout().is_some_and(|t| t <= now) {

@@ -1553,3 +1553,36 @@ fn dead_strongswan_is_detected_by_dpd() {
     assert_eq!(retransmits, 2, "{:#?}", p.driver.events());
     assert!(p.driver.status().unwrap().is_empty());
 }
+
+/// 50 sequential PSK handshakes and deletes, nvesec initiating: every one completes on both
+/// sides. Prints the rate (`--nocapture`) for docs/interop.md.
+#[test]
+fn fifty_sequential_handshakes() {
+    let mut p = Pair::new(Setup::default());
+    let start = Instant::now();
+    for _ in 0..50 {
+        let seen = p.driver.events().len();
+        let uid = p.driver.command("initiate ss").unwrap()["uid"]
+            .as_u64()
+            .unwrap();
+        p.event_after(seen, "up", |e| e["event"] == "ike_sa_up" && e["uid"] == uid);
+        p.driver.command(&format!("delete-ike {uid}")).unwrap();
+        p.event_after(seen, "down", |e| {
+            e["event"] == "ike_sa_down" && e["uid"] == uid
+        });
+    }
+    let elapsed = start.elapsed();
+    eprintln!(
+        "50 handshakes + deletes against strongSwan in {elapsed:?} ({:.0}/s)",
+        50.0 / elapsed.as_secs_f64()
+    );
+    let log = p.charon.log();
+    assert_eq!(log.matches("established between").count(), 50, "{log}");
+    assert_eq!(
+        log.matches("received DELETE for IKE_SA").count(),
+        50,
+        "{log}"
+    );
+    p.wait_sas("all deleted", |o| !o.contains("nve: #"));
+    assert!(p.driver.status().unwrap().is_empty());
+}
