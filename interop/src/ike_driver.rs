@@ -872,6 +872,17 @@ mod tests {
         assert!(parse_proposal("aes128cbc-sha256-modp2048").is_err());
     }
 
+    proptest::proptest! {
+        /// The driver's small text parsers never panic, and hex round-trips.
+        #[test]
+        fn parsers_never_panic(text in ".{0,64}", bytes in proptest::collection::vec(0u8.., 0..32)) {
+            let _ = parse_identity(&text);
+            let _ = parse_proposal(&text);
+            let _ = unhex(&text);
+            proptest::prop_assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+        }
+    }
+
     #[test]
     fn unhex_round_trip() {
         assert_eq!(unhex("00ff10"), Some(vec![0, 0xff, 0x10]));
