@@ -107,8 +107,22 @@ fn wrong_key_fails_and_counts_bad_icv() {
 
 #[test]
 fn no_outbound_gsa_raises_acquire_and_sends_nothing() {
+    acquire_and_nothing_sent(&[]);
+}
+
+/// Same with two workers: an ACQUIRE raised by either worker reaches the keying client.
+#[test]
+fn no_outbound_gsa_raises_acquire_with_two_workers() {
+    acquire_and_nothing_sent(&["--workers", "2"]);
+}
+
+fn acquire_and_nothing_sent(extra: &'static [&'static str]) {
     require_root();
-    let p = Pair::new(&PairConfig::default()).unwrap();
+    let p = Pair::new(&PairConfig {
+        extra_args: extra,
+        ..PairConfig::default()
+    })
+    .unwrap();
     let mut ca = p.dp_a.client().unwrap();
     ca.ok(&set_gsp(1, 100, SECURE_GEO)).unwrap();
     let cap = Capture::start(&p.a, &p.veth_a, 6081).unwrap();
@@ -303,6 +317,12 @@ fn bulk_tcp_without_offloads_arrives_intact() {
         &["-v", "--no-offload"],
         "offloads: tun false, UDP GSO false, UDP GRO false",
     );
+}
+
+/// Two workers: multi-queue tuns, SO_REUSEPORT sockets, a shared engine; same bytes arrive.
+#[test]
+fn bulk_tcp_with_two_workers_arrives_intact() {
+    bulk_tcp_under_geo(&["-v", "--workers", "2"], "workers 2");
 }
 
 /// Python: receive UDP datagrams on ADDR:5001 for up to 3 s of silence; print how many had

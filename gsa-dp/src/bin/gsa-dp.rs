@@ -60,6 +60,10 @@ struct RunArgs {
     /// GSO/GRO: one packet per tun read and write, batches of single datagrams on the socket.
     #[arg(long)]
     no_offload: bool,
+    /// Data worker threads: with more than 1, tuns are multi-queue and every worker has its own
+    /// queues and its own SO_REUSEPORT socket on the Geneve port.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// Stay in the foreground (otherwise start in the background once the socket is up).
     #[arg(long)]
     foreground: bool,
@@ -147,6 +151,7 @@ fn run(a: RunArgs) -> ExitCode {
         underlay_mtu: a.underlay_mtu,
         verbose: a.verbose,
         offload: !a.no_offload,
+        workers: a.workers,
         ..DaemonConfig::default()
     };
     let mut d = match Daemon::new(cfg) {

@@ -312,6 +312,16 @@ impl RxBatch {
         Ok(n)
     }
 
+    /// Where datagram `k` starts in [`Self::bytes`].
+    pub fn offset(&self, k: usize) -> usize {
+        k * SLOT
+    }
+
+    /// All slots (datagram `k` is at [`Self::offset`]`(k)`, opened in place).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bufs
+    }
+
     /// Datagram `k` of the last [`Self::recv`].
     pub fn get_mut(&mut self, k: usize) -> &mut [u8] {
         let len = if k < self.count { self.lens[k] } else { 0 };

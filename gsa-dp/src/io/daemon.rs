@@ -1,6 +1,14 @@
-//! The `gsa-dp` event loop (one thread, mio): tun/tap devices, the Geneve UDP socket and the
-//! keying socket feed the sans-IO [`Dataplane`]; its `next_deadline` is the poll timeout.
+//! The `gsa-dp` event loops (mio): tun/tap devices, the Geneve UDP socket and the keying socket
+//! feed the sans-IO [`Dataplane`]; its `next_deadline` is the poll timeout.
 //! Like boringtun's device loop, per-packet errors are counted and dropped, never fatal.
+//!
+//! Worker 0 (the caller's thread) also serves the keying socket, timers and events. With
+//! `workers > 1` every tun is opened multi-queue (IFF_MULTI_QUEUE: the kernel hands each flow to
+//! one queue, so per-flow order holds), every worker has its own queue of every tun and its own
+//! SO_REUSEPORT socket on the Geneve port, and workers 1.. send from their own source port
+//! (RFC 8926 §3.3 asks for source-port entropy) so that the peer's SO_REUSEPORT spreads them.
+//! The [`Dataplane`] is shared behind a mutex taken once per batch (a tun read or a received
+//! train), never across a tun read or a socket receive.
 
 use super::batch::{self, RxBatch, TxBatch};
 use super::keying_server::KeyingServer;
@@ -11,15 +19,22 @@ use crate::keying::{self, Reply, Route};
 use crate::offload::{self, Coalescer, Offer, VnetHdr};
 use crate::{Dataplane, DataplaneConfig, InVerdict, OutVerdict};
 use mio::unix::SourceFd;
+use mio::Waker;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 const UDP: Token = Token(0);
 const KEYING: Token = Token(1);
+const WAKE: Token = Token(2);
+/// Most workers: beyond the cores of any machine gsa-dp is meant for.
+pub const MAX_WORKERS: usize = 16;
 const TUN_BASE: usize = 16;
 const CLIENT_BASE: usize = 1 << 16;
 /// Largest frame we read: a tun never hands out more than 64 KiB (plus its virtio_net_hdr).
@@ -74,6 +89,8 @@ pub struct DaemonConfig {
     /// (each only if the kernel accepts it). `false`: one packet per tun read/write, batches of
     /// single datagrams on the socket (`--no-offload`).
     pub offload: bool,
+    /// Data workers (threads), each with its own tun queues and socket; 1 = single-queue tuns.
+    pub workers: usize,
 }
 
 impl Default for DaemonConfig {
@@ -88,6 +105,7 @@ impl Default for DaemonConfig {
             dataplane: DataplaneConfig::default(),
             verbose: false,
             offload: true,
+            workers: 1,
         }
     }
 }
@@ -104,6 +122,8 @@ pub enum DaemonError {
     Poll(io::Error),
     #[error("VNI {0} is more than 24 bits")]
     Vni(u32),
+    #[error("workers must be 1..={MAX_WORKERS}, not {0}")]
+    Workers(usize),
 }
 
 /// Counters of the I/O layer (the engine counts the rest, see STATS).
@@ -125,7 +145,7 @@ struct Tun {
     co: Option<Coalescer>,
 }
 
-/// Where outbound packets go: the engine, then the send batch. Split from [`Daemon`] so the
+/// Where outbound packets go: the engine, then the send batch. Split from [`Worker`] so the
 /// segmentation callback can borrow it while the receive buffer is borrowed too.
 struct Egress<'a> {
     dp: &'a mut Dataplane,
@@ -146,34 +166,93 @@ impl Egress<'_> {
     }
 }
 
-/// The running daemon.
-pub struct Daemon {
+/// A packet opened by the engine, waiting (after the lock is released) for its tun write:
+/// device index and the inner packet's range in the receive buffer.
+type Delivery = (usize, Range<usize>);
+
+fn lock(dp: &Mutex<Dataplane>) -> MutexGuard<'_, Dataplane> {
+    // A worker that panicked cannot have left the engine half-updated in a way that matters
+    // more than stopping every other worker: keep going.
+    dp.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One data worker: its queue of every tun, its socket(s), its buffers.
+struct Worker {
     poll: Poll,
-    dp: Dataplane,
+    /// Receives on the Geneve port (and sends, for worker 0).
     udp: mio::net::UdpSocket,
+    /// Workers 1..: their own source port for sending.
+    send: Option<std::net::UdpSocket>,
     local: IpAddr,
     port: u16,
     tuns: Vec<Tun>,
-    keying: KeyingServer,
     rx: Vec<u8>,
-    tx: Vec<u8>,
     scratch: Vec<u8>,
     batch: TxBatch,
     rx_batch: RxBatch,
     gro: bool,
     gro_cmsg: Vec<u8>,
     targets: Vec<SocketAddr>,
-    pub counters: IoCounters,
-    verbose: bool,
+    deliveries: Vec<Delivery>,
+    counters: IoCounters,
 }
 
-impl Daemon {
-    /// Open every device and socket; nothing runs until [`Daemon::run`].
-    pub fn new(cfg: DaemonConfig) -> Result<Self, DaemonError> {
+/// What a worker opens at start-up (devices, sockets), sendable to its thread; the buffers
+/// (whose nix batch headers hold raw pointers) are made there, by [`Worker::new`].
+struct WorkerSetup {
+    poll: Poll,
+    udp: mio::net::UdpSocket,
+    send: Option<std::net::UdpSocket>,
+    local: IpAddr,
+    port: u16,
+    tuns: Vec<Tun>,
+    offloads: batch::Offloads,
+}
+
+impl Worker {
+    fn new(s: WorkerSetup) -> Self {
+        Worker {
+            poll: s.poll,
+            udp: s.udp,
+            send: s.send,
+            local: s.local,
+            port: s.port,
+            tuns: s.tuns,
+            rx: vec![0; BUF],
+            scratch: vec![0; BUF],
+            batch: TxBatch::new(s.offloads.gso),
+            rx_batch: RxBatch::new(),
+            gro: s.offloads.gro,
+            gro_cmsg: batch::gro_cmsg_space(),
+            targets: Vec::with_capacity(16),
+            deliveries: Vec::with_capacity(batch::MAX_SEGMENTS.max(batch::RX_BATCH)),
+            counters: IoCounters::default(),
+        }
+    }
+}
+
+impl WorkerSetup {
+    fn open(cfg: &DaemonConfig, id: usize) -> Result<Self, DaemonError> {
         let poll = Poll::new().map_err(DaemonError::Poll)?;
         let addr = SocketAddr::new(cfg.listen, cfg.port);
-        let mut sock = udp::bind(cfg.listen, cfg.port).map_err(|e| DaemonError::Udp(addr, e))?;
-        let offloads = batch::configure(&sock, cfg.offload);
+        let multi = cfg.workers > 1;
+        let mut sock = if multi {
+            udp::bind_reuseport(cfg.listen, cfg.port)
+        } else {
+            udp::bind(cfg.listen, cfg.port)
+        }
+        .map_err(|e| DaemonError::Udp(addr, e))?;
+        let mut offloads = batch::configure(&sock, cfg.offload);
+        let send = if id > 0 {
+            let any = SocketAddr::new(cfg.listen, 0);
+            let s = std::net::UdpSocket::bind(any).map_err(|e| DaemonError::Udp(any, e))?;
+            s.set_nonblocking(true)
+                .map_err(|e| DaemonError::Udp(any, e))?;
+            offloads.gso = batch::configure(&s, cfg.offload).gso;
+            Some(s)
+        } else {
+            None
+        };
         poll.registry()
             .register(&mut sock, UDP, Interest::READABLE)
             .map_err(|e| DaemonError::Udp(addr, e))?;
@@ -185,7 +264,7 @@ impl Daemon {
             let mtu = t
                 .mtu
                 .unwrap_or_else(|| derived_mtu(cfg.underlay_mtu, cfg.listen.is_ipv6(), t.kind));
-            let dev = Device::open_with(&t.name, t.kind, mtu, cfg.offload)
+            let dev = Device::open_queue(&t.name, t.kind, mtu, cfg.offload, multi)
                 .map_err(|e| DaemonError::Tun(t.name.clone(), e))?;
             poll.registry()
                 .register(
@@ -194,7 +273,7 @@ impl Daemon {
                     Interest::READABLE,
                 )
                 .map_err(DaemonError::Poll)?;
-            if cfg.verbose {
+            if cfg.verbose && id == 0 {
                 eprintln!(
                     "gsa-dp: {} VNI {} MTU {mtu} vnet {} uso {}",
                     dev.name(),
@@ -210,108 +289,73 @@ impl Daemon {
                 co,
             });
         }
-        if cfg.verbose {
+        if cfg.verbose && id == 0 {
             eprintln!(
-                "gsa-dp: offloads: tun {}, UDP GSO {}, UDP GRO {}",
-                cfg.offload, offloads.gso, offloads.gro
+                "gsa-dp: offloads: tun {}, UDP GSO {}, UDP GRO {}; workers {}",
+                cfg.offload, offloads.gso, offloads.gro, cfg.workers
             );
         }
-        let keying = KeyingServer::bind(&cfg.socket, poll.registry(), KEYING, CLIENT_BASE)
-            .map_err(|e| DaemonError::Keying(cfg.socket.clone(), e))?;
-        let mut dp = Dataplane::new(cfg.dataplane);
-        dp.set_routes(cfg.routes.clone());
-        Ok(Daemon {
+        Ok(WorkerSetup {
             poll,
-            dp,
+            udp: sock,
+            send,
             local: cfg.listen,
             port: cfg.port,
-            udp: sock,
             tuns,
-            keying,
-            rx: vec![0; BUF],
-            tx: vec![0; BUF],
-            scratch: vec![0; BUF],
-            batch: TxBatch::new(offloads.gso),
-            rx_batch: RxBatch::new(),
-            gro: offloads.gro,
-            gro_cmsg: batch::gro_cmsg_space(),
-            targets: Vec::with_capacity(16),
-            counters: IoCounters::default(),
-            verbose: cfg.verbose,
+            offloads,
         })
     }
+}
 
-    /// The bound UDP address (useful with port 0).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.udp.local_addr()
+impl Worker {
+    fn send_fd(&self) -> RawFd {
+        match &self.send {
+            Some(s) => s.as_raw_fd(),
+            None => self.udp.as_raw_fd(),
+        }
     }
 
-    /// Run until an unrecoverable poll error.
-    pub fn run(&mut self) -> Result<(), DaemonError> {
-        let mut events = Events::with_capacity(256);
+    /// Workers 1..: data only, until a poll error. Events the engine raised while this worker
+    /// held it go to worker 0 through `events`.
+    fn run_data(
+        mut self,
+        dp: &Mutex<Dataplane>,
+        events: &Sender<crate::Event>,
+        waker: &Waker,
+    ) -> Result<(), DaemonError> {
+        let mut evs = Events::with_capacity(64);
         loop {
-            let timeout = self
-                .dp
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            match self.poll.poll(&mut events, timeout) {
+            match self.poll.poll(&mut evs, None) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(DaemonError::Poll(e)),
             }
             let now = Instant::now();
-            for ev in events.iter() {
+            for ev in evs.iter() {
                 match ev.token() {
-                    UDP => self.udp_ready(now),
-                    KEYING => {
-                        if let Err(e) = self.keying.accept(self.poll.registry()) {
-                            eprintln!("gsa-dp: keying accept: {e}");
-                        }
-                    }
-                    Token(t) if (TUN_BASE..CLIENT_BASE).contains(&t) => {
-                        self.tun_ready(now, t - TUN_BASE)
-                    }
-                    t => self.keying_ready(now, t),
+                    UDP => self.udp_ready(dp, now),
+                    Token(t) if t >= TUN_BASE => self.tun_ready(dp, now, t - TUN_BASE),
+                    _ => {}
                 }
             }
-            if self.dp.next_deadline().is_some_and(|d| d <= now) {
-                self.dp.handle_timeout(now);
+            let mut any = false;
+            {
+                let mut g = lock(dp);
+                while let Some(e) = g.poll_event() {
+                    any |= events.send(e).is_ok();
+                }
             }
-            self.drain(now);
+            if any {
+                let _ = waker.wake();
+            }
         }
     }
 
-    fn keying_ready(&mut self, now: Instant, t: Token) {
-        let dp = &mut self.dp;
-        let verbose = self.verbose;
-        self.keying
-            .client_ready(self.poll.registry(), t, &mut |line| {
-                let reply = match keying::decode_request(line) {
-                    Ok(m) => dp.handle_request(now, m),
-                    Err(e) => Reply::from_decode_error(&e),
-                };
-                if verbose || !reply.ok {
-                    eprintln!(
-                        "gsa-dp: keying seq {} ok={} {}",
-                        reply.seq,
-                        reply.ok,
-                        reply.error.as_deref().unwrap_or("")
-                    );
-                }
-                keying::encode_reply(&reply)
-            });
-    }
-
     /// tun/tap -> engine -> UDP, until the device is empty; one `sendmmsg` per batch.
-    fn tun_ready(&mut self, now: Instant, i: usize) {
-        let fd = self.udp.as_raw_fd();
+    fn tun_ready(&mut self, dp: &Mutex<Dataplane>, now: Instant, i: usize) {
+        let fd = self.send_fd();
         let Some(tun) = self.tuns.get_mut(i) else {
             return;
-        };
-        let mut eg = Egress {
-            dp: &mut self.dp,
-            tx: &mut self.batch,
-            fd,
         };
         loop {
             let n = match tun.dev.recv(&mut self.rx) {
@@ -340,10 +384,11 @@ impl Daemon {
                 Kind::Tun => routes::inner_dst(frame),
                 Kind::Tap => routes::ethernet_dst(frame),
             };
+            let mut guard = lock(dp);
             self.targets.clear();
             fill_targets(
                 &mut self.targets,
-                eg.dp.routes(),
+                guard.routes(),
                 self.local,
                 self.port,
                 vni,
@@ -354,6 +399,11 @@ impl Daemon {
                 continue;
             }
             let targets = &self.targets[..];
+            let mut eg = Egress {
+                dp: &mut guard,
+                tx: &mut self.batch,
+                fd,
+            };
             match hdr {
                 None => eg.send(now, vni, ptype, frame, targets),
                 Some(h) => {
@@ -366,28 +416,38 @@ impl Daemon {
                 }
             }
         }
-        eg.tx.flush(fd);
-        self.sync_tx_counters();
-    }
-
-    fn sync_tx_counters(&mut self) {
+        self.batch.flush(fd);
         self.counters.udp_send_errors = self.batch.errors;
     }
 
     /// UDP -> engine -> tun/tap, until the socket is empty: GRO trains split into datagrams,
-    /// or `recvmmsg` batches; TCP segments coalesced per batch for tuns with offloads.
-    fn udp_ready(&mut self, now: Instant) {
+    /// or `recvmmsg` batches; the engine opens a whole batch under one lock, then the packets
+    /// go to the tuns (coalesced where the tun takes offloads).
+    fn udp_ready(&mut self, dp: &Mutex<Dataplane>, now: Instant) {
         let fd = self.udp.as_raw_fd();
         loop {
+            self.deliveries.clear();
             if self.gro {
                 let (n, seg) = match batch::recv_gro(fd, &mut self.rx, &mut self.gro_cmsg) {
                     Ok(r) => r,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(nix::errno::Errno::EMSGSIZE) => continue,
+                    Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EMSGSIZE) => continue,
                     Err(_) => break,
                 };
-                for d in self.rx[..n].chunks_mut(seg) {
-                    deliver(&mut self.dp, &mut self.tuns, &mut self.counters, now, d);
+                let mut g = lock(dp);
+                for (k, d) in self.rx[..n].chunks_mut(seg).enumerate() {
+                    open(
+                        &mut g,
+                        &self.tuns,
+                        &mut self.counters,
+                        now,
+                        d,
+                        k * seg,
+                        &mut self.deliveries,
+                    );
+                }
+                drop(g);
+                for (t, r) in self.deliveries.drain(..) {
+                    deliver(&mut self.tuns[t], &mut self.counters, &self.rx[r]);
                 }
             } else {
                 let n = match self.rx_batch.recv(fd) {
@@ -395,65 +455,215 @@ impl Daemon {
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break,
                 };
+                let mut g = lock(dp);
                 for k in 0..n {
+                    let base = self.rx_batch.offset(k);
                     let d = self.rx_batch.get_mut(k);
-                    deliver(&mut self.dp, &mut self.tuns, &mut self.counters, now, d);
+                    open(
+                        &mut g,
+                        &self.tuns,
+                        &mut self.counters,
+                        now,
+                        d,
+                        base,
+                        &mut self.deliveries,
+                    );
+                }
+                drop(g);
+                for (t, r) in self.deliveries.drain(..) {
+                    deliver(
+                        &mut self.tuns[t],
+                        &mut self.counters,
+                        &self.rx_batch.bytes()[r],
+                    );
                 }
             }
             flush_coalesced(&mut self.tuns, &mut self.counters);
         }
         flush_coalesced(&mut self.tuns, &mut self.counters);
     }
+}
 
-    /// Released held packets, dummies, then events.
+/// The running daemon: worker 0 plus the keying socket, timers and events; more workers in
+/// their own threads once [`Daemon::run`] starts.
+pub struct Daemon {
+    dp: Arc<Mutex<Dataplane>>,
+    w0: Worker,
+    others: Vec<WorkerSetup>,
+    keying: KeyingServer,
+    tx: Vec<u8>,
+    events_tx: Sender<crate::Event>,
+    events_rx: Receiver<crate::Event>,
+    waker: Arc<Waker>,
+    verbose: bool,
+}
+
+impl Daemon {
+    /// Open every device and socket; nothing runs until [`Daemon::run`].
+    pub fn new(cfg: DaemonConfig) -> Result<Self, DaemonError> {
+        if !(1..=MAX_WORKERS).contains(&cfg.workers) {
+            return Err(DaemonError::Workers(cfg.workers));
+        }
+        let w0 = Worker::new(WorkerSetup::open(&cfg, 0)?);
+        let others = (1..cfg.workers)
+            .map(|id| WorkerSetup::open(&cfg, id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keying = KeyingServer::bind(&cfg.socket, w0.poll.registry(), KEYING, CLIENT_BASE)
+            .map_err(|e| DaemonError::Keying(cfg.socket.clone(), e))?;
+        let waker = Arc::new(Waker::new(w0.poll.registry(), WAKE).map_err(DaemonError::Poll)?);
+        let mut dp = Dataplane::new(cfg.dataplane);
+        dp.set_routes(cfg.routes.clone());
+        let (events_tx, events_rx) = mpsc::channel();
+        Ok(Daemon {
+            dp: Arc::new(Mutex::new(dp)),
+            w0,
+            others,
+            keying,
+            tx: vec![0; BUF],
+            events_tx,
+            events_rx,
+            waker,
+            verbose: cfg.verbose,
+        })
+    }
+
+    /// The bound UDP address (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.w0.udp.local_addr()
+    }
+
+    /// Worker 0's I/O counters.
+    pub fn counters(&self) -> IoCounters {
+        self.w0.counters
+    }
+
+    /// Run until an unrecoverable poll error (in any worker).
+    pub fn run(&mut self) -> Result<(), DaemonError> {
+        for w in self.others.drain(..) {
+            let (dp, ev, wk) = (self.dp.clone(), self.events_tx.clone(), self.waker.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = Worker::new(w).run_data(&dp, &ev, &wk) {
+                    eprintln!("gsa-dp: worker: {e}");
+                    std::process::exit(1);
+                }
+            });
+        }
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = lock(&self.dp)
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            match self.w0.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DaemonError::Poll(e)),
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    UDP => self.w0.udp_ready(&self.dp, now),
+                    WAKE => {}
+                    KEYING => {
+                        if let Err(e) = self.keying.accept(self.w0.poll.registry()) {
+                            eprintln!("gsa-dp: keying accept: {e}");
+                        }
+                    }
+                    Token(t) if (TUN_BASE..CLIENT_BASE).contains(&t) => {
+                        self.w0.tun_ready(&self.dp, now, t - TUN_BASE)
+                    }
+                    t => self.keying_ready(now, t),
+                }
+            }
+            {
+                let mut g = lock(&self.dp);
+                if g.next_deadline().is_some_and(|d| d <= now) {
+                    g.handle_timeout(now);
+                }
+            }
+            self.drain(now);
+        }
+    }
+
+    fn keying_ready(&mut self, now: Instant, t: Token) {
+        let mut dp = lock(&self.dp);
+        let verbose = self.verbose;
+        self.keying
+            .client_ready(self.w0.poll.registry(), t, &mut |line| {
+                let reply = match keying::decode_request(line) {
+                    Ok(m) => dp.handle_request(now, m),
+                    Err(e) => Reply::from_decode_error(&e),
+                };
+                if verbose || !reply.ok {
+                    eprintln!(
+                        "gsa-dp: keying seq {} ok={} {}",
+                        reply.seq,
+                        reply.ok,
+                        reply.error.as_deref().unwrap_or("")
+                    );
+                }
+                keying::encode_reply(&reply)
+            });
+    }
+
+    /// Released held packets, dummies, then events (this worker's and the others').
     fn drain(&mut self, now: Instant) {
-        while let Some(t) = self.dp.poll_transmit(now, &mut self.tx) {
+        let w = &mut self.w0;
+        let fd = w.udp.as_raw_fd();
+        let mut dp = lock(&self.dp);
+        while let Some(t) = dp.poll_transmit(now, &mut self.tx) {
             let to = match t.peer {
-                Some(p) => Some(udp::target(self.local, p, self.port)),
+                Some(p) => Some(udp::target(w.local, p, w.port)),
                 None => {
-                    self.targets.clear();
+                    w.targets.clear();
                     fill_targets(
-                        &mut self.targets,
-                        self.dp.routes(),
-                        self.local,
-                        self.port,
+                        &mut w.targets,
+                        dp.routes(),
+                        w.local,
+                        w.port,
                         t.vni,
                         t.inner_dst,
                     );
-                    self.targets.first().copied()
+                    w.targets.first().copied()
                 }
             };
             match to {
                 Some(to) => {
-                    let fd = self.udp.as_raw_fd();
-                    self.batch.slot(fd)[..t.len].copy_from_slice(&self.tx[..t.len]);
-                    self.batch.commit(t.len, to);
+                    w.batch.slot(fd)[..t.len].copy_from_slice(&self.tx[..t.len]);
+                    w.batch.commit(t.len, to);
                 }
-                None => self.counters.no_route += 1,
+                None => w.counters.no_route += 1,
             }
         }
-        if !self.batch.is_empty() {
-            self.batch.flush(self.udp.as_raw_fd());
-            self.sync_tx_counters();
+        let mut pending: Vec<crate::Event> = Vec::new();
+        while let Some(ev) = dp.poll_event() {
+            pending.push(ev);
         }
-        while let Some(ev) = self.dp.poll_event() {
+        drop(dp);
+        if !w.batch.is_empty() {
+            w.batch.flush(fd);
+            w.counters.udp_send_errors = w.batch.errors;
+        }
+        pending.extend(self.events_rx.try_iter());
+        for ev in pending {
             let line = keying::encode_event(&ev);
             if self.verbose {
                 eprintln!("gsa-dp: event {line}");
             }
-            self.keying.broadcast(self.poll.registry(), &line);
+            self.keying.broadcast(self.w0.poll.registry(), &line);
         }
     }
 }
 
-/// One received datagram: open it and hand the inner packet to its device (through the
-/// device's coalescer if it has one).
-fn deliver(
+/// Open one received datagram (at `base` in the receive buffer) and note where its inner packet
+/// goes.
+fn open(
     dp: &mut Dataplane,
-    tuns: &mut [Tun],
+    tuns: &[Tun],
     counters: &mut IoCounters,
     now: Instant,
     datagram: &mut [u8],
+    base: usize,
+    out: &mut Vec<Delivery>,
 ) {
     let InVerdict::Deliver {
         vni,
@@ -463,14 +673,17 @@ fn deliver(
     else {
         return;
     };
-    let Some(t) = tuns
-        .iter_mut()
-        .find(|t| t.vni == vni && t.dev.carries(protocol_type))
-    else {
-        counters.no_device += 1;
-        return;
-    };
-    let pkt = &datagram[inner];
+    match tuns
+        .iter()
+        .position(|t| t.vni == vni && t.dev.carries(protocol_type))
+    {
+        Some(t) => out.push((t, base + inner.start..base + inner.end)),
+        None => counters.no_device += 1,
+    }
+}
+
+/// Hand one inner packet to its device (through the device's coalescer if it has one).
+fn deliver(t: &mut Tun, counters: &mut IoCounters, pkt: &[u8]) {
     let Some(co) = t.co.as_mut() else {
         if t.dev.send(pkt).is_err() {
             counters.tun_write_errors += 1;

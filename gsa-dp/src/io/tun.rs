@@ -4,8 +4,8 @@
 
 use crate::offload::{VnetHdr, VNET_HDR_LEN};
 use nvesec_sys::tun::{
-    IFF_NO_PI, IFF_TAP, IFF_TUN, IFF_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN,
-    TUN_F_USO4, TUN_F_USO6,
+    IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP, IFF_TUN, IFF_VNET_HDR, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6,
+    TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6,
 };
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Read, Write};
@@ -60,6 +60,19 @@ impl Device {
     /// super-packets and writes may carry coalesced ones. If the kernel refuses the offloads the
     /// device works without them (every frame still has a `virtio_net_hdr`, GSO_NONE).
     pub fn open_with(name: &str, kind: Kind, mtu: u32, offload: bool) -> Result<Self, TunError> {
+        Self::open_queue(name, kind, mtu, offload, false)
+    }
+
+    /// Like [`Self::open_with`]; with `multi_queue` the device is opened with IFF_MULTI_QUEUE:
+    /// every call on the same name adds one queue (one descriptor per worker) and the kernel
+    /// steers each flow to one queue.
+    pub fn open_queue(
+        name: &str,
+        kind: Kind,
+        mtu: u32,
+        offload: bool,
+        multi_queue: bool,
+    ) -> Result<Self, TunError> {
         let vnet = offload && kind == Kind::Tun;
         let file = OpenOptions::new()
             .read(true)
@@ -71,7 +84,8 @@ impl Device {
             Kind::Tun => IFF_TUN,
             Kind::Tap => IFF_TAP,
         } | IFF_NO_PI
-            | if vnet { IFF_VNET_HDR } else { 0 };
+            | if vnet { IFF_VNET_HDR } else { 0 }
+            | if multi_queue { IFF_MULTI_QUEUE } else { 0 };
         let name = nvesec_sys::tun::set_iff(file.as_fd(), name, flags)?;
         let mut uso = false;
         if vnet {

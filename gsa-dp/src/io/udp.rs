@@ -15,6 +15,32 @@ pub fn bind(listen: IpAddr, port: u16) -> io::Result<UdpSocket> {
     Ok(UdpSocket::from_std(s))
 }
 
+/// Like [`bind`], with SO_REUSEPORT set before binding: several workers each bind one socket
+/// to the same port and the kernel spreads incoming datagrams over them by a hash of the
+/// addresses and ports (socket(7)).
+pub fn bind_reuseport(listen: IpAddr, port: u16) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{
+        bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    let family = if listen.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket(family, SockType::Datagram, flags, None)?;
+    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    if listen.is_ipv6() {
+        // Serve IPv4 peers too (v4-mapped), like std's bind on `[::]` does by default.
+        setsockopt(&fd, sockopt::Ipv6V6Only, &false)?;
+    }
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(SocketAddr::new(listen, port)),
+    )?;
+    Ok(UdpSocket::from_std(std::net::UdpSocket::from(fd)))
+}
+
 /// The address to `send_to` for `remote:port` from a socket bound to `local`: an IPv6 socket
 /// reaches an IPv4 peer through its v4-mapped address (an AF_INET sockaddr would be refused).
 pub fn target(local: IpAddr, remote: IpAddr, port: u16) -> SocketAddr {
@@ -40,6 +66,16 @@ mod tests {
         assert_eq!(target(v4, peer, 7000), "10.0.0.2:7000".parse().unwrap());
         let p6: IpAddr = "fd00::2".parse().unwrap();
         assert_eq!(target(v6, p6, 6081), "[fd00::2]:6081".parse().unwrap());
+    }
+
+    #[test]
+    fn reuseport_sockets_share_a_port() {
+        let a = bind_reuseport("127.0.0.1".parse().unwrap(), 0).unwrap();
+        let port = a.local_addr().unwrap().port();
+        let b = bind_reuseport("127.0.0.1".parse().unwrap(), port).unwrap();
+        assert_eq!(b.local_addr().unwrap().port(), port);
+        // Without SO_REUSEPORT the same port is refused.
+        assert!(bind("127.0.0.1".parse().unwrap(), port).is_err());
     }
 
     #[test]
