@@ -8,6 +8,7 @@
 #   bypass    gsa-dp, BYPASS policy (Geneve, no crypto)
 #   geo       gsa-dp, SECURE policy with one GEO (AES-128-GCM via ring, replay window),
 #             GSAs installed by hand through the keying socket
+#   geo-wN    the same with N data workers (multi-queue tuns, SO_REUSEPORT sockets)
 #   libipsec  strongSwan charon with kernel-libipsec (userspace ESP, AES-128-GCM)
 # Every figure and every ratio is printed, each ratio on a line containing "ratio".
 #
@@ -16,6 +17,8 @@
 #   DURATION=10        seconds per iperf3 run (DURATION=3 for a quick look)
 #   STRONGSWAN=1       0 skips the strongSwan kernel-libipsec runs
 #   GSA_DP_ARGS=...    extra gsa-dp flags (e.g. --no-offload)
+#   WORKERS=2          also measure GEO with `--workers N` (multi-queue tun, SO_REUSEPORT);
+#                      WORKERS=1 skips it
 #   GSA_DP_BIN=path    use this binary instead of building with cargo --release
 set -euo pipefail
 # shellcheck source=../../scripts/lib/common.sh
@@ -26,6 +29,7 @@ install_deps
 
 DURATION=${DURATION:-10}
 STRONGSWAN=${STRONGSWAN:-1}
+WORKERS=${WORKERS:-2}
 read -r -a EXTRA <<<"${GSA_DP_ARGS:-}"
 if [ -n "${GSA_DP_BIN:-}" ]; then
     BIN=$GSA_DP_BIN
@@ -119,34 +123,53 @@ gsa() { # seq dir gsa-id key
 }
 ctl() { "$BIN" ctl --socket "$1" >>"$WORK/ctl.log" || die "keying request failed: $(cat "$WORK/ctl.log")"; }
 
-log "gsa-dp ${EXTRA[*]}"
-# `ip netns exec` execs gsa-dp, so $! is the daemon itself.
-ip netns exec "$A" "$BIN" --foreground "${EXTRA[@]}" --socket "$WORK/a.sock" --tun nvb0:100 \
-    --route 172.16.0.0/24,10.200.0.2,100 2>"$WORK/a.log" &
-PIDS+=($!)
-ip netns exec "$B" "$BIN" --foreground "${EXTRA[@]}" --socket "$WORK/b.sock" --tun nvb0:100 \
-    --route 172.16.0.0/24,10.200.0.1,100 2>"$WORK/b.log" &
-PIDS+=($!)
-for s in a b; do
-    for _ in $(seq 200); do [ -S "$WORK/$s.sock" ] && break; sleep 0.05; done
-    [ -S "$WORK/$s.sock" ] || die "gsa-dp ($s) did not start: $(cat "$WORK/$s.log")"
-done
-ip -n "$A" addr add 172.16.0.1/24 dev nvb0
-ip -n "$B" addr add 172.16.0.2/24 dev nvb0
+# Start gsa-dp in both namespaces with extra flags "$@" (after stopping any running ones).
+start_dp() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    PIDS=()
+    rm -f "$WORK/a.sock" "$WORK/b.sock"
+    log "gsa-dp $*"
+    # `ip netns exec` execs gsa-dp, so $! is the daemon itself.
+    ip netns exec "$A" "$BIN" --foreground "$@" --socket "$WORK/a.sock" --tun nvb0:100 \
+        --route 172.16.0.0/24,10.200.0.2,100 2>"$WORK/a.log" &
+    PIDS+=($!)
+    ip netns exec "$B" "$BIN" --foreground "$@" --socket "$WORK/b.sock" --tun nvb0:100 \
+        --route 172.16.0.0/24,10.200.0.1,100 2>"$WORK/b.log" &
+    PIDS+=($!)
+    for s in a b; do
+        for _ in $(seq 200); do [ -S "$WORK/$s.sock" ] && break; sleep 0.05; done
+        [ -S "$WORK/$s.sock" ] || die "gsa-dp ($s) did not start: $(cat "$WORK/$s.log")"
+    done
+    ip -n "$A" addr add 172.16.0.1/24 dev nvb0
+    ip -n "$B" addr add 172.16.0.2/24 dev nvb0
+}
 
+GEO='{"type":"secure","gsos":[{"reqid":1,"kind":"geo"}]}'
+secure_geo() {
+    { echo '{"v":1,"seq":0,"op":"FLUSH"}'; pol "$GEO"; gsa 2 out 4097 $K1; gsa 3 in 8194 $K2; } | ctl "$WORK/a.sock"
+    { echo '{"v":1,"seq":0,"op":"FLUSH"}'; pol "$GEO"; gsa 2 out 8194 $K2; gsa 3 in 4097 $K1; } | ctl "$WORK/b.sock"
+    ip netns exec "$A" ping -c 1 -W 2 172.16.0.2 >/dev/null || die "no ping through gsa-dp (GEO)"
+}
+
+start_dp "${EXTRA[@]}"
 pol '{"type":"bypass"}' | ctl "$WORK/a.sock"
 pol '{"type":"bypass"}' | ctl "$WORK/b.sock"
 ip netns exec "$A" ping -c 1 -W 2 172.16.0.2 >/dev/null || die "no ping through gsa-dp (bypass)"
 measure bypass 172.16.0.2
 
-GEO='{"type":"secure","gsos":[{"reqid":1,"kind":"geo"}]}'
-{ echo '{"v":1,"seq":0,"op":"FLUSH"}'; pol "$GEO"; gsa 2 out 4097 $K1; gsa 3 in 8194 $K2; } | ctl "$WORK/a.sock"
-{ echo '{"v":1,"seq":0,"op":"FLUSH"}'; pol "$GEO"; gsa 2 out 8194 $K2; gsa 3 in 4097 $K1; } | ctl "$WORK/b.sock"
-ip netns exec "$A" ping -c 1 -W 2 172.16.0.2 >/dev/null || die "no ping through gsa-dp (GEO)"
+secure_geo
 measure geo 172.16.0.2
 for s in a b; do
     echo '{"v":1,"seq":9,"op":"STATS"}' | "$BIN" ctl --socket "$WORK/$s.sock" | cut -c1-400 | sed "s/^/geo STATS $s: /"
 done
+
+if [ "$WORKERS" -gt 1 ]; then
+    start_dp "${EXTRA[@]}" --workers "$WORKERS"
+    secure_geo
+    measure "geo-w$WORKERS" 172.16.0.2
+fi
 
 if [ "$STRONGSWAN" = 1 ]; then
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -169,6 +192,9 @@ print("ratio %-30s = %5s%s" % (name, r, ("   (target >= %s)" % target) if target
 for t in tcp1 tcp4 udp64; do
     ratio "$t GEO/BYPASS" "${R[geo,$t]}" "${R[bypass,$t]}" "$([ "$t" = udp64 ] || echo 0.70)"
     ratio "$t BYPASS/bare" "${R[bypass,$t]}" "${R[bare,$t]}" ""
+    if [ -n "${R[geo-w$WORKERS,$t]:-}" ]; then
+        ratio "$t GEO workers $WORKERS/1" "${R[geo-w$WORKERS,$t]}" "${R[geo,$t]}" ""
+    fi
     if [ -n "${R[libipsec,$t]:-}" ]; then
         case $t in tcp1) target=14 ;; udp64) target=4 ;; *) target= ;; esac
         name="$t GEO/libipsec"
