@@ -200,17 +200,29 @@ impl GsaTable {
         reqs
     }
 
-    /// `Event::GsaRemove`.
-    pub fn remove(&mut self, inbound: u32, outbound: u32) -> Vec<Request> {
+    /// `Event::GsaRemove`. With `linger_until` the inbound half is deleted only then (the
+    /// peer replaced the IKE SA with INITIAL_CONTACT after a restart: its packets on the old
+    /// GSA may still be in flight until it installs the new one).
+    pub fn remove(
+        &mut self,
+        inbound: u32,
+        outbound: u32,
+        linger_until: Option<Instant>,
+    ) -> Vec<Request> {
         self.pending_out.remove(&outbound);
         let Some(r) = self.records.remove(&inbound) else {
             return Vec::new();
         };
-        let mut reqs = vec![Request::DelGsa(GsaKey {
+        let key = GsaKey {
             dir: Direction::In,
             gsa_id: inbound,
             reqid: r.reqid,
-        })];
+        };
+        let mut reqs = Vec::new();
+        match linger_until {
+            Some(t) => self.timed.push((t, key)),
+            None => reqs.push(Request::DelGsa(key)),
+        }
         if r.out_installed {
             reqs.push(Request::DelGsa(GsaKey {
                 dir: Direction::Out,
@@ -418,10 +430,14 @@ mod tests {
         assert_eq!(describe(&r), ["add In a2"]);
         let r = t.switch_outbound(0xb1, 0xb2, now);
         assert_eq!(describe(&r), ["add Out b2", "del Out b1"]);
-        let r = t.remove(0xa1, 0xb1);
-        assert_eq!(describe(&r), ["del In a1"]);
         assert_eq!(t.inbound_of(Direction::Out, 0xb2), Some(0xa2));
+        let r = t.remove(0xa1, 0xb1, None);
+        assert_eq!(describe(&r), ["del In a1"]);
         assert_eq!(t.inbound_of(Direction::Out, 0xb1), None);
+        // Replaced by the peer's INITIAL_CONTACT: the inbound half lingers.
+        let r = t.remove(0xa2, 0xb2, Some(now + STALE_GRACE));
+        assert_eq!(describe(&r), ["del Out b2"]);
+        assert_eq!(describe(&t.due(now + STALE_GRACE)), ["del In a2"]);
     }
 
     #[test]

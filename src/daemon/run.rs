@@ -261,7 +261,7 @@ fn shut_down(
         );
     }
     for (i, o) in left {
-        let reqs = state.gsas.remove(i, o);
+        let reqs = state.gsas.remove(i, o, None);
         state.dp_send(reqs);
     }
     info!(state.log.dmn, "nvesecd stopped");

@@ -142,6 +142,8 @@ pub struct State {
     pub control_clients: usize,
     /// DUMP at the first connection: GSAs from before our start are stale.
     first_dp_sync: bool,
+    /// IKE SAs going down by the peer's INITIAL_CONTACT in the event batch being handled.
+    replaced: HashSet<IkeSaId>,
 }
 
 fn os_seed() -> [u8; 32] {
@@ -204,6 +206,7 @@ impl State {
             waiters: Vec::new(),
             control_clients: 0,
             first_dp_sync: true,
+            replaced: HashSet::new(),
         }
     }
 
@@ -291,6 +294,25 @@ impl State {
     pub fn pump(&mut self, now: Instant) {
         for _ in 0..64 {
             let mut moved = false;
+            // Events before datagrams: a responder installs its inbound GSA in gsa-dp
+            // before its IKE_AUTH/CREATE_CHILD_SA response leaves, so the initiator's first
+            // sealed packet (often the one gsa-dp held) never beats the install.
+            let events: Vec<Event> = std::iter::from_fn(|| self.engine.poll_event()).collect();
+            // IKE SAs that a peer's INITIAL_CONTACT replaced in this batch (it restarted).
+            self.replaced = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::IkeSaDown {
+                        ike,
+                        reason: DownReason::InitialContact,
+                    } => Some(*ike),
+                    _ => None,
+                })
+                .collect();
+            for e in events {
+                moved = true;
+                self.on_engine_event(now, e);
+            }
             while let Some(t) = self.engine.poll_transmit() {
                 moved = true;
                 debug!(
@@ -303,10 +325,6 @@ impl State {
                 if let Err(e) = self.io.send(&t) {
                     warn!(self.log.net, "sending to {} failed: {e}", t.dst);
                 }
-            }
-            while let Some(e) = self.engine.poll_event() {
-                moved = true;
-                self.on_engine_event(now, e);
             }
             while let Some(e) = self.dp.poll_event() {
                 moved = true;
@@ -616,7 +634,11 @@ impl State {
                     ike_sa(&self.log.gsa, &conn, ike.uid),
                     "GSA with GSA-IDs {inbound:08x}_i {outbound:08x}_o removed"
                 );
-                let reqs = self.gsas.remove(inbound, outbound);
+                let linger = self
+                    .replaced
+                    .contains(&ike)
+                    .then_some(now + super::gsa_table::STALE_GRACE);
+                let reqs = self.gsas.remove(inbound, outbound, linger);
                 self.dp_send(reqs);
                 if let Some(g) = gone {
                     self.broadcasts.push(EventBody::ChildUpdown {
