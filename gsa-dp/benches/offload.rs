@@ -1,0 +1,70 @@
+//! Criterion benches for the tun offload code: userspace TSO (a 64,000-byte TCP super-packet cut
+//! into 1448-byte segments, checksums included) and coalescing those segments back.
+//!
+//! `cargo bench -p nvesec-gsa-dp --bench offload -- --warm-up-time 1 --measurement-time 3`
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use nvesec_gsa_dp::offload::{self, Coalescer, Offer, VnetHdr, F_NEEDS_CSUM, GSO_TCPV4};
+
+const PAYLOAD: usize = 64_000;
+const MSS: u16 = 1448;
+
+/// IPv4 + TCP (20 + 20 bytes) super-packet with PAYLOAD bytes, as a tun with TSO reads it.
+fn super_packet() -> (VnetHdr, Vec<u8>) {
+    let total = 40 + PAYLOAD;
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[6] = 0x40;
+    p[8] = 64;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&[172, 16, 0, 1]);
+    p[16..20].copy_from_slice(&[172, 16, 0, 2]);
+    p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&5201u16.to_be_bytes());
+    p[32] = 5 << 4;
+    p[33] = 0x10; // ACK
+    p[34..36].copy_from_slice(&502u16.to_be_bytes());
+    for (i, b) in p[40..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let hdr = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4,
+        hdr_len: 40,
+        gso_size: MSS,
+        csum_start: 20,
+        csum_offset: 16,
+    };
+    (hdr, p)
+}
+
+fn tso(c: &mut Criterion) {
+    let (hdr, mut pkt) = super_packet();
+    let mut scratch = vec![0u8; offload::MAX_SUPER];
+    let mut segs: Vec<Vec<u8>> = Vec::new();
+    offload::segment(&hdr, &mut pkt, &mut scratch, &mut |s| segs.push(s.to_vec())).unwrap();
+    let mut g = c.benchmark_group("offload");
+    g.throughput(Throughput::Bytes(PAYLOAD as u64));
+    g.bench_function("segment 64000 B / 1448", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            offload::segment(&hdr, &mut pkt, &mut scratch, &mut |s| n += s.len()).unwrap();
+            black_box(n)
+        })
+    });
+    let mut co = Coalescer::new();
+    g.bench_function("coalesce 45 segments", |b| {
+        b.iter(|| {
+            for s in &segs {
+                let o = co.offer(black_box(s));
+                debug_assert_eq!(o, Offer::Held);
+            }
+            black_box(co.take().map(<[u8]>::len))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tso);
+criterion_main!(benches);
