@@ -243,7 +243,7 @@ fn ipv6_underlay_with_ipv6_inner() {
 /// Python: receive one TCP connection on ADDR:5000 and print "<bytes> <sha256>".
 const SINK: &str = r#"
 import hashlib, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 5000)); s.listen(1); s.settimeout(20)
 c, _ = s.accept(); c.settimeout(20)
@@ -275,22 +275,29 @@ print(n, h.hexdigest())
 /// A bulk TCP transfer under GEO arrives byte for byte: with offloads it crosses userspace TSO
 /// segmentation, UDP GSO/GRO and coalescing; with `--no-offload` the batched one-packet path.
 fn bulk_tcp_under_geo(extra: &'static [&'static str], want_log: &str) {
+    bulk_tcp_in(
+        PairConfig {
+            extra_args: extra,
+            ..PairConfig::default()
+        },
+        "172.16.0.2",
+        want_log,
+    );
+}
+
+fn bulk_tcp_in(c: PairConfig, dst: &str, want_log: &str) {
     require_root();
-    let c = PairConfig {
-        extra_args: extra,
-        ..PairConfig::default()
-    };
     let p = Pair::new(&c).unwrap();
     p.secure(100, KEY_AB).unwrap();
     let sink =
         p.b.command("python3")
-            .args(["-c", SINK, "172.16.0.2"])
+            .args(["-c", SINK, dst])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
     let src =
         p.a.command("python3")
-            .args(["-c", SOURCE, "172.16.0.2"])
+            .args(["-c", SOURCE, dst])
             .output()
             .unwrap();
     let got = sink.wait_with_output().unwrap();
@@ -317,6 +324,20 @@ fn bulk_tcp_without_offloads_arrives_intact() {
         &["-v", "--no-offload"],
         "offloads: tun false, UDP GSO false, UDP GRO false",
     );
+}
+
+/// IPv6 inner TCP over an IPv6 underlay: GSO_TCPV6 segmentation and coalescing.
+#[test]
+fn bulk_tcp_over_ipv6_arrives_intact() {
+    let c = PairConfig {
+        ipv6_underlay: true,
+        inner_a: "fd10::1/64",
+        inner_b: "fd10::2/64",
+        route_prefix: "fd10::/64",
+        extra_args: &["-v"],
+        ..PairConfig::default()
+    };
+    bulk_tcp_in(c, "fd10::2", "UDP GSO true, UDP GRO true");
 }
 
 /// Two workers: multi-queue tuns, SO_REUSEPORT sockets, a shared engine; same bytes arrive.
