@@ -87,7 +87,8 @@ pub struct Transmit {
     pub vni: u32,
     /// Inner destination, for the daemon's route lookup.
     pub inner_dst: Option<IpAddr>,
-    /// The GSA's configured peer, if any (dummies are routed by it).
+    /// The remote NVE: the one a released packet was held for (else its GSA's peer); for a
+    /// dummy, its GSA's peer. `None`: route by `vni` and `inner_dst`.
     pub peer: Option<IpAddr>,
 }
 
@@ -95,7 +96,8 @@ pub struct Transmit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Event {
-    /// SECURE policy matched but no outbound GSA fills template `reqid`.
+    /// SECURE policy matched but no outbound GSA fills template `reqid` for the remote NVE
+    /// `peer` (the route's; absent when the caller did not name one, and then not encoded).
     Acquire {
         policy_id: u32,
         reqid: u32,
@@ -107,6 +109,8 @@ pub enum Event {
         ip_proto: Option<u8>,
         src_port: Option<u16>,
         dst_port: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<IpAddr>,
     },
     /// A lifetime limit was reached; hard means the GSA is already removed.
     Expire {
@@ -266,7 +270,8 @@ impl Dataplane {
 
     // ----- outbound -----
 
-    /// Encapsulate (and secure, as the outbound GSP says) one inner frame into `out`.
+    /// Encapsulate (and secure, as the outbound GSP says) one inner frame into `out`, for a
+    /// caller that does not know the remote NVE: see [`Self::outbound_to`].
     pub fn outbound(
         &mut self,
         now: Instant,
@@ -275,7 +280,24 @@ impl Dataplane {
         inner: &[u8],
         out: &mut [u8],
     ) -> OutVerdict {
-        self.outbound_with_options(now, vni, protocol_type, &[], inner, out)
+        self.outbound_to_with_options(now, None, vni, protocol_type, &[], inner, out)
+    }
+
+    /// Encapsulate and secure one inner frame for the remote NVE `peer` (the route's underlay
+    /// address). Each template takes the newest outbound GSA of its reqid whose peer is
+    /// `peer`, else the newest one installed without a peer; if there is none, ACQUIRE names
+    /// (reqid, peer) and the frame waits for that peer's GSA. `None` = peer unknown: peer-less
+    /// GSAs first, then the newest of the reqid.
+    pub fn outbound_to(
+        &mut self,
+        now: Instant,
+        peer: Option<IpAddr>,
+        vni: u32,
+        protocol_type: u16,
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> OutVerdict {
+        self.outbound_to_with_options(now, peer, vni, protocol_type, &[], inner, out)
     }
 
     /// Like [`Self::outbound`] with Geneve options (encoded TLVs) to carry.
@@ -288,16 +310,35 @@ impl Dataplane {
         inner: &[u8],
         out: &mut [u8],
     ) -> OutVerdict {
-        let v = self.outbound_inner(now, vni, protocol_type, options, inner, out);
+        self.outbound_to_with_options(now, None, vni, protocol_type, options, inner, out)
+    }
+
+    /// Like [`Self::outbound_to`] with Geneve options (encoded TLVs) to carry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn outbound_to_with_options(
+        &mut self,
+        now: Instant,
+        peer: Option<IpAddr>,
+        vni: u32,
+        protocol_type: u16,
+        options: &[u8],
+        inner: &[u8],
+        out: &mut [u8],
+    ) -> OutVerdict {
+        // A dual-stack socket's view of an IPv4 peer is IPv4-mapped; GSAs and ACQUIRE use IPv4.
+        let peer = peer.map(|p| p.to_canonical());
+        let v = self.outbound_inner(now, peer, vni, protocol_type, options, inner, out);
         if let OutVerdict::Drop(r) = v {
             self.stats.drops.inc(r);
         }
         v
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn outbound_inner(
         &mut self,
         now: Instant,
+        peer: Option<IpAddr>,
         vni: u32,
         ptype: u16,
         options: &[u8],
@@ -360,12 +401,21 @@ impl Dataplane {
         let templates = &tm[..n];
         if let Some(t) = templates.iter().find(|t| {
             self.gsas
-                .outbound(t.reqid)
+                .outbound_to(t.reqid, peer)
                 .is_none_or(|g| g.kind() != t.kind)
         }) {
-            return self.hold_and_acquire(now, policy_id, *t, vni, ptype, options, inner, info);
+            let h = Held {
+                reqid: t.reqid,
+                peer,
+                vni,
+                protocol_type: ptype,
+                options: options.to_vec(),
+                inner: inner.to_vec(),
+                deadline: now,
+            };
+            return self.hold_and_acquire(now, policy_id, t.kind, h, info);
         }
-        self.seal_chain(now, templates, &src, out)
+        self.seal_chain(now, peer, templates, &src, out)
     }
 
     fn emit_plain(&mut self, src: &Src<'_>, out: &mut [u8]) -> OutVerdict {
@@ -380,41 +430,31 @@ impl Dataplane {
         OutVerdict::Send { len: total }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// ACQUIRE (rate-limited per reqid and peer) and hold `h` until its GSA arrives.
     fn hold_and_acquire(
         &mut self,
         now: Instant,
         policy_id: u32,
-        t: Template,
-        vni: u32,
-        protocol_type: u16,
-        options: &[u8],
-        inner: &[u8],
+        kind: GsoKind,
+        h: Held,
         info: InnerInfo,
     ) -> OutVerdict {
-        if self.hold.acquire_due(t.reqid, now) {
+        if self.hold.acquire_due((h.reqid, h.peer), now) {
             self.stats.acquires += 1;
             self.events.push_back(Event::Acquire {
                 policy_id,
-                reqid: t.reqid,
-                kind: t.kind,
-                vni,
-                protocol_type,
+                reqid: h.reqid,
+                kind,
+                vni: h.vni,
+                protocol_type: h.protocol_type,
                 src: info.src,
                 dst: info.dst,
                 ip_proto: info.ip_proto,
                 src_port: info.src_port,
                 dst_port: info.dst_port,
+                peer: h.peer,
             });
         }
-        let h = Held {
-            reqid: t.reqid,
-            vni,
-            protocol_type,
-            options: options.to_vec(),
-            inner: inner.to_vec(),
-            deadline: now,
-        };
         if self.hold.push(now, h) {
             OutVerdict::Queued
         } else {
@@ -427,6 +467,7 @@ impl Dataplane {
     fn seal_chain(
         &mut self,
         now: Instant,
+        peer: Option<IpAddr>,
         templates: &[Template],
         first: &Src<'_>,
         out: &mut [u8],
@@ -439,7 +480,7 @@ impl Dataplane {
         let mut inner_headers = first.inner_headers;
         for (i, t) in templates.iter().enumerate() {
             let to_out = (k - 1 - i).is_multiple_of(2);
-            let Some(gsa) = self.gsas.outbound_mut(t.reqid) else {
+            let Some(gsa) = self.gsas.outbound_to_mut(t.reqid, peer) else {
                 return OutVerdict::Drop(DropReason::NoGsa);
             };
             if gsa.last_sn == limits::SN_MAX {
@@ -467,15 +508,22 @@ impl Dataplane {
             if gsa.kind() == GsoKind::Geo {
                 inner_headers = None;
             }
-            self.account_out(now, t.reqid, sn, first.payload.len());
+            self.account_out(now, t.reqid, peer, sn, first.payload.len());
         }
         self.stats.sent_secured += 1;
         OutVerdict::Send { len }
     }
 
     /// After sealing: SN, counters, lifetime (EXPIRE events; hard removes the GSA).
-    fn account_out(&mut self, now: Instant, reqid: u32, sn: u64, bytes: usize) {
-        let Some(g) = self.gsas.outbound_mut(reqid) else {
+    fn account_out(
+        &mut self,
+        now: Instant,
+        reqid: u32,
+        peer: Option<IpAddr>,
+        sn: u64,
+        bytes: usize,
+    ) {
+        let Some(g) = self.gsas.outbound_to_mut(reqid, peer) else {
             return;
         };
         g.last_sn = sn;
@@ -700,17 +748,30 @@ impl Dataplane {
 
     // ----- time, held packets, dummies, events -----
 
-    /// Next packet that became sendable: a held packet whose GSA arrived, or a due dummy.
+    /// Next packet that became sendable: a held packet whose GSA (for its reqid and peer)
+    /// arrived, or a due dummy. A released packet goes to the peer it was held for.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<Transmit> {
         while let Some(h) = {
             let gsas = &self.gsas;
-            self.hold.take_ready(|r| gsas.outbound(r).is_some())
+            self.hold
+                .take_ready(|(r, p)| gsas.outbound_to(r, p).is_some())
         } {
             let info = inner::parse(h.protocol_type, &h.inner);
-            let v =
-                self.outbound_with_options(now, h.vni, h.protocol_type, &h.options, &h.inner, out);
+            let v = self.outbound_to_with_options(
+                now,
+                h.peer,
+                h.vni,
+                h.protocol_type,
+                &h.options,
+                &h.inner,
+                out,
+            );
             if let OutVerdict::Send { len } = v {
-                let peer = self.gsas.outbound(h.reqid).and_then(|g| g.cfg.peer);
+                let peer = h.peer.or_else(|| {
+                    self.gsas
+                        .outbound_to(h.reqid, None)
+                        .and_then(|g| g.cfg.peer)
+                });
                 return Some(Transmit {
                     len,
                     vni: h.vni,

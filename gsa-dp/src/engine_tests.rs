@@ -822,7 +822,7 @@ fn buffer_too_small_is_an_error_not_a_panic() {
 #[test]
 fn esn_crossing_on_the_wire() {
     let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
-    a.gsas.outbound_mut(1).unwrap().last_sn = (1 << 32) - 3;
+    a.gsas.outbound_to_mut(1, None).unwrap().last_sn = (1 << 32) - 3;
     b.gsas
         .inbound_mut(ID)
         .unwrap()
@@ -948,4 +948,169 @@ fn max_overhead_follows_policy_and_padding() {
     let (g, _, _) = pair(Algorithm::AesGmac128, Coverage::default());
     assert_eq!(g.max_overhead(), 8 + 32);
     assert_eq!(Dataplane::new(DataplaneConfig::default()).max_overhead(), 8);
+}
+
+// ----- full mesh: one template, a GSA per remote NVE -----
+
+const P2: &str = "192.0.2.2";
+const P3: &str = "192.0.2.3";
+
+fn ip(s: &str) -> Option<IpAddr> {
+    Some(s.parse().unwrap())
+}
+
+fn out_gsa(gsa_id: u32, peer: Option<IpAddr>) -> GsaConfig {
+    GsaConfig {
+        gsa_id,
+        peer,
+        ..gsa(Direction::Out, Algorithm::AesGcm128, Coverage::default())
+    }
+}
+
+/// (GSA-ID, SN low) of the single GSO of a sealed packet.
+fn gso_of(pkt: &[u8]) -> (u32, u32) {
+    let word = |i: usize| u32::from_be_bytes(pkt[i..i + 4].try_into().unwrap());
+    (word(16), word(12))
+}
+
+fn send_to(a: &mut Dataplane, now: Instant, peer: Option<IpAddr>, inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 2048];
+    match a.outbound_to(now, peer, 42, 0x0800, inner, &mut out) {
+        OutVerdict::Send { len } => out[..len].to_vec(),
+        v => panic!("not sent to {peer:?}: {v:?}"),
+    }
+}
+
+/// A receiver that knows inbound GSA `gsa_id` (same key as `out_gsa`).
+fn receiver(now: Instant, gsa_id: u32) -> Dataplane {
+    let mut b = Dataplane::new(DataplaneConfig::default());
+    b.set_gsp(vec![secure(Direction::In, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    let mut c = gsa(Direction::In, Algorithm::AesGcm128, Coverage::default());
+    c.gsa_id = gsa_id;
+    b.add_gsa(now, c).unwrap();
+    b
+}
+
+#[test]
+fn each_peer_is_sealed_with_its_own_gsa() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    a.set_gsp(vec![secure(Direction::Out, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    a.add_gsa(now, out_gsa(0x2002, ip(P2))).unwrap();
+    a.add_gsa(now, out_gsa(0x3003, ip(P3))).unwrap();
+    let inner = ipv4_udp(b"mesh");
+    // Install order does not matter: each packet takes its peer's GSA, with its own SNs.
+    let p2 = send_to(&mut a, now, ip(P2), &inner);
+    assert_eq!(gso_of(&p2), (0x2002, 1));
+    assert_eq!(gso_of(&send_to(&mut a, now, ip(P3), &inner)), (0x3003, 1));
+    assert_eq!(gso_of(&send_to(&mut a, now, ip(P2), &inner)), (0x2002, 2));
+    // A dual-stack socket's IPv4-mapped view of P3 is P3.
+    let mapped: IpAddr = "::ffff:192.0.2.3".parse().unwrap();
+    assert_eq!(
+        gso_of(&send_to(&mut a, now, Some(mapped), &inner)),
+        (0x3003, 2)
+    );
+    // The right receiver opens it; the other NVE's GSA-ID is unknown there.
+    assert_eq!(
+        deliver(&mut receiver(now, 0x2002), now, &p2).unwrap().2,
+        inner
+    );
+    assert_eq!(
+        deliver(&mut receiver(now, 0x3003), now, &p2),
+        Err(InVerdict::Drop(DropReason::NoGsa))
+    );
+    // A peer-less (hand-keyed) GSA serves peers without their own, never those with one.
+    a.add_gsa(now, out_gsa(0x9009, None)).unwrap();
+    assert_eq!(
+        gso_of(&send_to(&mut a, now, ip("192.0.2.4"), &inner)),
+        (0x9009, 1)
+    );
+    assert_eq!(gso_of(&send_to(&mut a, now, ip(P2), &inner)), (0x2002, 3));
+    // Unknown peer (old callers): peer-less first.
+    assert_eq!(gso_of(&send_to(&mut a, now, None, &inner)), (0x9009, 2));
+    // Rekey towards P2: the newest of P2 takes over, P3 is untouched.
+    a.add_gsa(now, out_gsa(0x2102, ip(P2))).unwrap();
+    assert_eq!(gso_of(&send_to(&mut a, now, ip(P2), &inner)), (0x2102, 1));
+    assert_eq!(gso_of(&send_to(&mut a, now, ip(P3), &inner)), (0x3003, 3));
+    let counters = |id| {
+        a.gsas()
+            .iter()
+            .find(|g| g.config().gsa_id == id)
+            .map(|g| g.counters.packets)
+    };
+    assert_eq!(
+        [0x2002, 0x2102, 0x3003, 0x9009].map(counters),
+        [Some(3), Some(1), Some(3), Some(2)]
+    );
+    assert_eq!(a.stats().acquires, 0);
+}
+
+#[test]
+fn acquire_and_release_per_peer() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    a.set_gsp(vec![secure(Direction::Out, vec![t(GsoKind::Geo, 1)])])
+        .unwrap();
+    // P2 has a GSA; P3 has none: only P3's packets wait, and the ACQUIRE names P3.
+    a.add_gsa(now, out_gsa(0x2002, ip(P2))).unwrap();
+    let mut out = vec![0u8; 512];
+    let inner = ipv4_udp(b"to nve3");
+    assert_eq!(
+        a.outbound_to(now, ip(P3), 42, 0x0800, &inner, &mut out),
+        OutVerdict::Queued
+    );
+    let acquire = |peer| Event::Acquire {
+        policy_id: 10,
+        reqid: 1,
+        kind: GsoKind::Geo,
+        vni: 42,
+        protocol_type: 0x0800,
+        src: ip("10.0.0.1"),
+        dst: ip("10.0.0.2"),
+        ip_proto: Some(17),
+        src_port: Some(1234),
+        dst_port: Some(53),
+        peer,
+    };
+    assert_eq!(a.poll_event(), Some(acquire(ip(P3))));
+    assert_eq!(gso_of(&send_to(&mut a, now, ip(P2), &inner)), (0x2002, 1));
+    // A fourth NVE: its own ACQUIRE at once (rate limit per reqid and peer).
+    assert_eq!(
+        a.outbound_to(now, ip("192.0.2.4"), 42, 0x0800, &inner, &mut out),
+        OutVerdict::Queued
+    );
+    assert_eq!(a.poll_event(), Some(acquire(ip("192.0.2.4"))));
+    assert_eq!(
+        a.outbound_to(now, ip(P3), 42, 0x0800, &inner, &mut out),
+        OutVerdict::Queued
+    );
+    assert_eq!(a.poll_event(), None, "P3 rate-limited");
+    // Each peer has its own share of the hold queue.
+    for _ in 2..limits::HOLD_PER_REQID {
+        a.outbound_to(now, ip(P3), 42, 0x0800, &inner, &mut out);
+    }
+    assert_eq!(
+        a.outbound_to(now, ip(P3), 42, 0x0800, &inner, &mut out),
+        OutVerdict::Drop(DropReason::QueueFull)
+    );
+    assert_eq!(a.held(), limits::HOLD_PER_REQID + 1);
+    // P2's GSA releases nothing: the held packets are for P3 and the fourth NVE.
+    assert!(a.poll_transmit(now, &mut out).is_none());
+    // P3's GSA releases exactly P3's packets, sealed with it, addressed to P3.
+    a.add_gsa(now, out_gsa(0x3003, ip(P3))).unwrap();
+    let mut b = receiver(now, 0x3003);
+    for sn in 1..=limits::HOLD_PER_REQID as u32 {
+        let tx = a.poll_transmit(now, &mut out).unwrap();
+        assert_eq!(
+            (tx.peer, tx.vni, tx.inner_dst),
+            (ip(P3), 42, ip("10.0.0.2"))
+        );
+        assert_eq!(gso_of(&out[..tx.len]), (0x3003, sn));
+        assert_eq!(deliver(&mut b, now, &out[..tx.len]).unwrap().2, inner);
+    }
+    assert!(a.poll_transmit(now, &mut out).is_none());
+    assert_eq!(a.held(), 1, "the fourth NVE's packet still waits");
+    assert_eq!(a.stats().acquires, 2);
 }

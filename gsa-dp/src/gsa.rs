@@ -1,8 +1,11 @@
 //! Geneve Security Association database (seed 004 §6; DESIGN.md).
 //!
 //! Inbound GSAs are found by the GSA-ID carried in the GSO (the receiver chose it, so it is
-//! unique among inbound GSAs). Outbound GSAs are found from the policy: each SECURE template
-//! names a `reqid`, and the newest outbound GSA with that reqid is used (make-before-break).
+//! unique among inbound GSAs). Outbound GSAs are found from the policy and the route, like an
+//! IPsec SA that belongs to one peer: each SECURE template names a `reqid`, the route names the
+//! remote NVE, and the newest outbound GSA with that reqid *and that peer* is used
+//! (make-before-break); a GSA installed without a peer (hand-keyed) serves every peer that has
+//! none of its own. In a full mesh one template (one reqid) thus has a GSA per peer.
 
 use crate::aead::{Backend, Gcm};
 use crate::counters::GsaCounters;
@@ -204,7 +207,8 @@ pub struct GsaConfig {
     pub lifetime: LifetimeConfig,
     #[serde(default = "default_window")]
     pub replay_window: u32,
-    /// Underlay address of the peer NVE (informational for the daemon; used for dummies).
+    /// Underlay address of the peer NVE. Outbound: the GSA seals only packets routed to this
+    /// NVE (`None`: any NVE without a GSA of its own); dummies are sent to it.
     #[serde(default)]
     pub peer: Option<IpAddr>,
 }
@@ -385,11 +389,18 @@ pub struct GsaKey {
     pub reqid: u32,
 }
 
+/// Whether an outbound GSA configured for `configured` may seal a packet routed to `peer`.
+/// IPv4 peers compare equal to their IPv4-mapped IPv6 form (a dual-stack socket's view).
+fn same_peer(configured: Option<IpAddr>, peer: IpAddr) -> bool {
+    configured.is_some_and(|c| c.to_canonical() == peer.to_canonical())
+}
+
 /// All installed GSAs.
 #[derive(Debug, Default)]
 pub struct GsaDb {
     inbound: HashMap<u32, Gsa>,
-    /// reqid -> GSAs in install order; the last one is used for new packets.
+    /// reqid -> GSAs in install order (every peer's): the newest one of the packet's peer
+    /// (else the newest peer-less one) is used for new packets.
     outbound: HashMap<u32, Vec<Gsa>>,
 }
 
@@ -461,13 +472,25 @@ impl GsaDb {
         self.inbound.get_mut(&gsa_id)
     }
 
-    /// The outbound GSA for a template: the newest one with that reqid.
+    /// The newest outbound GSA with that reqid, whatever its peer (DUMP-style views, MTU
+    /// budgeting). Packets use [`Self::outbound_to`].
     pub fn outbound(&self, reqid: u32) -> Option<&Gsa> {
         self.outbound.get(&reqid)?.last()
     }
 
-    pub(crate) fn outbound_mut(&mut self, reqid: u32) -> Option<&mut Gsa> {
-        self.outbound.get_mut(&reqid)?.last_mut()
+    /// The outbound GSA that fills template `reqid` for a packet routed to `peer`: the newest
+    /// one of that reqid whose peer is `peer`, else the newest one without a peer. With
+    /// `peer = None` (the caller does not know the remote NVE) the newest peer-less one, else
+    /// the newest of the reqid (the behaviour before GSAs were chosen per peer).
+    pub fn outbound_to(&self, reqid: u32, peer: Option<IpAddr>) -> Option<&Gsa> {
+        let list = self.outbound.get(&reqid)?;
+        list.get(pick(list, peer)?)
+    }
+
+    pub(crate) fn outbound_to_mut(&mut self, reqid: u32, peer: Option<IpAddr>) -> Option<&mut Gsa> {
+        let list = self.outbound.get_mut(&reqid)?;
+        let i = pick(list, peer)?;
+        list.get_mut(i)
     }
 
     /// Every GSA, inbound first (DUMP order).
@@ -498,6 +521,17 @@ impl GsaDb {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Index in one reqid's install-ordered list of the GSA for `peer` (see [`GsaDb::outbound_to`]).
+fn pick(list: &[Gsa], peer: Option<IpAddr>) -> Option<usize> {
+    let newest = |f: &dyn Fn(&Gsa) -> bool| list.iter().rposition(f);
+    match peer {
+        Some(p) => {
+            newest(&|g| same_peer(g.cfg.peer, p)).or_else(|| newest(&|g| g.cfg.peer.is_none()))
+        }
+        None => newest(&|g| g.cfg.peer.is_none()).or(list.len().checked_sub(1)),
     }
 }
 
@@ -609,5 +643,40 @@ pub(crate) mod tests {
         );
         db.flush();
         assert!(db.is_empty());
+    }
+
+    #[test]
+    fn outbound_by_reqid_and_peer() {
+        let now = Instant::now();
+        let mut db = GsaDb::default();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let add = |db: &mut GsaDb, id, peer| {
+            let mut c = cfg(Direction::Out, id, 1, Algorithm::AesGcm128);
+            c.peer = peer;
+            db.add(Gsa::new(c, now, Backend::Ring).unwrap()).unwrap();
+        };
+        let id = |g: Option<&Gsa>| g.map(|g| g.cfg.gsa_id);
+        add(&mut db, 0x20, ip("192.0.2.2"));
+        add(&mut db, 0x30, ip("192.0.2.3"));
+        assert_eq!(id(db.outbound_to(1, ip("192.0.2.2"))), Some(0x20));
+        assert_eq!(id(db.outbound_to(1, ip("192.0.2.3"))), Some(0x30));
+        assert_eq!(id(db.outbound_to(1, ip("::ffff:192.0.2.2"))), Some(0x20));
+        assert_eq!(id(db.outbound_to(1, ip("192.0.2.4"))), None);
+        assert_eq!(id(db.outbound_to(2, ip("192.0.2.2"))), None);
+        // Unknown peer: no peer-less GSA, so the newest of the reqid (as before peers).
+        assert_eq!(id(db.outbound_to(1, None)), Some(0x30));
+        add(&mut db, 0x90, None);
+        add(&mut db, 0x21, ip("192.0.2.2"));
+        assert_eq!(id(db.outbound_to(1, ip("192.0.2.2"))), Some(0x21));
+        assert_eq!(id(db.outbound_to(1, ip("192.0.2.4"))), Some(0x90));
+        assert_eq!(id(db.outbound_to(1, None)), Some(0x90));
+        assert_eq!(id(db.outbound(1)), Some(0x21));
+        db.remove(GsaKey {
+            dir: Direction::Out,
+            gsa_id: 0x21,
+            reqid: 1,
+        })
+        .unwrap();
+        assert_eq!(id(db.outbound_to(1, ip("192.0.2.2"))), Some(0x20));
     }
 }

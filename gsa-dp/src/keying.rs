@@ -711,15 +711,26 @@ mod tests {
             ip_proto: Some(17),
             src_port: Some(1),
             dst_port: Some(53),
+            peer: None,
         };
         let line = encode_event(&a);
-        assert!(
-            line.starts_with(
-                r#"{"v":1,"event":"ACQUIRE","policy_id":1,"reqid":2,"kind":"geo","vni":42"#
-            ),
-            "{line}"
+        assert_eq!(
+            line,
+            r#"{"v":1,"event":"ACQUIRE","policy_id":1,"reqid":2,"kind":"geo","vni":42,"protocol_type":2048,"src":null,"dst":"10.0.0.2","ip_proto":17,"src_port":1,"dst_port":53}"#,
+            "no peer: the version-1 line of before"
         );
         assert_eq!(decode_event(&line).unwrap(), a);
+        // With the route's peer: one more field at the end, which old readers ignore.
+        let mut b = a.clone();
+        if let Event::Acquire { peer, .. } = &mut b {
+            *peer = Some("192.0.2.3".parse().unwrap());
+        }
+        let line = encode_event(&b);
+        assert_eq!(
+            line,
+            r#"{"v":1,"event":"ACQUIRE","policy_id":1,"reqid":2,"kind":"geo","vni":42,"protocol_type":2048,"src":null,"dst":"10.0.0.2","ip_proto":17,"src_port":1,"dst_port":53,"peer":"192.0.2.3"}"#
+        );
+        assert_eq!(decode_event(&line).unwrap(), b);
         assert!(decode_event(
             r#"{"v":9,"event":"EXPIRE","dir":"out","gsa_id":5,"reqid":2,"kind":"soft"}"#
         )

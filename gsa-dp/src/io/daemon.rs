@@ -155,12 +155,18 @@ struct Egress<'a> {
 
 impl Egress<'_> {
     /// Seal `frame` for every target; the sealed packets land directly in the send batch.
+    /// Each target is the remote NVE whose GSA seals the packet (a full mesh has one per peer),
+    /// so a target still waiting for its GSA does not hold back the others.
     fn send(&mut self, now: Instant, vni: u32, ptype: u16, frame: &[u8], targets: &[SocketAddr]) {
         for &to in targets {
             let slot = self.tx.slot(self.fd);
-            match self.dp.outbound(now, vni, ptype, frame, slot) {
+            match self
+                .dp
+                .outbound_to(now, Some(to.ip()), vni, ptype, frame, slot)
+            {
                 OutVerdict::Send { len } => self.tx.commit(len, to),
-                OutVerdict::Queued | OutVerdict::Drop(_) => break,
+                OutVerdict::Queued => {}
+                OutVerdict::Drop(_) => break,
             }
         }
     }
