@@ -27,6 +27,10 @@ use super::translate::{algorithm, lifetime, ChildDp};
 
 /// How long a replaced stale inbound GSA keeps verifying (strongSwan `delete_rekeyed_delay`).
 pub const STALE_GRACE: Duration = Duration::from_secs(5);
+/// When a restarted peer replaced our IKE SA (INITIAL_CONTACT), we keep sending on the old
+/// outbound GSA this long: the peer installs the new inbound GSA only when our response
+/// reaches it, and it keeps the old inbound one for [`STALE_GRACE`].
+pub const SWITCH_DELAY: Duration = Duration::from_secs(1);
 
 /// One installed GSA pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,9 @@ pub struct InstallCtx<'a> {
     /// 0..=rand_time, taken off the soft lifetime.
     pub jitter: Duration,
     pub now: Instant,
+    /// Install the outbound half only then (a restarted peer replaced our IKE SA, see
+    /// [`SWITCH_DELAY`]).
+    pub defer_outbound_until: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -68,8 +75,8 @@ pub struct GsaTable {
     pending_out: HashMap<u32, DpGsa>,
     /// GSAs from before a restart, by reqid.
     stale: BTreeMap<u32, Vec<GsaKey>>,
-    /// Deletions due later.
-    timed: Vec<(Instant, GsaKey)>,
+    /// Installs and deletions due later, in order.
+    timed: Vec<(Instant, Request)>,
     next_uid: u32,
 }
 
@@ -167,7 +174,9 @@ impl GsaTable {
             },
         );
         let mut reqs = vec![Request::AddGsa(Box::new(din))];
-        if outbound_active {
+        if let (true, Some(t)) = (outbound_active, ctx.defer_outbound_until) {
+            self.timed.push((t, Request::AddGsa(Box::new(dout))));
+        } else if outbound_active {
             reqs.push(Request::AddGsa(Box::new(dout)));
             reqs.extend(self.retire_stale(ctx.child.reqid, ctx.now));
         } else {
@@ -200,15 +209,11 @@ impl GsaTable {
         reqs
     }
 
-    /// `Event::GsaRemove`. With `linger_until` the inbound half is deleted only then (the
-    /// peer replaced the IKE SA with INITIAL_CONTACT after a restart: its packets on the old
-    /// GSA may still be in flight until it installs the new one).
-    pub fn remove(
-        &mut self,
-        inbound: u32,
-        outbound: u32,
-        linger_until: Option<Instant>,
-    ) -> Vec<Request> {
+    /// `Event::GsaRemove`. With `linger` (the peer replaced the IKE SA with INITIAL_CONTACT
+    /// after a restart) the inbound half is deleted after [`STALE_GRACE`] (its packets on the
+    /// old GSA may still be in flight) and the outbound half after [`SWITCH_DELAY`] (it
+    /// cannot open the new GSA before our response reaches it).
+    pub fn remove(&mut self, inbound: u32, outbound: u32, linger: Option<Instant>) -> Vec<Request> {
         self.pending_out.remove(&outbound);
         let Some(r) = self.records.remove(&inbound) else {
             return Vec::new();
@@ -218,17 +223,27 @@ impl GsaTable {
             gsa_id: inbound,
             reqid: r.reqid,
         };
+        let out_key = GsaKey {
+            dir: Direction::Out,
+            gsa_id: outbound,
+            reqid: r.reqid,
+        };
         let mut reqs = Vec::new();
-        match linger_until {
-            Some(t) => self.timed.push((t, key)),
-            None => reqs.push(Request::DelGsa(key)),
-        }
-        if r.out_installed {
-            reqs.push(Request::DelGsa(GsaKey {
-                dir: Direction::Out,
-                gsa_id: outbound,
-                reqid: r.reqid,
-            }));
+        match linger {
+            Some(now) => {
+                if r.out_installed {
+                    // After the new outbound GSA's delayed install (same deadline, later).
+                    self.timed
+                        .push((now + SWITCH_DELAY, Request::DelGsa(out_key)));
+                }
+                self.timed.push((now + STALE_GRACE, Request::DelGsa(key)));
+            }
+            None => {
+                reqs.push(Request::DelGsa(key));
+                if r.out_installed {
+                    reqs.push(Request::DelGsa(out_key));
+                }
+            }
         }
         reqs
     }
@@ -277,17 +292,22 @@ impl GsaTable {
         for k in self.stale.remove(&reqid).unwrap_or_default() {
             match k.dir {
                 Direction::Out => reqs.push(Request::DelGsa(k)),
-                Direction::In => self.timed.push((now + STALE_GRACE, k)),
+                Direction::In => self.timed.push((now + STALE_GRACE, Request::DelGsa(k))),
             }
         }
         reqs
     }
 
-    /// Deletions that are due.
+    /// Delayed installs and deletions that are due, in the order they were scheduled.
     pub fn due(&mut self, now: Instant) -> Vec<Request> {
         let (due, later): (Vec<_>, Vec<_>) = self.timed.drain(..).partition(|(t, _)| *t <= now);
         self.timed = later;
-        due.into_iter().map(|(_, k)| Request::DelGsa(k)).collect()
+        due.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Reqids of the GSAs of one IKE SA.
+    pub fn reqids_of(&self, ike: IkeSaId) -> Vec<u32> {
+        self.of_ike(ike).map(|r| r.reqid).collect()
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -412,6 +432,7 @@ mod tests {
             peer: "192.0.2.2".parse().unwrap(),
             jitter: Duration::ZERO,
             now,
+            defer_outbound_until: None,
         };
         let mut t = GsaTable::new();
         let r = t.install(&ctx, ike(), &params(), &keys(0xa1), &keys(0xb1), true);
@@ -434,9 +455,21 @@ mod tests {
         let r = t.remove(0xa1, 0xb1, None);
         assert_eq!(describe(&r), ["del In a1"]);
         assert_eq!(t.inbound_of(Direction::Out, 0xb1), None);
-        // Replaced by the peer's INITIAL_CONTACT: the inbound half lingers.
-        let r = t.remove(0xa2, 0xb2, Some(now + STALE_GRACE));
-        assert_eq!(describe(&r), ["del Out b2"]);
+        // The peer restarted: its new IKE SA replaces ours (INITIAL_CONTACT). The new
+        // outbound GSA and the old one's deletion wait SWITCH_DELAY, the old inbound lingers.
+        let later = InstallCtx {
+            defer_outbound_until: Some(now + SWITCH_DELAY),
+            ..ctx.clone()
+        };
+        let r = t.install(&later, ike(), &params(), &keys(0xa3), &keys(0xb3), true);
+        assert_eq!(describe(&r), ["add In a3"]);
+        let r = t.remove(0xa2, 0xb2, Some(now));
+        assert!(r.is_empty());
+        assert!(t.due(now).is_empty());
+        assert_eq!(
+            describe(&t.due(now + SWITCH_DELAY)),
+            ["add Out b3", "del Out b2"]
+        );
         assert_eq!(describe(&t.due(now + STALE_GRACE)), ["del In a2"]);
     }
 
@@ -476,6 +509,7 @@ mod tests {
             peer: "192.0.2.2".parse().unwrap(),
             jitter: Duration::ZERO,
             now,
+            defer_outbound_until: None,
         };
         let r = t.install(&ctx, ike(), &params(), &keys(0xa1), &keys(0xb1), true);
         assert_eq!(describe(&r), ["add In a1", "add Out b1", "del Out 22"]);

@@ -144,6 +144,7 @@ pub struct State {
     first_dp_sync: bool,
     /// IKE SAs going down by the peer's INITIAL_CONTACT in the event batch being handled.
     replaced: HashSet<IkeSaId>,
+    replaced_reqids: HashSet<u32>,
 }
 
 fn os_seed() -> [u8; 32] {
@@ -207,6 +208,7 @@ impl State {
             control_clients: 0,
             first_dp_sync: true,
             replaced: HashSet::new(),
+            replaced_reqids: HashSet::new(),
         }
     }
 
@@ -308,6 +310,12 @@ impl State {
                     } => Some(*ike),
                     _ => None,
                 })
+                .collect();
+            // Their children, before this batch's GsaRemove events forget them.
+            self.replaced_reqids = self
+                .replaced
+                .iter()
+                .flat_map(|ike| self.gsas.reqids_of(*ike))
                 .collect();
             for e in events {
                 moved = true;
@@ -577,12 +585,19 @@ impl State {
                     .or_else(|| self.engine.ike_sa(ike).map(|s| s.remote().ip()))
                     .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                 let jitter = self.jitter(child.rand_time);
+                // A restarted peer replaced our IKE SA for this child in this batch: keep
+                // sending on the old GSA until it can open the new one.
+                let defer = self
+                    .replaced_reqids
+                    .contains(&child.reqid)
+                    .then_some(now + super::gsa_table::SWITCH_DELAY);
                 let ctx = InstallCtx {
                     conn: &conn,
                     child: &child,
                     peer,
                     jitter,
                     now,
+                    defer_outbound_until: defer,
                 };
                 let reqs =
                     self.gsas
@@ -634,10 +649,7 @@ impl State {
                     ike_sa(&self.log.gsa, &conn, ike.uid),
                     "GSA with GSA-IDs {inbound:08x}_i {outbound:08x}_o removed"
                 );
-                let linger = self
-                    .replaced
-                    .contains(&ike)
-                    .then_some(now + super::gsa_table::STALE_GRACE);
+                let linger = self.replaced.contains(&ike).then_some(now);
                 let reqs = self.gsas.remove(inbound, outbound, linger);
                 self.dp_send(reqs);
                 if let Some(g) = gone {
