@@ -589,3 +589,71 @@ fn old_sa_never_deleted_by_the_rekey_initiator_is_removed() {
     )));
     assert!(!event_kinds(&net.nodes[1].events).contains(&"GsaRemove"));
 }
+
+/// Regression (found by the namespace rekey-under-load scenario): B's soft expiry fires just
+/// after B answered A's rekey of the same GSA. The GSA is already rekeyed, so B must not
+/// rekey it again; before the fix B did, A answered, and both kept two live GSA pairs for
+/// one child (then four, eight, ... with every further rekey).
+#[test]
+fn an_already_rekeyed_gsa_is_not_rekeyed_again() {
+    let mut net = established(9, 10, false, None);
+    let a_in = net.sa(0).gsas()[0].inbound_id;
+    let b_in = net.sa(1).gsas()[0].inbound_id;
+    let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+    let now = net.now;
+    net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+    let req_a = take(&mut net, 0);
+    deliver(&mut net, 1, &req_a);
+    let resp = take(&mut net, 1);
+    // B's soft expiry for the old GSA, after it answered A's rekey of that GSA.
+    net.nodes[1].ep.rekey_gsa(now, ib, b_in).unwrap();
+    while let Some(e) = net.nodes[1].ep.poll_event() {
+        net.nodes[1].events.push(e);
+    }
+    assert!(
+        net.nodes[1].ep.poll_transmit().is_none(),
+        "B sent a second rekey of the same GSA"
+    );
+    assert!(logged(&net, 1, "already rekeyed"));
+    deliver(&mut net, 0, &resp);
+    net.drive_for(Duration::from_secs(1), 100);
+    net.advance(Duration::from_secs(6));
+    let (new_in, _) = assert_one_matching_gsa(&net);
+    assert_ne!(new_in, a_in);
+}
+
+/// Regression: B's rekey request of a GSA left B before A's request for the same GSA arrived
+/// there (a collision), but reached A only after A's own exchange had completed (reordered on
+/// the underlay). A answers TEMPORARY_FAILURE (§2.25: the GSA is being closed) instead of
+/// creating a second GSA that neither side's §2.8.1 check would see; B's retry is moot once
+/// the Delete arrives. Checked with several nonce draws so either side may have won.
+#[test]
+fn a_rekey_request_overtaken_by_the_completed_rekey_is_refused() {
+    for seed in 60..68u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let a_in = net.sa(0).gsas()[0].inbound_id;
+        let b_in = net.sa(1).gsas()[0].inbound_id;
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[1].ep.rekey_gsa(now, ib, b_in).unwrap();
+        let req_b = take(&mut net, 1);
+        net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+        let req_a = take(&mut net, 0);
+        deliver(&mut net, 1, &req_a);
+        let resp_a = take(&mut net, 1);
+        deliver(&mut net, 0, &resp_a);
+        // A's exchange is complete (no collision seen); its Delete of the old GSA is next.
+        let delete_old = take(&mut net, 0);
+        deliver(&mut net, 0, &req_b);
+        let answer = take(&mut net, 0);
+        deliver(&mut net, 1, &answer);
+        deliver(&mut net, 1, &delete_old);
+        net.drive_for(Duration::from_secs(1), 100);
+        // B's deferred retry (2-4 s) finds the GSA gone; the old inbound goes after 5 s.
+        net.advance(Duration::from_secs(8));
+        let (new_in, _) = assert_one_matching_gsa(&net);
+        assert_ne!(new_in, a_in, "seed {seed}");
+        assert!(logged(&net, 0, "which we rekeyed already"), "seed {seed}");
+        assert!(logged(&net, 1, "TEMPORARY_FAILURE"), "seed {seed}");
+    }
+}

@@ -202,6 +202,17 @@ impl IkeSa {
                 else {
                     return false;
                 };
+                if self.gsas.iter().any(|n| n.replaced == Some(inbound)) {
+                    // Already rekeyed (by us, or by the peer and we answered): the old GSA
+                    // only waits for its Delete. A second rekey would leave two live GSAs
+                    // for the same child (strongSwan skips CHILD_REKEYED SAs likewise).
+                    self.log(
+                        ctx,
+                        LogLevel::Debug,
+                        format!("GSA {inbound:08x}_i already rekeyed: not rekeying it again"),
+                    );
+                    return false;
+                }
                 let name = g.params.name.clone();
                 let Some(cfg) = self.conn.children.iter().find(|c| c.name == name).cloned() else {
                     return false;
@@ -567,8 +578,28 @@ impl IkeSa {
                 self.respond_notify(ctx, msg_id, NotifyType::CHILD_SA_NOT_FOUND);
                 return;
             };
-            replaces = Some(old.inbound_id);
-            let name = old.params.name.clone();
+            let (old_in, name) = (old.inbound_id, old.params.name.clone());
+            if self
+                .gsas
+                .iter()
+                .any(|n| n.created_by_us && n.replaced == Some(old_in))
+            {
+                // Our own rekey of this GSA completed before the peer's request arrived (it
+                // was sent before our request reached the peer, and overtaken): the old GSA
+                // is being closed, so §2.25 applies; answering would create a second live
+                // GSA that neither side's §2.8.1 check sees. The peer retries later and
+                // finds the GSA gone.
+                self.log(
+                    ctx,
+                    LogLevel::Info,
+                    format!(
+                        "peer rekeys GSA {old_in:08x}_i, which we rekeyed already: TEMPORARY_FAILURE"
+                    ),
+                );
+                self.respond_notify(ctx, msg_id, NotifyType::TEMPORARY_FAILURE);
+                return;
+            }
+            replaces = Some(old_in);
             children.retain(|c| c.name == name);
         }
         let our_id = self.fresh_gsa_id(ctx);
