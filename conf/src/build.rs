@@ -29,7 +29,8 @@ pub(crate) struct Builder<'a> {
     base: PathBuf,
     psk_uses: Vec<PskUse>,
     policy_pos: Vec<Pos>,
-    gsa_refs: Vec<(String, String, Pos)>,
+    /// Every `gsas` item: the reference, its policy, where it is written.
+    gsa_refs: Vec<(GsaRef, String, Pos)>,
 }
 
 /// Human-readable duration in the largest exact unit.
@@ -908,7 +909,7 @@ impl<'a> Builder<'a> {
             "secure" => {
                 let refs = self.gsa_list(sec, gsas.as_ref());
                 if refs.is_empty() {
-                    self.sink.error(&act.pos, format!("policy '{}' has action = secure but no gsas; expected gsas = <connection>.<child>, ...", sec.name));
+                    self.sink.error(&act.pos, format!("policy '{}' has action = secure but no gsas; expected gsas = <child> or <connection>.<child>, ...", sec.name));
                 }
                 Action::Secure(refs)
             }
@@ -977,25 +978,34 @@ impl<'a> Builder<'a> {
         let Some(v) = v else { return Vec::new() };
         let mut out = Vec::new();
         for (item, pos) in values::items(v) {
-            match item.split_once('.') {
-                Some((c, ch)) if !c.is_empty() && !ch.is_empty() => {
-                    self.gsa_refs.push((item.clone(), sec.name.clone(), pos));
-                    out.push(GsaRef {
-                        connection: c.to_string(),
-                        child: ch.to_string(),
-                    });
+            let r = match item.split_once('.') {
+                Some((c, ch)) if !c.is_empty() && !ch.is_empty() && !ch.contains('.') => GsaRef {
+                    connection: Some(c.to_string()),
+                    child: ch.to_string(),
+                },
+                None if !item.is_empty() => GsaRef {
+                    connection: None,
+                    child: item.clone(),
+                },
+                _ => {
+                    self.sink.error(
+                        &pos,
+                        format!(
+                            "gsas: '{item}' is not a child reference; expected <child> or <connection>.<child>"
+                        ),
+                    );
+                    continue;
                 }
-                _ => self.sink.error(
-                    &pos,
-                    format!(
-                        "gsas: '{item}' is not a child reference; expected <connection>.<child>"
-                    ),
-                ),
-            }
+            };
+            self.gsa_refs.push((r.clone(), sec.name.clone(), pos));
+            out.push(r);
         }
         out
     }
 
+    /// `conn.child` must be a configured child; a bare `child` must be a child of at least
+    /// one connection. A child name used bare gives every connection's child of that name one
+    /// shared reqid, so naming one of them as `conn.child` too would be ambiguous.
     fn check_gsa_refs(&mut self, cfg: &Config) {
         let all: Vec<String> = cfg
             .connections
@@ -1006,13 +1016,41 @@ impl<'a> Builder<'a> {
                     .map(move |ch| format!("{}.{}", c.name, ch.name))
             })
             .collect();
-        for (item, policy, pos) in std::mem::take(&mut self.gsa_refs) {
-            if all.contains(&item) {
-                continue;
+        let mut child_names: Vec<&str> = cfg
+            .connections
+            .iter()
+            .flat_map(|c| c.children.iter().map(|ch| ch.name.as_str()))
+            .collect();
+        child_names.sort_unstable();
+        child_names.dedup();
+        let refs = std::mem::take(&mut self.gsa_refs);
+        for (r, policy, pos) in &refs {
+            let item = r.to_string();
+            match &r.connection {
+                Some(_) if all.contains(&item) => {
+                    let bare = refs
+                        .iter()
+                        .find(|(b, _, _)| b.connection.is_none() && b.child == r.child);
+                    if let Some((_, bp, bpos)) = bare {
+                        self.sink.error(pos, format!(
+                            "policy '{policy}' names '{item}', but policy '{bp}' ({bpos}) names every connection's child '{}' with gsas = {}; expected gsas = {} here too, or another name for one of the children",
+                            r.child, r.child, r.child));
+                    }
+                }
+                Some(_) => {
+                    let msg = format!(
+                        "policy '{policy}' refers to '{item}', which is not a configured child"
+                    );
+                    self.unknown(pos, msg, &item, all.iter().map(String::as_str));
+                }
+                None if child_names.contains(&item.as_str()) => {}
+                None => {
+                    let msg = format!(
+                        "policy '{policy}' refers to child '{item}', which no connection has"
+                    );
+                    self.unknown(pos, msg, &item, child_names.iter().copied());
+                }
             }
-            let msg =
-                format!("policy '{policy}' refers to '{item}', which is not a configured child");
-            self.unknown(&pos, msg, &item, all.iter().map(String::as_str));
         }
     }
 

@@ -365,11 +365,31 @@ pub enum Action {
     Discard,
 }
 
-/// A reference to `connections.<connection>.children.<child>`.
+/// A reference to a child in `policies.<p>.gsas`: `<connection>.<child>` names that
+/// connection's child; a bare `<child>` names the child of that name of whichever connection
+/// the packet's remote NVE belongs to (a full mesh: one policy, a GSA per peer).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GsaRef {
-    pub connection: String,
+    /// `None` for a bare child name (any connection).
+    pub connection: Option<String>,
     pub child: String,
+}
+
+impl GsaRef {
+    /// Whether `conn.child` is (one of) the children this reference names.
+    pub fn names(&self, conn: &str, child: &str) -> bool {
+        self.child == child && self.connection.as_deref().is_none_or(|c| c == conn)
+    }
+}
+
+impl std::fmt::Display for GsaRef {
+    /// As written in `gsas`: `conn.child` or `child`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.connection {
+            Some(c) => write!(f, "{c}.{}", self.child),
+            None => f.write_str(&self.child),
+        }
+    }
 }
 
 impl Config {

@@ -337,10 +337,7 @@ fn policy(o: &mut Out, p: &Policy) {
     match &p.action {
         Action::Secure(g) => {
             o.kv("action", "secure");
-            let refs: Vec<String> = g
-                .iter()
-                .map(|r| format!("{}.{}", r.connection, r.child))
-                .collect();
+            let refs: Vec<String> = g.iter().map(ToString::to_string).collect();
             o.list("gsas", &refs);
         }
         Action::Bypass => o.kv("action", "bypass"),

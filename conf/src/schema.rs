@@ -341,9 +341,9 @@ pub const POLICY: SectionDoc = SectionDoc {
         ),
         k(
             "gsas",
-            "conn.child list",
+            "child or conn.child list",
             "(none)",
-            "For secure: the children whose GSAs apply, in order",
+            "For secure: the children whose GSAs apply, in order; a bare child name means that child of the connection to the packet's peer NVE",
         ),
     ],
     subsections: &[],

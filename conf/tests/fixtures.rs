@@ -92,6 +92,16 @@ fn policy_refers_to_unknown_child() {
 }
 
 #[test]
+fn unknown_bare_child() {
+    one_error("unknown_bare_gsa.conf", "16:16: policy 'red-out' refers to child 'rde', which no connection has; expected one of: red");
+}
+
+#[test]
+fn bare_child_also_named_with_its_connection() {
+    one_error("bare_and_qualified_gsa.conf", &format!("30:16: policy 'red-in' names 'nve2.red', but policy 'red-out' ({INV}/bare_and_qualified_gsa.conf:24:16) names every connection's child 'red' with gsas = red; expected gsas = red here too, or another name for one of the children"));
+}
+
+#[test]
 fn duplicate_vni() {
     one_error("duplicate_vni.conf", &format!("4:22: VNI 100 is already used by network 'red' ({INV}/duplicate_vni.conf:3:21); expected one network per VNI"));
 }
@@ -180,6 +190,31 @@ fn strongswan_swanctl_conf_loads_with_warnings() {
 }
 
 #[test]
+fn mesh_policies_name_bare_children() {
+    let loaded = load("tests/fixtures/valid/mesh/nvesec.conf").unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let cfg = &loaded.config;
+    let red = GsaRef {
+        connection: None,
+        child: "red".into(),
+    };
+    assert_eq!(cfg.policies[0].action, Action::Secure(vec![red.clone()]));
+    assert!(red.names("nve2", "red") && red.names("nve3", "red") && !red.names("nve3", "blue"));
+    let nve2_red = GsaRef {
+        connection: Some("nve2".into()),
+        child: "red".into(),
+    };
+    assert!(nve2_red.names("nve2", "red") && !nve2_red.names("nve3", "red"));
+    assert_eq!(
+        (red.to_string(), nve2_red.to_string()),
+        ("red".into(), "nve2.red".into())
+    );
+    // Printed back as written, and parsed to the same model.
+    let text = cfg.to_conf_string(SecretDisplay::Reveal);
+    assert!(text.contains("gsas = blue"), "{text}");
+}
+
+#[test]
 fn shipped_example_loads() {
     let p = "../examples/etc/nvesec/nvesec.conf";
     let loaded = load(p).unwrap_or_else(|e| panic!("{e}"));
@@ -230,7 +265,7 @@ fn shipped_example_loads() {
     assert_eq!(
         cfg.policies[2].action,
         Action::Secure(vec![GsaRef {
-            connection: "nve2".into(),
+            connection: Some("nve2".into()),
             child: "red".into()
         }])
     );

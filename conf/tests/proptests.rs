@@ -247,15 +247,20 @@ fn policy(u: &mut U, i: u32, children: &[GsaRef]) -> Policy {
 fn config(data: &[u8]) -> Config {
     let u = &mut U { data, i: 0 };
     let connections: Vec<Connection> = (0..u.below(4)).map(|i| connection(u, i)).collect();
-    let children: Vec<GsaRef> = connections
+    // Bare child names (a full mesh) or conn.child, not both in one file (a child name used
+    // bare must not also be named with its connection).
+    let bare = u.bool();
+    let mut children: Vec<GsaRef> = connections
         .iter()
         .flat_map(|c| {
             c.children.iter().map(|ch| GsaRef {
-                connection: c.name.clone(),
+                connection: (!bare).then(|| c.name.clone()),
                 child: ch.name.clone(),
             })
         })
         .collect();
+    let mut seen = std::collections::HashSet::new();
+    children.retain(|r| seen.insert(r.clone()));
     let mut secrets: Vec<IkeSecret> = (0..u.below(3))
         .map(|i| IkeSecret {
             name: format!("ike-{i}"),
