@@ -140,7 +140,7 @@ fn nvesecd_syncs_gsa_dp_answers_control_refuses_bad_reloads_and_stops_cleanly() 
     fs::write(&conf, CONF).unwrap();
     let (dp_sock, ctl_sock) = (d.path().join("dp.sock"), d.path().join("ctl.sock"));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    fake_dp(&dp_sock, seen.clone(), reqid("gw", "net"));
+    fake_dp(&dp_sock, seen.clone(), reqid("net"));
     let log = fs::File::create(d.path().join("log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_nvesecd"))
         .arg("--config")
@@ -174,7 +174,7 @@ fn nvesecd_syncs_gsa_dp_answers_control_refuses_bad_reloads_and_stops_cleanly() 
     let gsp = lines.iter().find(|l| l.contains("SET_GSP")).unwrap();
     assert_eq!(gsp.matches(r#""kind":"geo""#).count(), 2, "{gsp}");
     assert!(
-        gsp.contains(&format!(r#""reqid":{}"#, reqid("gw", "net"))),
+        gsp.contains(&format!(r#""reqid":{}"#, reqid("net"))),
         "{gsp}"
     );
     assert!(

@@ -167,7 +167,7 @@ fn a_full_tree_translates_to_engine_policies_and_routes() {
         tr.policies[0].action,
         Action::Secure {
             gsos: vec![Template {
-                reqid: reqid("gw", "red"),
+                reqid: reqid("red"),
                 kind: GsoKind::Geo
             }]
         }
@@ -181,7 +181,7 @@ fn a_full_tree_translates_to_engine_policies_and_routes() {
         tr.policies[1].action,
         Action::Secure {
             gsos: vec![Template {
-                reqid: reqid("lab", "green"),
+                reqid: reqid("green"),
                 kind: GsoKind::Gao
             }]
         }

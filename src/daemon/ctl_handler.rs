@@ -329,9 +329,11 @@ fn policy_infos(state: &State) -> Vec<PolicyInfo> {
                 conf::Action::Discard => (PolicyAction::Discard, None),
                 conf::Action::Secure(refs) => {
                     let prot = refs.first().and_then(|r| {
-                        cfg.connection(&r.connection)
-                            .and_then(|c| c.children.iter().find(|ch| ch.name == r.child))
-                            .map(|ch| match ch.protection {
+                        cfg.connections
+                            .iter()
+                            .flat_map(|c| c.children.iter().map(move |ch| (c, ch)))
+                            .find(|(c, ch)| r.names(&c.name, &ch.name))
+                            .map(|(_, ch)| match ch.protection {
                                 conf::Protection::Gao => Protection::Gao,
                                 _ => Protection::Geo,
                             })
@@ -354,7 +356,7 @@ fn policy_infos(state: &State) -> Vec<PolicyInfo> {
             let owner = match &p.action {
                 conf::Action::Secure(refs) => refs
                     .iter()
-                    .map(|r| format!("{}/{}", r.connection, r.child))
+                    .map(|r| r.to_string())
                     .collect::<Vec<_>>()
                     .join(","),
                 _ => String::new(),

@@ -157,16 +157,6 @@ fn os_seed() -> [u8; 32] {
     seed
 }
 
-fn acquire_text(a: nvesec_ikev2::endpoint::AcquireAction) -> String {
-    use nvesec_ikev2::endpoint::AcquireAction as A;
-    match a {
-        A::Initiated(id) => format!("initiating IKE_SA [{}]", id.uid),
-        A::CreatingGsa(id) => format!("creating a GSA on IKE_SA [{}]", id.uid),
-        A::Pending(id) => format!("IKE_SA [{}] is being set up", id.uid),
-        A::AlreadyInstalled(id) => format!("GSA already installed on IKE_SA [{}]", id.uid),
-    }
-}
-
 impl State {
     pub fn new(
         opts: Options,
@@ -458,16 +448,16 @@ impl State {
                 self.gsas.stale().count()
             );
         }
-        let mut conns: Vec<String> = stale
-            .iter()
-            .filter_map(|r| {
-                self.loaded
-                    .tr
-                    .child_by_reqid(*r)
-                    .map(|((c, _), _)| c.clone())
-            })
-            .collect();
-        conns.dedup();
+        // The connections to re-establish: those with a child of a stale reqid towards the
+        // stale GSA's peer (all of them when gsa-dp does not know the peer).
+        let mut conns: Vec<String> = Vec::new();
+        for g in dump.gsas.iter().filter(|g| stale.contains(&g.reqid)) {
+            for c in self.conns_for(g.reqid, g.peer) {
+                if !conns.contains(&c) {
+                    conns.push(c);
+                }
+            }
+        }
         for c in conns {
             if let Err(e) = self.initiate(now, &c) {
                 warn!(self.log.ike, "cannot re-establish '{c}': {e}");
@@ -705,6 +695,108 @@ impl State {
         }
     }
 
+    /// Connections with a child of `reqid`, towards `peer` when it is known and one of them
+    /// names it in `remote_addrs`.
+    fn conns_for(&self, reqid: u32, peer: Option<IpAddr>) -> Vec<String> {
+        let all: Vec<String> = self
+            .loaded
+            .tr
+            .children_by_reqid(reqid)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let to_peer: Vec<String> = all
+            .iter()
+            .filter(|c| {
+                peer.is_some_and(|p| {
+                    self.engine
+                        .config()
+                        .connection(c)
+                        .is_some_and(|cc| cc.remote_addrs.contains(&p))
+                })
+            })
+            .cloned()
+            .collect();
+        if to_peer.is_empty() {
+            all
+        } else {
+            to_peer
+        }
+    }
+
+    /// ACQUIRE (start_action = trap): create the child on the connection's live IKE SA, or
+    /// initiate the connection (the GSA then rides in IKE_AUTH). The connection is chosen by
+    /// the policy template's reqid and the packet's remote NVE (a full mesh has one
+    /// connection per peer with the same child).
+    fn acquire(
+        &mut self,
+        now: Instant,
+        reqid: u32,
+        vni: u32,
+        peer: Option<IpAddr>,
+    ) -> Result<String, String> {
+        let covers = |c: &nvesec_ikev2::config::GsaConfig| {
+            c.selectors
+                .geneve
+                .iter()
+                .any(|g| (g.vni_start..=g.vni_end).contains(&vni))
+        };
+        let target = self.conns_for(reqid, peer).into_iter().find_map(|conn| {
+            let cfg = self.engine.config().connection(&conn)?;
+            let child = self
+                .loaded
+                .tr
+                .children
+                .iter()
+                .find(|((c, _), d)| *c == conn && d.reqid == reqid)
+                .map(|((_, n), _)| n.clone())?;
+            cfg.children
+                .iter()
+                .any(|g| g.name == child && covers(g))
+                .then_some((conn, child))
+        });
+        let Some((conn, child)) = target else {
+            return Err(format!(
+                "no connection has a child with reqid {reqid} covering VNI {vni}"
+            ));
+        };
+        let sas: Vec<IkeSaId> = self
+            .engine
+            .ike_sas()
+            .into_iter()
+            .filter(|id| {
+                self.engine
+                    .ike_sa(*id)
+                    .is_some_and(|s| s.connection().name == conn)
+            })
+            .collect();
+        let active = sas
+            .iter()
+            .copied()
+            .find(|id| self.engine.ike_sa(*id).is_some_and(|s| s.is_active()));
+        if let Some(id) = active {
+            let has = self.engine.ike_sa(id).is_some_and(|s| {
+                s.gsas()
+                    .iter()
+                    .any(|g| g.params.name == child && g.remove_at.is_none())
+            });
+            if has {
+                return Ok(format!(
+                    "GSA {child} already installed on IKE_SA {conn}[{}]",
+                    id.uid
+                ));
+            }
+            self.engine
+                .create_gsa(now, id, &child)
+                .map_err(|e| e.to_string())?;
+            return Ok(format!("creating GSA {child} on IKE_SA {conn}[{}]", id.uid));
+        }
+        if let Some(id) = sas.first() {
+            return Ok(format!("IKE_SA {conn}[{}] is being set up", id.uid));
+        }
+        let id = self.initiate(now, &conn).map_err(|e| e.to_string())?;
+        Ok(format!("initiating IKE_SA {conn}[{}]", id.uid))
+    }
+
     fn on_dp_event(&mut self, now: Instant, e: DpEvent) {
         match e {
             DpEvent::Acquire {
@@ -712,6 +804,7 @@ impl State {
                 reqid,
                 vni,
                 dst,
+                peer,
                 ..
             } => {
                 let policy = self
@@ -721,25 +814,14 @@ impl State {
                     .get(&policy_id)
                     .cloned()
                     .unwrap_or_else(|| policy_id.to_string());
-                let conn = self
-                    .loaded
-                    .tr
-                    .child_by_reqid(reqid)
-                    .map(|((c, _), _)| c.clone());
-                let v6 = conn.as_deref().is_some_and(|c| self.remote_is_v6(c));
-                let local = self.local_for(conn.as_deref(), v6);
-                match self.engine.on_acquire(now, local, vni) {
-                    Ok(a) => info!(
-                        self.log.dp,
-                        "acquire for policy '{policy}' VNI {vni}: {}",
-                        acquire_text(a)
-                    ),
-                    Err(e) => warn!(self.log.dp, "acquire for policy '{policy}' VNI {vni}: {e}"),
+                match self.acquire(now, reqid, vni, peer) {
+                    Ok(m) => info!(self.log.dp, "acquire for policy '{policy}' VNI {vni}: {m}"),
+                    Err(m) => warn!(self.log.dp, "acquire for policy '{policy}' VNI {vni}: {m}"),
                 }
                 self.broadcasts.push(EventBody::Acquire {
                     policy,
                     vni,
-                    peer: dst,
+                    peer: peer.or(dst),
                 });
             }
             DpEvent::Expire {

@@ -2,9 +2,11 @@
 //! [`EngineConfig`] and gsa-dp's policies (SET_GSP), overlay routes (SET_ROUTES) and devices
 //! (its `--tun`/`--tap` flags, see [`dp_args`]).
 //!
-//! GSAs are tied to policies by `reqid` (as XFRM templates): every `connection.child` gets
-//! one, derived from its name (FNV-1a), so it is the same across reloads and restarts and a
-//! restarted nvesecd recognises the GSAs gsa-dp kept forwarding with.
+//! GSAs are tied to policies by `reqid` (as XFRM templates): every child name gets one,
+//! derived from the name (FNV-1a), so it is the same across reloads and restarts and a
+//! restarted nvesecd recognises the GSAs gsa-dp kept forwarding with. Children of the same
+//! name in several connections (a full mesh, `gsas = <child>` in a policy) share the reqid:
+//! gsa-dp picks the outbound GSA of a reqid by the packet's remote NVE.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -40,9 +42,12 @@ pub struct Translated {
 }
 
 impl Translated {
-    /// The child owning `reqid`.
-    pub fn child_by_reqid(&self, reqid: u32) -> Option<(&(String, String), &ChildDp)> {
-        self.children.iter().find(|(_, c)| c.reqid == reqid)
+    /// The children with `reqid` (one per connection that has a child of that name).
+    pub fn children_by_reqid(&self, reqid: u32) -> impl Iterator<Item = &(String, String)> {
+        self.children
+            .iter()
+            .filter(move |(_, c)| c.reqid == reqid)
+            .map(|(k, _)| k)
     }
 }
 
@@ -77,10 +82,10 @@ fn err(context: impl Into<String>, message: impl Into<String>) -> TranslateError
     }
 }
 
-/// Stable reqid of `conn.child`: FNV-1a 32 of the name, never 0.
-pub fn reqid(conn: &str, child: &str) -> u32 {
+/// Stable reqid of a child name: FNV-1a 32 of the name, never 0.
+pub fn reqid(child: &str) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in conn.bytes().chain([b'.']).chain(child.bytes()) {
+    for b in child.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
@@ -99,10 +104,13 @@ pub fn translate(cfg: &conf::Config, creds: &Creds) -> Result<Translated, Vec<Tr
             Err(e) => errors.push(e),
         }
         for ch in &c.children {
-            let dp = child_dp(c, ch);
-            if let Some(((oc, och), _)) = children
-                .iter()
-                .find(|(_, d): &(&(String, String), &ChildDp)| d.reqid == dp.reqid)
+            let dp = child_dp(ch);
+            if let Some(((oc, och), _)) =
+                children
+                    .iter()
+                    .find(|((_, n), d): &(&(String, String), &ChildDp)| {
+                        d.reqid == dp.reqid && *n != ch.name
+                    })
             {
                 errors.push(err(
                     format!("connections.{}.children.{}", c.name, ch.name),
@@ -482,7 +490,7 @@ fn gsa_config(ch: &conf::Child) -> GsaConfig {
     }
 }
 
-fn child_dp(c: &conf::Connection, ch: &conf::Child) -> ChildDp {
+fn child_dp(ch: &conf::Child) -> ChildDp {
     let kind = match ch.protection {
         conf::Protection::Gao => GsoKind::Gao,
         conf::Protection::Geo | conf::Protection::GeoGao => GsoKind::Geo,
@@ -514,7 +522,7 @@ fn child_dp(c: &conf::Connection, ch: &conf::Child) -> ChildDp {
         },
     };
     ChildDp {
-        reqid: reqid(&c.name, &ch.name),
+        reqid: reqid(&ch.name),
         kind,
         coverage,
         replay_window: ch.replay_window,
@@ -550,12 +558,16 @@ fn policy(
         conf::Action::Secure(refs) => {
             let mut gsos = Vec::new();
             for r in refs {
+                // `conn.child`, or a bare child name: every connection's child of that name
+                // (they share the reqid).
                 let ch = children
-                    .get(&(r.connection.clone(), r.child.clone()))
+                    .iter()
+                    .find(|((c, n), _)| r.names(c, n))
+                    .map(|(_, d)| d)
                     .ok_or_else(|| {
                         err(
                             format!("policies.{}", p.name),
-                            format!("gsas: no child {}.{}", r.connection, r.child),
+                            format!("gsas: no child {r}"),
                         )
                     })?;
                 gsos.push(Template {
@@ -677,9 +689,9 @@ mod tests {
 
     #[test]
     fn reqids_are_stable_and_distinct() {
-        assert_eq!(reqid("nve2", "red"), reqid("nve2", "red"));
-        assert_ne!(reqid("nve2", "red"), reqid("nve2", "blue"));
-        assert_ne!(reqid("a", "b.c"), 0);
+        assert_eq!(reqid("red"), reqid("red"));
+        assert_ne!(reqid("red"), reqid("blue"));
+        assert_ne!(reqid(""), 0);
     }
 
     #[test]
