@@ -252,3 +252,32 @@ fn the_example_tree_checks_but_has_no_private_key() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_full_mesh_shares_one_reqid_per_child_name() {
+    let conn = |name: &str, peer: &str| {
+        format!(
+            "  {name} {{\n    remote_addrs = {peer}\n    local {{\n      auth = psk\n      id = a.mesh\n    }}\n    remote {{\n      auth = psk\n      id = {name}.mesh\n    }}\n    children {{\n      net {{\n        vnis = 100\n      }}\n    }}\n  }}\n"
+        )
+    };
+    let text = format!(
+        "connections {{\n{}{}}}\nsecrets {{\n  ike-all {{\n    secret = 0x0102030405060708\n  }}\n}}\npolicies {{\n  out {{\n    vnis = 100\n    action = secure\n    gsas = net\n  }}\n}}\n",
+        conn("b", "192.0.2.2"),
+        conn("c", "192.0.2.3")
+    );
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("nvesec.conf"), text).unwrap();
+    let (l, _) = load_all(&d.path().join("nvesec.conf")).unwrap();
+    let tr = &l.tr;
+    let r = reqid("net");
+    assert_eq!(tr.children_by_reqid(r).count(), 2);
+    assert_eq!(
+        tr.policies[0].action,
+        Action::Secure {
+            gsos: vec![Template {
+                reqid: r,
+                kind: GsoKind::Geo
+            }]
+        }
+    );
+}
