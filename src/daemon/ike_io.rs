@@ -1,10 +1,13 @@
 //! UDP 500 and 4500 for IKE (RFC 7296 §2.23, RFC 3948 §2.2). On 4500 every IKE message is
 //! preceded by the 4-byte non-ESP marker (zero); datagrams without it are ESP, which nvesec
-//! does not use, and are dropped. Sockets are dual-stack (`[::]`), IPv4 peers are handled as
+//! does not use, and are dropped and counted ([`IkeIo::natt_no_marker`]; a NAT-keepalive, one
+//! 0xFF byte, RFC 3948 §2.3, is ignored without counting). Everything else, an empty datagram
+//! included, goes to the engine, which counts what it cannot parse. Sockets are dual-stack (`[::]`), IPv4 peers are handled as
 //! plain IPv4 addresses (v4-mapped addresses are converted both ways).
 
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -20,6 +23,8 @@ pub struct IkeIo {
     natt: UdpSocket,
     pub port: u16,
     pub natt_port: u16,
+    /// Datagrams on the NAT-T port without the non-ESP marker (ESP or garbage), dropped.
+    natt_no_marker: AtomicU64,
 }
 
 /// One received IKE message.
@@ -31,6 +36,9 @@ pub struct Received {
     /// Where the IKE message starts in the buffer (4 after a non-ESP marker).
     pub start: usize,
     pub len: usize,
+    /// False for what is not for the engine (ESP or a NAT-keepalive on the NAT-T port,
+    /// already accounted for); true for everything else, empty datagrams included.
+    pub ike: bool,
 }
 
 fn bind(port: u16) -> io::Result<UdpSocket> {
@@ -59,6 +67,11 @@ fn target(sock: &UdpSocket, dst: SocketAddr) -> SocketAddr {
     }
 }
 
+/// A NAT-keepalive (RFC 3948 §2.3): one 0xFF byte on the NAT-T port.
+pub fn is_keepalive(datagram: &[u8]) -> bool {
+    datagram == [0xff]
+}
+
 /// Strip the non-ESP marker of a datagram received on the NAT-T port; `None` for ESP.
 pub fn strip_marker(datagram: &[u8]) -> Option<&[u8]> {
     match datagram.split_first_chunk::<4>() {
@@ -77,6 +90,7 @@ impl IkeIo {
             natt_port: natt.local_addr()?.port(),
             main,
             natt,
+            natt_no_marker: AtomicU64::new(0),
         })
     }
 
@@ -92,24 +106,34 @@ impl IkeIo {
         match sock.recv_from(buf) {
             Ok((n, from)) => {
                 let local_port = if natt { self.natt_port } else { self.port };
-                let (start, len) = if natt {
+                let (start, len, ike) = if natt {
                     match strip_marker(&buf[..n]) {
-                        Some(rest) => (4, rest.len()),
-                        None => (0, 0),
+                        Some(rest) => (4, rest.len(), true),
+                        None if is_keepalive(&buf[..n]) => (0, 0, false),
+                        None => {
+                            self.natt_no_marker.fetch_add(1, Ordering::Relaxed);
+                            (0, 0, false)
+                        }
                     }
                 } else {
-                    (0, n)
+                    (0, n, true)
                 };
                 Ok(Some(Received {
                     from: canonical(from),
                     local_port,
                     start,
                     len,
+                    ike,
                 }))
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Datagrams dropped on the NAT-T port for lack of the non-ESP marker.
+    pub fn natt_no_marker(&self) -> u64 {
+        self.natt_no_marker.load(Ordering::Relaxed)
     }
 
     /// Send one engine datagram; from the NAT-T socket (with the marker) when either end
@@ -168,7 +192,41 @@ mod tests {
         })
         .unwrap();
         let r = wait(&b, true, &mut buf);
-        assert_eq!((r.start, r.len, &buf[4..6]), (4, 2, &[9u8, 8][..]));
+        assert_eq!(
+            (r.start, r.len, r.ike, &buf[4..6]),
+            (4, 2, true, &[9u8, 8][..])
+        );
+        assert_eq!(b.natt_no_marker(), 0);
+    }
+
+    /// Found by interop/tests/scenario_ike_hostile.rs: empty datagrams and ESP on the NAT-T
+    /// port were dropped without any counter.
+    #[test]
+    fn empty_datagrams_reach_the_engine_and_esp_is_counted() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = IkeIo::bind(0, 0).unwrap();
+        let lo = |p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p);
+        let mut buf = [0u8; 64];
+        a.send_to(&[], lo(b.port)).unwrap();
+        let r = wait(&b, false, &mut buf);
+        assert_eq!((r.start, r.len, r.ike), (0, 0, true));
+        // After the marker an empty IKE message is still for the engine.
+        a.send_to(&[0, 0, 0, 0], lo(b.natt_port)).unwrap();
+        let r = wait(&b, true, &mut buf);
+        assert_eq!((r.start, r.len, r.ike), (4, 0, true));
+        for (i, esp) in [&[][..], &[0, 0][..], &[1, 2, 3, 4, 0, 0, 0, 1][..]]
+            .into_iter()
+            .enumerate()
+        {
+            a.send_to(esp, lo(b.natt_port)).unwrap();
+            let r = wait(&b, true, &mut buf);
+            assert!(!r.ike);
+            assert_eq!(b.natt_no_marker(), i as u64 + 1);
+        }
+        // A NAT-keepalive is not an attack: ignored, not counted.
+        a.send_to(&[0xff], lo(b.natt_port)).unwrap();
+        assert!(!wait(&b, true, &mut buf).ike);
+        assert_eq!(b.natt_no_marker(), 3);
     }
 
     fn wait(s: &IkeIo, natt: bool, buf: &mut [u8]) -> Received {

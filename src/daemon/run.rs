@@ -172,7 +172,7 @@ fn next_timeout(state: &State) -> Option<Duration> {
 fn recv_all(state: &mut State, natt: bool, buf: &mut [u8], now: Instant) {
     loop {
         match state.io.recv(natt, buf) {
-            Ok(Some(r)) if r.len > 0 => {
+            Ok(Some(r)) if r.ike => {
                 let bytes = buf[r.start..r.start + r.len].to_vec();
                 state.on_datagram(now, r.from, r.local_port, &bytes);
             }
