@@ -7,59 +7,18 @@ mod support_dyn;
 
 use std::time::{Duration, Instant};
 
-use nvesec_interop::nve::{Auth, Nve, NveConfig, NvePair};
+use nvesec_interop::nve::{Auth, NvePair};
 use nvesec_interop::require_root;
 use nvesec_interop::topology::Scenario;
-use serde_json::Value;
 use support_dyn::{
-    count_lines, retune, save_logs, DumpWatch, IperfClient, IperfServer, PingStream, IPERF_INTERVAL,
+    count_lines, matching_pair, retune, save_logs, DumpWatch, IperfClient, IperfServer, PingStream,
+    IPERF_INTERVAL,
 };
 
 const VNI: u32 = 100;
 /// Seconds of load; at a 2 s rekey_time that is at least 10 rekeys.
 const LOAD_SECS: u32 = 25;
 const REKEYS_WANTED: usize = 10;
-
-/// The (inbound, outbound) GSA-IDs of the only INSTALLED child of the only IKE SA.
-fn installed_pair(n: &Nve) -> Option<(String, String)> {
-    let v = n.ctl_json(&["--list-sas"]).ok()?;
-    let sas = v["sas"].as_array()?;
-    if sas.len() != 1 || sas[0]["state"] != "ESTABLISHED" {
-        return None;
-    }
-    let installed: Vec<&Value> = sas[0]["children"]
-        .as_array()?
-        .iter()
-        .filter(|c| c["state"] == "INSTALLED" && c["name"] == NveConfig::CHILD)
-        .collect();
-    match installed.as_slice() {
-        [c] => Some((
-            c["gsa_id_in"].as_str()?.to_string(),
-            c["gsa_id_out"].as_str()?.to_string(),
-        )),
-        _ => None,
-    }
-}
-
-/// Waits (5 s) until each side has one IKE SA with one installed GSA pair, A's inbound
-/// being B's outbound and vice versa.
-fn matching_pair(p: &NvePair) -> ((String, String), (String, String)) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (a, b) = (installed_pair(&p.a), installed_pair(&p.b));
-        if let (Some(a), Some(b)) = (&a, &b) {
-            if a.0 == b.1 && a.1 == b.0 {
-                return (a.clone(), b.clone());
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "installed GSAs: A {a:?}, B {b:?}\n{}",
-            logs(p)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn logs(p: &NvePair) -> String {
     format!("--- A ---\n{}\n--- B ---\n{}", p.a.log(), p.b.log())

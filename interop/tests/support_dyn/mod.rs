@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nvesec_interop::dataplane::KeyingClient;
-use nvesec_interop::nve::Nve;
+use nvesec_interop::nve::{Nve, NveConfig, NvePair};
 use nvesec_interop::Netns;
 use serde_json::Value;
 
@@ -473,6 +473,50 @@ impl Drop for DumpWatch {
     }
 }
 
+// ----- SA state ------------------------------------------------------------------------------
+
+/// The (inbound, outbound) GSA-IDs of the only INSTALLED child of the only IKE SA.
+pub fn installed_pair(n: &Nve) -> Option<(String, String)> {
+    let v = n.ctl_json(&["--list-sas"]).ok()?;
+    let sas = v["sas"].as_array()?;
+    if sas.len() != 1 || sas[0]["state"] != "ESTABLISHED" {
+        return None;
+    }
+    let installed: Vec<&Value> = sas[0]["children"]
+        .as_array()?
+        .iter()
+        .filter(|c| c["state"] == "INSTALLED" && c["name"] == NveConfig::CHILD)
+        .collect();
+    match installed.as_slice() {
+        [c] => Some((
+            c["gsa_id_in"].as_str()?.to_string(),
+            c["gsa_id_out"].as_str()?.to_string(),
+        )),
+        _ => None,
+    }
+}
+
+/// Waits (5 s) until each side has one IKE SA with one installed GSA pair, A's inbound
+/// being B's outbound and vice versa.
+pub fn matching_pair(p: &NvePair) -> ((String, String), (String, String)) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (a, b) = (installed_pair(&p.a), installed_pair(&p.b));
+        if let (Some(a), Some(b)) = (&a, &b) {
+            if a.0 == b.1 && a.1 == b.0 {
+                return (a.clone(), b.clone());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "installed GSAs: A {a:?}, B {b:?}\n--- A ---\n{}\n--- B ---\n{}",
+            p.a.log(),
+            p.b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // ----- configuration tuning ------------------------------------------------------------------
 
 /// nvesec.conf text with extra lines: `conn` after the connection's `remote_addrs` line,
@@ -582,9 +626,8 @@ fn exited(pid: u32) -> bool {
 }
 
 /// `kill -9` the gsa-dp this test started for `nve` (found by its keying socket in the
-/// NVE's namespace) and start it again with exactly the same command line, so the socket
-/// path nvesecd reconnects to is the same; waits until the new socket answers.
-pub fn restart_gsa_dp(ns: &Netns, nve: &Nve) -> Respawned {
+/// NVE's namespace) and wait until it is gone; its command line.
+pub fn kill_gsa_dp(ns: &Netns, nve: &Nve) -> Vec<String> {
     let socket = nve.dp.socket.to_string_lossy().into_owned();
     let pid = pid_in_ns(ns.name(), "gsa-dp", &socket).expect("gsa-dp of this NVE");
     let argv = cmdline(pid);
@@ -598,6 +641,14 @@ pub fn restart_gsa_dp(ns: &Netns, nve: &Nve) -> Respawned {
         assert!(Instant::now() < end, "gsa-dp {pid} did not exit");
         std::thread::sleep(Duration::from_millis(10));
     }
+    argv
+}
+
+/// [`kill_gsa_dp`], then start it again with exactly the same command line, so the socket
+/// path nvesecd reconnects to is the same; waits until the new socket answers.
+pub fn restart_gsa_dp(ns: &Netns, nve: &Nve) -> Respawned {
+    let socket = nve.dp.socket.to_string_lossy().into_owned();
+    let argv = kill_gsa_dp(ns, nve);
     let log = std::fs::File::create(Path::new(&socket).with_file_name("gsa-dp.restarted.log"))
         .expect("log file");
     let child = ns
