@@ -5,7 +5,8 @@
 //! swanctl-like `x509/`, `x509ca/`, `private/` layout, key 0600). [`Nve::start`] writes
 //! `nvesec.conf` for one tenant network (a tun device, a trap policy pair for its VNI, the
 //! peer's prefix routed over the overlay), starts `gsa-dp` with the devices `nvesecd
-//! --dp-args` prints, then `nvesecd`; [`Nve::ctl`] runs `nvesecctl` against its control socket.
+//! --dp-args` prints, then `nvesecd` ([`Nve::start_text`] does the same from any
+//! configuration text); [`Nve::ctl`] runs `nvesecctl` against its control socket.
 //! Both daemons are killed and the tree removed on drop (also after a failed assertion).
 
 use std::fs;
@@ -265,14 +266,53 @@ impl Nve {
     /// Write the tree (enrolling with `ca` for certificate auth), start gsa-dp with the
     /// devices from `nvesecd --dp-args`, then nvesecd; wait until its control socket answers.
     pub fn start(ns: &Netns, cfg: &NveConfig, ca: &Ca) -> Result<Self, HarnessError> {
+        let enroll = (cfg.auth == Auth::Cert).then_some(ca);
+        Self::start_from(ns, cfg.clone(), &cfg.render(), enroll)
+    }
+
+    /// Like [`Nve::start`] with an arbitrary `nvesec.conf` text (several connections,
+    /// networks, policies...). With `enroll`, the NVE gets `x509/NAME.pem` and
+    /// `private/NAME.pem` for identity `name` (SAN DNS) and the CA in `x509ca/ca.pem`. Only
+    /// `cfg.name` of the returned NVE is meaningful.
+    pub fn start_text(
+        ns: &Netns,
+        name: &str,
+        text: &str,
+        enroll: Option<&Ca>,
+    ) -> Result<Self, HarnessError> {
+        let cfg = NveConfig {
+            name: name.into(),
+            peer_name: String::new(),
+            underlay: String::new(),
+            peer_underlay: String::new(),
+            vni: 0,
+            inner: String::new(),
+            peer_inner: String::new(),
+            auth: if enroll.is_some() {
+                Auth::Cert
+            } else {
+                Auth::Psk(String::new())
+            },
+            start_action: String::new(),
+            ifname: String::new(),
+        };
+        Self::start_from(ns, cfg, text, enroll)
+    }
+
+    fn start_from(
+        ns: &Netns,
+        cfg: NveConfig,
+        text: &str,
+        enroll: Option<&Ca>,
+    ) -> Result<Self, HarnessError> {
         let b = bins()?;
         let dir = std::env::temp_dir().join(unique_name("nve"));
         fs::create_dir_all(&dir)?;
-        if cfg.auth == Auth::Cert {
+        if let Some(ca) = enroll {
             ca.enroll(&cfg.name, &dir)?;
         }
         let config = dir.join("nvesec.conf");
-        fs::write(&config, cfg.render())?;
+        fs::write(&config, text)?;
         let out = run(Command::new(&b.nvesecd)
             .arg("--config")
             .arg(&config)
@@ -289,7 +329,7 @@ impl Nve {
             ctl_socket: dir.join("ctl.sock"),
             config,
             dir,
-            cfg: cfg.clone(),
+            cfg,
             ns_name: ns.name().to_string(),
         };
         nve.start_daemon(ns)?;
