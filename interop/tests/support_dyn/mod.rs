@@ -499,9 +499,19 @@ pub fn installed_pair(n: &Nve) -> Option<(String, String)> {
 /// Waits (5 s) until each side has one IKE SA with one installed GSA pair, A's inbound
 /// being B's outbound and vice versa.
 pub fn matching_pair(p: &NvePair) -> ((String, String), (String, String)) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    matching_pair_of(&p.a, &p.b, Duration::from_secs(5))
+}
+
+/// [`matching_pair`] for any two NVEs, waiting up to `timeout`.
+pub fn matching_pair_of(
+    a: &Nve,
+    b: &Nve,
+    timeout: Duration,
+) -> ((String, String), (String, String)) {
+    let p = (a, b);
+    let deadline = Instant::now() + timeout;
     loop {
-        let (a, b) = (installed_pair(&p.a), installed_pair(&p.b));
+        let (a, b) = (installed_pair(p.0), installed_pair(p.1));
         if let (Some(a), Some(b)) = (&a, &b) {
             if a.0 == b.1 && a.1 == b.0 {
                 return (a.clone(), b.clone());
@@ -510,8 +520,8 @@ pub fn matching_pair(p: &NvePair) -> ((String, String), (String, String)) {
         assert!(
             Instant::now() < deadline,
             "installed GSAs: A {a:?}, B {b:?}\n--- A ---\n{}\n--- B ---\n{}",
-            p.a.log(),
-            p.b.log()
+            p.0.log(),
+            p.1.log()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
