@@ -373,8 +373,8 @@ fn full_cycle(p: &Peers, auth: Auth) -> usize {
 
 fn scenario(name: &str, auth: Auth) {
     let mut sc = Scenario::start(name);
-    let started = Instant::now();
     let p = Peers::new(auth);
+    let started = Instant::now();
     sc.figure("setting up");
     let n = full_cycle(&p, auth);
     let _ = (&p.t, &p.ss_dir);
