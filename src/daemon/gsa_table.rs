@@ -74,7 +74,9 @@ pub struct GsaTable {
     /// Outbound halves waiting for `GsaSwitchOutbound`, by outbound GSA-ID.
     pending_out: HashMap<u32, DpGsa>,
     /// GSAs from before a restart, by reqid.
-    stale: BTreeMap<u32, Vec<GsaKey>>,
+    /// With each its peer NVE: in a full mesh one reqid has GSAs towards several peers, and
+    /// a new GSA replaces only the stale ones of its own peer.
+    stale: BTreeMap<u32, Vec<(GsaKey, Option<IpAddr>)>>,
     /// Installs and deletions due later, in order.
     timed: Vec<(Instant, Request)>,
     next_uid: u32,
@@ -178,7 +180,7 @@ impl GsaTable {
             self.timed.push((t, Request::AddGsa(Box::new(dout))));
         } else if outbound_active {
             reqs.push(Request::AddGsa(Box::new(dout)));
-            reqs.extend(self.retire_stale(ctx.child.reqid, ctx.now));
+            reqs.extend(self.retire_stale(ctx.child.reqid, Some(ctx.peer), ctx.now));
         } else {
             self.pending_out.insert(outbound.gsa_id, dout);
         }
@@ -189,12 +191,12 @@ impl GsaTable {
     pub fn switch_outbound(&mut self, from: u32, to: u32, now: Instant) -> Vec<Request> {
         let mut reqs = Vec::new();
         if let Some(g) = self.pending_out.remove(&to) {
-            let reqid = g.reqid;
+            let (reqid, peer) = (g.reqid, g.peer);
             reqs.push(Request::AddGsa(Box::new(g)));
             if let Some(r) = self.records.values_mut().find(|r| r.outbound == to) {
                 r.out_installed = true;
             }
-            reqs.extend(self.retire_stale(reqid, now));
+            reqs.extend(self.retire_stale(reqid, peer, now));
         }
         if let Some(r) = self.records.values_mut().find(|r| r.outbound == from) {
             if r.out_installed {
@@ -267,8 +269,8 @@ impl GsaTable {
             };
             if known(g.reqid) {
                 let v = self.stale.entry(g.reqid).or_default();
-                if !v.contains(&key) {
-                    v.push(key);
+                if !v.iter().any(|(k, _)| *k == key) {
+                    v.push((key, g.peer));
                 }
             } else {
                 reqs.push(Request::DelGsa(key));
@@ -284,12 +286,25 @@ impl GsaTable {
 
     /// The stale GSAs (for listings).
     pub fn stale(&self) -> impl Iterator<Item = &GsaKey> {
-        self.stale.values().flatten()
+        self.stale.values().flatten().map(|(k, _)| k)
     }
 
-    fn retire_stale(&mut self, reqid: u32, now: Instant) -> Vec<Request> {
+    /// A new GSA of `reqid` towards `peer` is in: the stale GSAs it replaces go (those of the
+    /// same peer, or without one; another peer's stale GSAs keep forwarding to that peer).
+    fn retire_stale(&mut self, reqid: u32, peer: Option<IpAddr>, now: Instant) -> Vec<Request> {
         let mut reqs = Vec::new();
-        for k in self.stale.remove(&reqid).unwrap_or_default() {
+        let Some(all) = self.stale.remove(&reqid) else {
+            return reqs;
+        };
+        let same = |p: Option<IpAddr>| match (p, peer) {
+            (Some(a), Some(b)) => a.to_canonical() == b.to_canonical(),
+            _ => true,
+        };
+        let (gone, kept): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, p)| same(*p));
+        if !kept.is_empty() {
+            self.stale.insert(reqid, kept);
+        }
+        for (k, _) in gone {
             match k.dir {
                 Direction::Out => reqs.push(Request::DelGsa(k)),
                 Direction::In => self.timed.push((now + STALE_GRACE, Request::DelGsa(k))),
@@ -342,7 +357,7 @@ impl GsaTable {
             }
         }
         for v in self.stale.values_mut() {
-            v.retain(|k| !(k.dir == dir && k.gsa_id == gsa_id));
+            v.retain(|(k, _)| !(k.dir == dir && k.gsa_id == gsa_id));
         }
         self.stale.retain(|_, v| !v.is_empty());
     }
@@ -516,6 +531,71 @@ mod tests {
         assert!(t.due(now).is_empty());
         assert_eq!(t.next_deadline(), Some(now + STALE_GRACE));
         assert_eq!(describe(&t.due(now + STALE_GRACE)), ["del In 11"]);
+        assert!(t.stale_reqids().is_empty());
+    }
+
+    #[test]
+    fn a_new_gsa_retires_only_its_own_peers_stale_gsas() {
+        let now = Instant::now();
+        let c = child();
+        let info = |dir, gsa_id, peer: &str| DpGsaInfo {
+            dir,
+            gsa_id,
+            reqid: 42,
+            alg: nvesec_gsa_dp::gsa::Algorithm::AesGcm128,
+            coverage: Coverage::default(),
+            selectors: Selectors::default(),
+            lifetime: Default::default(),
+            replay_window: 1024,
+            peer: Some(peer.parse().unwrap()),
+            packets: 0,
+            bytes: 0,
+            idle_ms: None,
+            sn: 0,
+        };
+        let mut t = GsaTable::new();
+        // A full mesh before the restart: reqid 42 towards two peers.
+        let r = t.adopt_stale(
+            &[
+                info(Direction::In, 0x12, "192.0.2.2"),
+                info(Direction::Out, 0x22, "192.0.2.2"),
+                info(Direction::In, 0x13, "192.0.2.3"),
+                info(Direction::Out, 0x33, "192.0.2.3"),
+            ],
+            &|reqid| reqid == 42,
+        );
+        assert!(r.is_empty());
+        let ctx = |peer: &'static str| InstallCtx {
+            conn: "nve2",
+            child: &c,
+            peer: peer.parse().unwrap(),
+            jitter: Duration::ZERO,
+            now,
+            defer_outbound_until: None,
+        };
+        let r = t.install(
+            &ctx("192.0.2.2"),
+            ike(),
+            &params(),
+            &keys(0xa1),
+            &keys(0xb1),
+            true,
+        );
+        assert_eq!(describe(&r), ["add In a1", "add Out b1", "del Out 22"]);
+        assert_eq!(
+            t.stale().map(|k| k.gsa_id).collect::<Vec<_>>(),
+            [0x13, 0x33]
+        );
+        assert_eq!(describe(&t.due(now + STALE_GRACE)), ["del In 12"]);
+        let r = t.install(
+            &ctx("192.0.2.3"),
+            ike(),
+            &params(),
+            &keys(0xa2),
+            &keys(0xb2),
+            true,
+        );
+        assert_eq!(describe(&r), ["add In a2", "add Out b2", "del Out 33"]);
         assert!(t.stale_reqids().is_empty());
     }
 }
