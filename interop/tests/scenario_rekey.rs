@@ -154,3 +154,67 @@ fn rekey_under_load_loses_nothing() {
     eprintln!("installed at the end: A {a:?}, B {b:?}");
     sc.pass(figure);
 }
+
+/// Both ends with the same GSA lifetimes (2 s / 3 s, no random part): each rekey is a
+/// collision (RFC 7296 §2.8.1). Under 100 pings/s no ping is lost, the redundant pair of a
+/// collision is deleted again (at most three GSAs per direction for a moment, never a
+/// growing number: before the ikev2 fix of bd63013 this configuration piled up hundreds),
+/// and both ends end with the same single pair.
+#[test]
+fn simultaneous_rekeys_under_load_converge() {
+    require_root();
+    let mut sc = Scenario::start("rekey-collisions-under-load");
+    let p = NvePair::new(VNI, Auth::Cert, "trap").unwrap();
+    for n in [&p.a, &p.b] {
+        retune(
+            n,
+            &[],
+            &["rekey_time = 2s", "life_time = 3s", "rand_time = 0s"],
+        );
+    }
+    let warm = PingStream::start(&p.ns_a, "172.16.0.2", 3, "0.2", 2).finish();
+    assert_eq!(warm.received, 3, "{}\n{}", warm.text, logs(&p));
+    matching_pair(&p);
+    let log_before = (p.a.log(), p.b.log());
+    let watch = DumpWatch::start(
+        vec![
+            ("A".into(), p.a.dp.socket.clone()),
+            ("B".into(), p.b.dp.socket.clone()),
+        ],
+        Duration::from_millis(20),
+    );
+    let ping = PingStream::start(&p.ns_a, "172.16.0.2", 1500, "0.01", 2).finish();
+    let seen = watch.finish();
+    let (log_a, log_b) = (p.a.log(), p.b.log());
+    save_logs(
+        "rekey-collisions",
+        &[("nvesecd-a", log_a.clone()), ("nvesecd-b", log_b.clone())],
+    );
+    let since =
+        |log: &str, old: &str, needle: &str| count_lines(log, needle) - count_lines(old, needle);
+    // Each collision is logged once on each side ("won" / "lost").
+    let collisions = since(&log_a, &log_before.0, "rekey collision won")
+        + since(&log_b, &log_before.1, "rekey collision won");
+    let refused = since(&log_a, &log_before.0, "which we rekeyed already")
+        + since(&log_b, &log_before.1, "which we rekeyed already");
+    let rekeys = since(&log_a, &log_before.0, ", replaces ");
+    let figure = format!(
+        "{} pings: {} lost; {rekeys} GSA installs replacing a GSA on A, {collisions} collisions \
+         resolved, {refused} overtaken requests refused; max {} GSAs/direction",
+        ping.transmitted,
+        ping.lost(),
+        seen.max_per_direction()
+    );
+    sc.figure(figure.clone());
+    eprintln!("{figure}");
+    assert_eq!(ping.lost(), 0, "lost pings {:?}", ping.missing());
+    assert!(collisions >= 1, "no rekey collision happened: {figure}");
+    assert!(
+        seen.max_per_direction() <= 3,
+        "GSAs pile up: {:?}",
+        seen.sides
+    );
+    let (a, b) = matching_pair(&p);
+    eprintln!("installed at the end: A {a:?}, B {b:?}");
+    sc.pass(figure);
+}
