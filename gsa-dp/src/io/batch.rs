@@ -235,7 +235,8 @@ pub fn recv_gro(fd: RawFd, buf: &mut [u8], cmsg: &mut [u8]) -> nix::Result<(usiz
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT)?;
     let bytes = msg.bytes;
-    let mut seg = bytes;
+    // Never 0, even for an empty datagram: callers split the buffer into `seg`-byte chunks.
+    let mut seg = bytes.max(1);
     if let Ok(cmsgs) = msg.cmsgs() {
         for c in cmsgs {
             if let ControlMessageOwned::UdpGroSegments(s) = c {
@@ -340,6 +341,20 @@ mod tests {
         b.set_read_timeout(Some(std::time::Duration::from_secs(2)))
             .unwrap();
         (a, b)
+    }
+
+    #[test]
+    fn an_empty_datagram_gives_a_nonzero_segment_size() {
+        // A zero segment size once made the receive loop panic in `chunks_mut(0)` (found by the
+        // interop hostile-input scenario: an empty datagram to UDP 6081).
+        let (a, b) = pair();
+        configure(&b, true);
+        a.send_to(&[], b.local_addr().unwrap()).unwrap();
+        let mut buf = vec![0u8; SLOT];
+        let mut cmsg = gro_cmsg_space();
+        b.set_nonblocking(false).unwrap();
+        let (n, seg) = recv_gro(b.as_raw_fd(), &mut buf, &mut cmsg).unwrap();
+        assert_eq!((n, seg), (0, 1));
     }
 
     #[test]

@@ -440,7 +440,20 @@ impl Worker {
                     Err(_) => break,
                 };
                 let mut g = lock(dp);
-                for (k, d) in self.rx[..n].chunks_mut(seg).enumerate() {
+                if n == 0 {
+                    // An empty datagram is malformed Geneve: the engine counts it (never a
+                    // zero-size chunk, which would panic).
+                    open(
+                        &mut g,
+                        &self.tuns,
+                        &mut self.counters,
+                        now,
+                        &mut self.rx[..0],
+                        0,
+                        &mut self.deliveries,
+                    );
+                }
+                for (k, d) in self.rx[..n].chunks_mut(seg.max(1)).enumerate() {
                     open(
                         &mut g,
                         &self.tuns,
