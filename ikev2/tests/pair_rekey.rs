@@ -657,3 +657,62 @@ fn a_rekey_request_overtaken_by_the_completed_rekey_is_refused() {
         assert!(logged(&net, 1, "TEMPORARY_FAILURE"), "seed {seed}");
     }
 }
+
+/// Regression (found by the impaired-underlay namespace scenario): a GSA rekey collision whose
+/// loser learns of its own exchange's outcome only much later (its response was lost and had
+/// to be retransmitted). Meanwhile the winner deleted the old GSA, and even rekeyed and deleted
+/// its own new one. The loser must still see that it lost (it answered the winner's request
+/// while its own was outstanding) and delete its redundant GSA; before the fix it found the
+/// old GSA gone, stopped there, and both ends kept two live GSA pairs for one child.
+#[test]
+fn a_late_collision_loser_deletes_its_redundant_gsa() {
+    let mut tested = 0;
+    for seed in 70..90u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let a_in = net.sa(0).gsas()[0].inbound_id;
+        let b_in = net.sa(1).gsas()[0].inbound_id;
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+        net.nodes[1].ep.rekey_gsa(now, ib, b_in).unwrap();
+        let (req_a, req_b) = (take(&mut net, 0), take(&mut net, 1));
+        deliver(&mut net, 0, &req_b);
+        let resp_b = take(&mut net, 0);
+        deliver(&mut net, 1, &req_a);
+        let resp_a = take(&mut net, 1); // lost for now: A's exchange stays open
+        deliver(&mut net, 1, &resp_b);
+        if !logged(&net, 1, "GSA rekey collision won") {
+            continue; // A wins with these nonces: no late loser
+        }
+        tested += 1;
+        // B deletes the old GSA.
+        let del = take(&mut net, 1);
+        deliver(&mut net, 0, &del);
+        let del_resp = take(&mut net, 0);
+        deliver(&mut net, 1, &del_resp);
+        // B rekeys its new GSA and deletes that one too.
+        let b_new = net
+            .sa(1)
+            .gsas()
+            .iter()
+            .find(|g| g.created_by_us && g.replaced == Some(b_in))
+            .map(|g| g.inbound_id)
+            .expect("B's winning GSA");
+        net.nodes[1].ep.rekey_gsa(now, ib, b_new).unwrap();
+        let req = take(&mut net, 1);
+        deliver(&mut net, 0, &req);
+        let resp = take(&mut net, 0);
+        deliver(&mut net, 1, &resp);
+        let del = take(&mut net, 1);
+        deliver(&mut net, 0, &del);
+        let del_resp = take(&mut net, 0);
+        deliver(&mut net, 1, &del_resp);
+        // Now A's answer arrives (as the retransmission would have fetched it).
+        deliver(&mut net, 0, &resp_a);
+        net.drive_for(Duration::from_secs(1), 100);
+        net.advance(Duration::from_secs(6));
+        assert_one_matching_gsa(&net);
+        assert!(logged(&net, 0, "collision lost"), "seed {seed}");
+    }
+    assert!(tested > 0, "no seed let B win the collision");
+}

@@ -238,6 +238,7 @@ impl IkeSa {
             ni: None,
             dh: None,
             rekey_of: None,
+            collision: None,
         })
     }
 

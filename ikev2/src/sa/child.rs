@@ -26,6 +26,10 @@ pub(crate) struct ChildOffer {
     pub dh: Option<DhKey>,
     /// Inbound GSA-ID of the GSA this offer rekeys.
     pub rekey_of: Option<u32>,
+    /// We answered the peer's rekey of the same GSA while this offer was outstanding (a
+    /// §2.8.1 collision): the lowest nonce of that exchange. Kept here because the GSA it
+    /// created may be gone (rekeyed, deleted) when our own exchange completes late.
+    pub collision: Option<Vec<u8>>,
 }
 
 impl ChildOffer {

@@ -262,6 +262,7 @@ impl IkeSa {
             dh,
             rekey_of,
             cfg,
+            collision: None,
         };
         let mut inner = Vec::new();
         if let Some(old) = rekey_of {
@@ -427,7 +428,8 @@ impl IkeSa {
             offer.rekey_of,
         );
         if let Some(old) = offer.rekey_of {
-            self.finish_gsa_rekey(ctx, old, offer.inbound_id, &ni, &nr);
+            let answered = offer.collision.as_deref();
+            self.finish_gsa_rekey(ctx, old, offer.inbound_id, &ni, &nr, answered);
         }
         // The IKE SA was rekeyed while this exchange ran: the GSA belongs to the new one.
         if let Some(new) = self.established_ref().and_then(|e| e.rekeyed_to) {
@@ -437,11 +439,18 @@ impl IkeSa {
     }
 
     /// After our GSA rekey completed: switch outbound, resolve a collision (§2.8.1), and
-    /// delete what must go.
-    fn finish_gsa_rekey(&mut self, ctx: &mut Ctx<'_>, old: u32, new: u32, ni: &[u8], nr: &[u8]) {
-        let Some(old_gsa) = self.gsas.iter().find(|g| g.inbound_id == old).cloned() else {
-            return;
-        };
+    /// delete what must go. `answered`: the lowest nonce of the peer's rekey of the same GSA
+    /// that we answered meanwhile, if any.
+    fn finish_gsa_rekey(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        old: u32,
+        new: u32,
+        ni: &[u8],
+        nr: &[u8],
+        answered: Option<&[u8]>,
+    ) {
+        let old_gsa = self.gsas.iter().find(|g| g.inbound_id == old).cloned();
         // Did the peer rekey the same GSA meanwhile? Its new GSA replaced `old` too.
         let peer_new = self
             .gsas
@@ -453,11 +462,16 @@ impl IkeSa {
             .iter()
             .find(|g| g.inbound_id == new)
             .map(|g| g.outbound_id);
-        match peer_new {
-            Some(theirs) => {
-                let ours_min = min_nonce(ni, nr);
-                let theirs_min = min_nonce(&theirs.nonces.0, &theirs.nonces.1);
-                if nonce_lt(ours_min, theirs_min) {
+        // The peer's GSA may be gone already when our exchange needed retransmissions: the
+        // winner deleted the old GSA, then rekeyed and deleted its own new one. The nonce we
+        // recorded when answering still decides.
+        let theirs_min = peer_new
+            .as_ref()
+            .map(|t| min_nonce(&t.nonces.0, &t.nonces.1).to_vec())
+            .or_else(|| answered.map(<[u8]>::to_vec));
+        match theirs_min {
+            Some(theirs_min) => {
+                if nonce_lt(min_nonce(ni, nr), &theirs_min) {
                     // Our SA holds the lowest nonce: it is redundant, we delete it; the peer
                     // deletes the old one.
                     self.log(
@@ -468,11 +482,14 @@ impl IkeSa {
                     if let Some(e) = self.established_mut() {
                         e.queue.push_back(Task::DeleteGsa(new));
                     }
-                    if let Some(o) = new_out {
+                    let to = peer_new
+                        .map(|t| t.outbound_id)
+                        .or_else(|| self.current_outbound_besides(new));
+                    if let (Some(from), Some(to)) = (new_out, to) {
                         ctx.out.events.push_back(Event::GsaSwitchOutbound {
                             ike: self.id(),
-                            from: o,
-                            to: theirs.outbound_id,
+                            from,
+                            to,
                         });
                     }
                 } else {
@@ -487,6 +504,10 @@ impl IkeSa {
                 }
             }
             None => {
+                let Some(old_gsa) = old_gsa else {
+                    // The peer deleted the GSA without rekeying it: ours simply replaces it.
+                    return;
+                };
                 if let Some(o) = new_out {
                     ctx.out.events.push_back(Event::GsaSwitchOutbound {
                         ike: self.id(),
@@ -499,6 +520,22 @@ impl IkeSa {
                 }
             }
         }
+    }
+
+    /// The outbound GSA-ID of the newest live GSA of the same child as `gsa` (other than it)
+    /// that nothing replaced yet: where outbound traffic goes when `gsa` is dropped.
+    fn current_outbound_besides(&self, gsa: u32) -> Option<u32> {
+        let name = &self.gsas.iter().find(|g| g.inbound_id == gsa)?.params.name;
+        self.gsas
+            .iter()
+            .rev()
+            .find(|g| {
+                g.inbound_id != gsa
+                    && &g.params.name == name
+                    && g.remove_at.is_none()
+                    && !self.gsas.iter().any(|n| n.replaced == Some(g.inbound_id))
+            })
+            .map(|g| g.outbound_id)
     }
 
     /// Peer's CREATE_CHILD_SA request.
@@ -637,6 +674,17 @@ impl IkeSa {
             ker = Some(Payload::Ke(Ke::new(DhGroup(group), dh.public())));
         }
         let nr = ctx.random_vec(super::init::NONCE_LEN);
+        if let Some(old) = replaces {
+            // Our own rekey of the same GSA is outstanding: remember this exchange's lowest
+            // nonce for the §2.8.1 decision when ours completes.
+            if let Some(Pending::CreateGsa(offer)) =
+                self.established_mut().and_then(|e| e.pending.as_mut())
+            {
+                if offer.rekey_of == Some(old) {
+                    offer.collision = Some(min_nonce(&ni, &nr).to_vec());
+                }
+            }
+        }
         let mut inner = vec![reply[0].clone(), Payload::Nonce(Nonce::new(nr.clone()))];
         inner.extend(ker);
         inner.extend(reply[1..].iter().cloned());
