@@ -695,8 +695,8 @@ impl State {
         }
     }
 
-    /// Connections with a child of `reqid`, towards `peer` when it is known and one of them
-    /// names it in `remote_addrs`.
+    /// Connections with a child of `reqid`, towards `peer` when it is known (see
+    /// [`pick_conns`]).
     fn conns_for(&self, reqid: u32, peer: Option<IpAddr>) -> Vec<String> {
         let all: Vec<String> = self
             .loaded
@@ -704,23 +704,17 @@ impl State {
             .children_by_reqid(reqid)
             .map(|(c, _)| c.clone())
             .collect();
-        let to_peer: Vec<String> = all
-            .iter()
-            .filter(|c| {
-                peer.is_some_and(|p| {
-                    self.engine
-                        .config()
-                        .connection(c)
-                        .is_some_and(|cc| cc.remote_addrs.contains(&p))
-                })
-            })
-            .cloned()
-            .collect();
-        if to_peer.is_empty() {
-            all
-        } else {
-            to_peer
-        }
+        let cfg = self.engine.config();
+        pick_conns(
+            all,
+            peer,
+            |c| {
+                cfg.connection(c)
+                    .map(|cc| cc.remote_addrs.clone())
+                    .unwrap_or_default()
+            },
+            cfg.connections.iter().map(|c| c.remote_addrs.as_slice()),
+        )
     }
 
     /// ACQUIRE (start_action = trap): create the child on the connection's live IKE SA, or
@@ -1033,5 +1027,75 @@ impl State {
             self.note_dp_down();
         }
         m
+    }
+}
+
+/// Which of the connections `all` (those with the child) may carry a packet for `peer`: the
+/// ones naming `peer` in `remote_addrs`. Only when no connection at all names `peer` (or the
+/// peer is unknown: `%any` responders, gsa-dp without a route peer) is every connection with
+/// the child a candidate. A peer that has connections, none with this child, is not
+/// authorized for it (seed 000 REQ 14): negotiating the child with another NVE would not
+/// carry the packet and would bring up GSAs nobody asked for.
+fn pick_conns<'a>(
+    all: Vec<String>,
+    peer: Option<IpAddr>,
+    remote_addrs: impl Fn(&str) -> Vec<IpAddr>,
+    mut every_conn: impl Iterator<Item = &'a [IpAddr]>,
+) -> Vec<String> {
+    let Some(p) = peer else {
+        return all;
+    };
+    if !every_conn.any(|addrs| addrs.contains(&p)) {
+        return all;
+    }
+    all.into_iter()
+        .filter(|c| remote_addrs(c).contains(&p))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_conns;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// nve1 of a mesh: `nve2` (192.0.2.11) has only `red`, `nve3` (.12) has `red` and `blue`.
+    fn pick(child_conns: &[&str], peer: Option<&str>) -> Vec<String> {
+        let conns = [("nve2", ip("192.0.2.11")), ("nve3", ip("192.0.2.12"))];
+        let addrs: Vec<Vec<IpAddr>> = conns.iter().map(|(_, a)| vec![*a]).collect();
+        pick_conns(
+            child_conns.iter().map(|c| c.to_string()).collect(),
+            peer.map(ip),
+            |c| {
+                conns
+                    .iter()
+                    .filter(|(n, _)| *n == c)
+                    .map(|(_, a)| *a)
+                    .collect()
+            },
+            addrs.iter().map(Vec::as_slice),
+        )
+    }
+
+    #[test]
+    fn the_peers_connection_only() {
+        assert_eq!(pick(&["nve2", "nve3"], Some("192.0.2.11")), ["nve2"]);
+        assert_eq!(pick(&["nve2", "nve3"], Some("192.0.2.12")), ["nve3"]);
+    }
+
+    #[test]
+    fn a_peer_without_the_child_gets_no_connection() {
+        // `blue` exists only towards nve3: a blue packet for nve2 must not start (or be
+        // answered by) the nve3 connection.
+        assert!(pick(&["nve3"], Some("192.0.2.11")).is_empty());
+    }
+
+    #[test]
+    fn unknown_or_unnamed_peer_falls_back_to_every_connection() {
+        assert_eq!(pick(&["nve2", "nve3"], None), ["nve2", "nve3"]);
+        assert_eq!(pick(&["nve3"], Some("192.0.2.99")), ["nve3"]);
     }
 }
