@@ -716,3 +716,57 @@ fn a_late_collision_loser_deletes_its_redundant_gsa() {
     }
     assert!(tested > 0, "no seed let B win the collision");
 }
+
+/// Regression (impaired-underlay namespace scenario): after a collision the winner's soft
+/// expiry rekeys the loser's redundant GSA before the loser's Delete of it arrives. The loser
+/// is deleting that GSA and answers TEMPORARY_FAILURE (§2.25); before the fix it answered,
+/// and the redundant pair lived on as a second lineage.
+#[test]
+fn the_winner_cannot_rekey_the_losers_redundant_gsa() {
+    let mut tested = 0;
+    for seed in 90..110u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let a_in = net.sa(0).gsas()[0].inbound_id;
+        let b_in = net.sa(1).gsas()[0].inbound_id;
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+        net.nodes[1].ep.rekey_gsa(now, ib, b_in).unwrap();
+        let (req_a, req_b) = (take(&mut net, 0), take(&mut net, 1));
+        deliver(&mut net, 0, &req_b);
+        let resp_b = take(&mut net, 0);
+        deliver(&mut net, 1, &req_a);
+        let resp_a = take(&mut net, 1);
+        deliver(&mut net, 1, &resp_b);
+        if !logged(&net, 1, "GSA rekey collision lost") {
+            continue; // B wins with these nonces
+        }
+        tested += 1;
+        let delete_redundant = take(&mut net, 1); // B's Delete of its redundant GSA, delayed
+        deliver(&mut net, 0, &resp_a);
+        assert!(logged(&net, 0, "GSA rekey collision won"), "seed {seed}");
+        let delete_old = take(&mut net, 0);
+        deliver(&mut net, 1, &delete_old);
+        let answer = take(&mut net, 1);
+        deliver(&mut net, 0, &answer);
+        // A's soft expiry for B's redundant GSA (A's copy: created by B, replacing the old).
+        let redundant = net
+            .sa(0)
+            .gsas()
+            .iter()
+            .find(|g| !g.created_by_us && g.replaced == Some(a_in))
+            .map(|g| g.inbound_id)
+            .expect("B's redundant GSA on A");
+        net.nodes[0].ep.rekey_gsa(now, ia, redundant).unwrap();
+        let req = take(&mut net, 0);
+        deliver(&mut net, 1, &req);
+        let answer = take(&mut net, 1);
+        deliver(&mut net, 0, &answer);
+        deliver(&mut net, 0, &delete_redundant);
+        net.drive_for(Duration::from_secs(1), 100);
+        net.advance(Duration::from_secs(8));
+        assert_one_matching_gsa(&net);
+        assert!(logged(&net, 1, "which we are deleting"), "seed {seed}");
+    }
+    assert!(tested > 0, "no seed let A win the collision");
+}

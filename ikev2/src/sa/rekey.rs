@@ -213,6 +213,10 @@ impl IkeSa {
                     );
                     return false;
                 }
+                if self.closing_gsa(inbound) {
+                    // We are deleting it (e.g. our redundant GSA of a lost collision).
+                    return false;
+                }
                 let name = g.params.name.clone();
                 let Some(cfg) = self.conn.children.iter().find(|c| c.name == name).cloned() else {
                     return false;
@@ -522,6 +526,14 @@ impl IkeSa {
         }
     }
 
+    /// Whether our Delete of the GSA with this inbound GSA-ID is queued or in flight.
+    fn closing_gsa(&self, inbound: u32) -> bool {
+        self.established_ref().is_some_and(|e| {
+            e.queue.contains(&Task::DeleteGsa(inbound))
+                || matches!(&e.pending, Some(Pending::DeleteGsa(ids)) if ids.contains(&inbound))
+        })
+    }
+
     /// The outbound GSA-ID of the newest live GSA of the same child as `gsa` (other than it)
     /// that nothing replaced yet: where outbound traffic goes when `gsa` is dropped.
     fn current_outbound_besides(&self, gsa: u32) -> Option<u32> {
@@ -616,22 +628,26 @@ impl IkeSa {
                 return;
             };
             let (old_in, name) = (old.inbound_id, old.params.name.clone());
-            if self
+            let rekeyed_by_us = self
                 .gsas
                 .iter()
-                .any(|n| n.created_by_us && n.replaced == Some(old_in))
-            {
-                // Our own rekey of this GSA completed before the peer's request arrived (it
-                // was sent before our request reached the peer, and overtaken): the old GSA
-                // is being closed, so §2.25 applies; answering would create a second live
-                // GSA that neither side's §2.8.1 check sees. The peer retries later and
+                .any(|n| n.created_by_us && n.replaced == Some(old_in));
+            if rekeyed_by_us || self.closing_gsa(old_in) {
+                // §2.25: we are closing this GSA. Either our own rekey of it completed before
+                // the peer's request arrived (sent before ours reached the peer, and
+                // overtaken), or we delete it (our redundant GSA of a lost collision, which
+                // the winner's soft expiry wants to rekey). Answering would create a second
+                // live GSA that neither side's §2.8.1 check sees. The peer retries later and
                 // finds the GSA gone.
+                let why = if rekeyed_by_us {
+                    "which we rekeyed already"
+                } else {
+                    "which we are deleting"
+                };
                 self.log(
                     ctx,
                     LogLevel::Info,
-                    format!(
-                        "peer rekeys GSA {old_in:08x}_i, which we rekeyed already: TEMPORARY_FAILURE"
-                    ),
+                    format!("peer rekeys GSA {old_in:08x}_i, {why}: TEMPORARY_FAILURE"),
                 );
                 self.respond_notify(ctx, msg_id, NotifyType::TEMPORARY_FAILURE);
                 return;
