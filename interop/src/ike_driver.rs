@@ -28,14 +28,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nvesec_ikev2::config::{
-    AuthError, ChildlessPolicy, ConnectionConfig, Credential, EngineConfig, Identity,
-    IdentityMatcher, IkeProposal, LocalAuth, LocalSigner, PeerAuthMethod, PeerAuthenticator,
-    PeerPublicKey, Psk, RemoteAuth,
+    ChildlessPolicy, ConnectionConfig, Credential, EngineConfig, Identity, IdentityMatcher,
+    IkeProposal, LocalAuth, LocalSigner, PeerAuthMethod, Psk, RemoteAuth,
 };
 use nvesec_ikev2::crypto::Signer;
 use nvesec_ikev2::endpoint::{seeded_rng, Endpoint, Event, IkeSaId};
 use nvesec_ikev2::sa::SaState;
-use nvesec_pki::{verify_chain, Certificate, IkeIdentity, KeyType, PrivateKey, TrustStore};
+use nvesec_pki::{Certificate, PrivateKey, TrustStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -158,68 +157,19 @@ pub fn parse_proposal(text: &str) -> Result<IkeProposal, DriverError> {
     })
 }
 
-/// Certificate validation through `nvesec_pki` (the same code nvesecd and `nvesec-pki
-/// --verify` use): chain to a trusted CA at `now`, identity in the subject or a SAN.
-pub struct PkiAuthenticator {
-    store: TrustStore,
-}
+/// Certificate validation: nvesecd's own authenticator (`nvesec_pki::verify_chain`, the same
+/// code `nvesec-pki --verify` uses: chain to a trusted CA at `now`, identity in the subject or
+/// a SAN), so the driver accepts and refuses exactly what the daemon does.
+pub use nvesec::daemon::creds::PkiAuthenticator;
 
-impl PkiAuthenticator {
-    pub fn new(cas: &[Certificate]) -> Result<Self, DriverError> {
-        let mut store = TrustStore::new();
-        for ca in cas {
-            store
-                .add_ca(ca.clone())
-                .map_err(|e| DriverError::Config(e.to_string()))?;
-        }
-        Ok(Self { store })
+fn pki_authenticator(cas: &[Certificate]) -> Result<PkiAuthenticator, DriverError> {
+    let mut store = TrustStore::new();
+    for ca in cas {
+        store
+            .add_ca(ca.clone())
+            .map_err(|e| DriverError::Config(e.to_string()))?;
     }
-}
-
-fn pki_identity(id: &Identity) -> IkeIdentity {
-    match id {
-        Identity::Ipv4(a) => IkeIdentity::Ipv4(*a),
-        Identity::Ipv6(a) => IkeIdentity::Ipv6(*a),
-        Identity::Fqdn(s) => IkeIdentity::Fqdn(s.clone()),
-        Identity::Rfc822(s) => IkeIdentity::Rfc822(s.clone()),
-        Identity::DerAsn1Dn(d) => IkeIdentity::DerAsn1Dn(d.clone()),
-        Identity::KeyId(k) => IkeIdentity::KeyId(k.clone()),
-    }
-}
-
-impl PeerAuthenticator for PkiAuthenticator {
-    fn verify_peer_cert(
-        &self,
-        chain: &[Vec<u8>],
-        id: &Identity,
-        now: SystemTime,
-    ) -> Result<PeerPublicKey, AuthError> {
-        let untrusted = |e: String| AuthError::UntrustedChain(e);
-        let (ee, rest) = chain.split_first().ok_or(AuthError::NoCertificate)?;
-        let ee = Certificate::from_der(ee.clone()).map_err(|e| untrusted(e.to_string()))?;
-        let intermediates = rest
-            .iter()
-            .map(|c| Certificate::from_der(c.clone()).map_err(|e| untrusted(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let verified =
-            verify_chain(&ee, &intermediates, &self.store, now).map_err(|e| match e {
-                nvesec_pki::VerifyError::Expired { .. }
-                | nvesec_pki::VerifyError::NotYetValid { .. } => AuthError::Validity,
-                other => untrusted(other.to_string()),
-            })?;
-        if !verified.matches_id(&pki_identity(id)) {
-            return Err(AuthError::IdentityMismatch);
-        }
-        let raw = verified.public_key.raw();
-        match verified.public_key.key_type() {
-            KeyType::Ed25519 => raw
-                .try_into()
-                .map(PeerPublicKey::Ed25519)
-                .map_err(|_| untrusted("bad Ed25519 key length".into())),
-            KeyType::EcdsaP256 => Ok(PeerPublicKey::EcdsaP256(raw.to_vec())),
-            KeyType::EcdsaP384 => Err(AuthError::WrongMethod("ECDSA P-384")),
-        }
-    }
+    Ok(PkiAuthenticator::new(store, None))
 }
 
 fn read_certs(path: &Path) -> Result<Vec<Certificate>, DriverError> {
@@ -272,7 +222,7 @@ fn connection(c: &DriverConn) -> Result<ConnectionConfig, DriverError> {
             };
             conn.remote = RemoteAuth {
                 id: IdentityMatcher::Exact(remote),
-                method: PeerAuthMethod::Certificate(Arc::new(PkiAuthenticator::new(&anchors)?)),
+                method: PeerAuthMethod::Certificate(Arc::new(pki_authenticator(&anchors)?)),
             };
             conn.send_certreq = true;
         }
