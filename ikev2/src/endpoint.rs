@@ -801,9 +801,13 @@ impl Endpoint {
                 (
                     s.id(),
                     s.is_active(),
-                    s.gsas()
-                        .iter()
-                        .any(|g| g.params.name == child && g.remove_at.is_none()),
+                    // A GSA we are deleting does not count: after a hard expiry gsa-dp no
+                    // longer has it, while the Delete may wait for retransmissions.
+                    s.gsas().iter().any(|g| {
+                        g.params.name == child
+                            && g.remove_at.is_none()
+                            && !s.closing_gsa(g.inbound_id)
+                    }),
                 )
             })
             .collect::<Vec<_>>();

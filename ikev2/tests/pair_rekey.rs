@@ -770,3 +770,33 @@ fn the_winner_cannot_rekey_the_losers_redundant_gsa() {
     }
     assert!(tested > 0, "no seed let A win the collision");
 }
+
+/// Regression (impaired-underlay namespace scenario): after a hard expiry nvesecd deletes the
+/// GSA (gsa-dp already removed it) and the Delete waits for the peer, retransmitted on a lossy
+/// link. An ACQUIRE meanwhile must create a new GSA; before the fix it was answered "already
+/// installed" until the Delete completed, and tenant traffic was dropped all that time.
+#[test]
+fn acquire_while_the_only_gsa_is_being_deleted_creates_a_new_one() {
+    let mut net = established(11, 12, false, None);
+    let a_in = net.sa(0).gsas()[0].inbound_id;
+    let ia = net.sa_id(0);
+    let now = net.now;
+    net.unreachable.push(1); // the Delete and its retransmissions are lost
+    net.nodes[0].ep.delete_gsa(now, ia, a_in).unwrap();
+    net.advance(Duration::from_secs(2));
+    assert_eq!(net.sa(0).gsas().len(), 1, "Delete still unanswered");
+    let vni = 100;
+    let action = net.nodes[0]
+        .ep
+        .on_acquire(net.now, addr(A_ADDR), vni)
+        .unwrap();
+    assert!(
+        matches!(action, nvesec_ikev2::endpoint::AcquireAction::CreatingGsa(id) if id == ia),
+        "{action:?}"
+    );
+    // Once the link is back, the Delete completes and the new GSA is created.
+    net.unreachable.clear();
+    net.advance(Duration::from_secs(20));
+    let (new_in, _) = assert_one_matching_gsa(&net);
+    assert_ne!(new_in, a_in);
+}

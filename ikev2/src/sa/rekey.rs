@@ -527,7 +527,7 @@ impl IkeSa {
     }
 
     /// Whether our Delete of the GSA with this inbound GSA-ID is queued or in flight.
-    fn closing_gsa(&self, inbound: u32) -> bool {
+    pub(crate) fn closing_gsa(&self, inbound: u32) -> bool {
         self.established_ref().is_some_and(|e| {
             e.queue.contains(&Task::DeleteGsa(inbound))
                 || matches!(&e.pending, Some(Pending::DeleteGsa(ids)) if ids.contains(&inbound))
