@@ -14,5 +14,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 log "workspace tests"
 cargo test --workspace --exclude nvesec-interop
 log "interop suite (network namespaces, strongSwan)"
-cargo test -p nvesec-interop -- --test-threads=1
+# Every scenario appends a `SCENARIO | name | result | figure` line here; the table is printed
+# at the end (and also when a scenario failed, before the failure is reported).
+export NVESEC_SCENARIO_LOG
+NVESEC_SCENARIO_LOG=$(mktemp /tmp/nvesec-scenarios.XXXXXX)
+status=0
+cargo test -p nvesec-interop --no-fail-fast -- --test-threads=1 || status=$?
+log "interop scenarios"
+bash scripts/scenario-summary.sh "$NVESEC_SCENARIO_LOG" || { [ "$status" != 0 ] || status=1; }
+rm -f "$NVESEC_SCENARIO_LOG"
+[ "$status" = 0 ] || die "interop suite failed"
 log "all tests passed"
