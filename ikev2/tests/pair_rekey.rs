@@ -800,3 +800,50 @@ fn acquire_while_the_only_gsa_is_being_deleted_creates_a_new_one() {
     let (new_in, _) = assert_one_matching_gsa(&net);
     assert_ne!(new_in, a_in);
 }
+
+/// Regression (impaired-underlay namespace scenario): B's Delete of a GSA is lost and B is
+/// about to retransmit it when A rekeys the IKE SA and deletes the old one. The Delete must
+/// go on on the new IKE SA, which inherited the GSA; before the fix it died with the old SA
+/// and the GSA stayed on both ends (installed, never used, until its hard lifetime).
+#[test]
+fn a_gsa_delete_cut_short_by_an_ike_rekey_continues_on_the_new_sa() {
+    let mut net = established(13, 14, false, None);
+    let b_in = net.sa(1).gsas()[0].inbound_id;
+    let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+    let now = net.now;
+    net.nodes[1].ep.delete_gsa(now, ib, b_in).unwrap();
+    let _lost = take(&mut net, 1);
+    net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+    let req = take(&mut net, 0);
+    deliver(&mut net, 1, &req);
+    let resp = take(&mut net, 1);
+    deliver(&mut net, 0, &resp);
+    let delete_old_ike = take(&mut net, 0);
+    deliver(&mut net, 1, &delete_old_ike);
+    net.drive_for(Duration::from_secs(2), 100);
+    net.advance(Duration::from_secs(8));
+    assert_eq!(net.nodes[0].ep.ike_sas().len(), 1);
+    assert_eq!(net.nodes[1].ep.ike_sas().len(), 1);
+    assert_ne!(net.sa_id(0), ia, "the IKE SA was rekeyed");
+    assert_eq!(net.sa(0).gsas().len(), 0, "A still has the GSA B deleted");
+    assert_eq!(net.sa(1).gsas().len(), 0, "B still has the GSA it deleted");
+}
+
+/// A GSA rekey queued behind our own IKE rekey (window of one) is carried out on the new IKE
+/// SA at once: the soft expiry that asked for it fires only once. Before the fix the queue
+/// moved to the new SA but nothing started it until a message or a far timer arrived, and
+/// the GSA could run into its hard lifetime.
+#[test]
+fn a_gsa_rekey_queued_behind_an_ike_rekey_is_not_lost() {
+    let mut net = established(15, 16, false, None);
+    let a_in = net.sa(0).gsas()[0].inbound_id;
+    let ia = net.sa_id(0);
+    let now = net.now;
+    net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+    net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+    net.drive_for(Duration::from_secs(2), 200);
+    net.advance(Duration::from_secs(8));
+    assert_ne!(net.sa_id(0), ia, "the IKE SA was rekeyed");
+    let (new_in, _) = assert_one_matching_gsa(&net);
+    assert_ne!(new_in, a_in, "the GSA was rekeyed too");
+}

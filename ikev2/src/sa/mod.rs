@@ -789,6 +789,7 @@ impl IkeSa {
             return;
         }
         let keep_gsas = matches!(reason, DownReason::Rekeyed { .. });
+        self.hand_over_pending(ctx);
         if !keep_gsas {
             for g in std::mem::take(&mut self.gsas) {
                 ctx.out.events.push_back(Event::GsaRemove {
@@ -807,6 +808,33 @@ impl IkeSa {
                 ike: self.id(),
                 reason,
             });
+        }
+    }
+
+    /// A replaced SA going down with a GSA exchange outstanding (a lost Delete or rekey
+    /// waiting for its retransmission): the SA that inherited the GSAs does it again.
+    fn hand_over_pending(&mut self, ctx: &mut Ctx<'_>) {
+        let State::Established(e) = &mut self.state else {
+            return;
+        };
+        let Some(new) = e.rekeyed_to else {
+            return;
+        };
+        let tasks = match e.pending.take() {
+            Some(rekey::Pending::DeleteGsa(ids)) => {
+                ids.into_iter().map(rekey::Task::DeleteGsa).collect()
+            }
+            Some(rekey::Pending::CreateGsa(offer)) => vec![match offer.rekey_of {
+                Some(old) => rekey::Task::RekeyGsa(old),
+                None => rekey::Task::CreateGsa(offer.cfg.name.clone()),
+            }],
+            other => {
+                e.pending = other;
+                Vec::new()
+            }
+        };
+        for t in tasks {
+            ctx.out.task_transfers.push((new.local_spi, ctx.now, t));
         }
     }
 

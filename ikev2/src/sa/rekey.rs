@@ -957,8 +957,15 @@ impl IkeSa {
             // Work waiting on the old SA continues on the new one.
             if let (Some(old), Some(n)) = (self.established_mut(), new.established_mut()) {
                 n.deferred = std::mem::take(&mut old.deferred);
-                n.queue = std::mem::take(&mut old.queue);
-                n.queue.retain(|t| *t != Task::DeleteIke);
+                // Due at once: the housekeeping timer starts them (nothing else would run
+                // the new SA's queue until a message or a far timer arrives).
+                let queued = std::mem::take(&mut old.queue);
+                n.deferred.extend(
+                    queued
+                        .into_iter()
+                        .filter(|t| *t != Task::DeleteIke)
+                        .map(|t| (ctx.now, t)),
+                );
             }
             new.arm_housekeeping();
             self.handover(ctx, new_id, we_initiated);
@@ -983,7 +990,17 @@ impl IkeSa {
         self.timers.stop(Timer::IkeRekey);
         if let Some(e) = self.established_mut() {
             e.rekeyed_to = Some(new_id);
-            e.queue.clear();
+            // GSA work goes on on the new SA, which inherits the GSAs (§2.18): a dropped
+            // Delete would leave a GSA alive on both ends, a dropped rekey would run into the
+            // hard lifetime (the soft expiry fires once).
+            for t in e.queue.drain(..) {
+                if matches!(
+                    t,
+                    Task::CreateGsa(_) | Task::RekeyGsa(_) | Task::DeleteGsa(_)
+                ) {
+                    ctx.out.task_transfers.push((new_id.local_spi, ctx.now, t));
+                }
+            }
             if delete_old {
                 e.queue.push_back(Task::DeleteIke);
             }
