@@ -261,6 +261,49 @@ impl State {
         Ok(id)
     }
 
+    /// Only the first child rides in IKE_AUTH (DESIGN.md "GSA negotiation"): the initiator
+    /// of a fresh IKE SA creates the connection's other `start_action = start` children with
+    /// CREATE_CHILD_SA (strongSwan initiates each start child). Only the initiator, so two
+    /// NVEs never create the same child at once; when both ends initiated (a full mesh
+    /// starting together) the surviving IKE SA's initiator does it.
+    fn start_more_children(&mut self, now: Instant, ike: IkeSaId) {
+        let Some(sa) = self.engine.ike_sa(ike) else {
+            return;
+        };
+        if sa.via_rekey() {
+            return;
+        }
+        let conn = sa.connection().name.clone();
+        let have: Vec<String> = sa.gsas().iter().map(|g| g.params.name.clone()).collect();
+        let more: Vec<String> = sa
+            .connection()
+            .children
+            .iter()
+            .skip(1)
+            .map(|c| c.name.clone())
+            .filter(|name| !have.contains(name))
+            .filter(|name| {
+                self.loaded
+                    .tr
+                    .children
+                    .get(&(conn.clone(), name.clone()))
+                    .is_some_and(|c| {
+                        matches!(
+                            c.start_action,
+                            conf::StartAction::Start | conf::StartAction::TrapStart
+                        )
+                    })
+            })
+            .collect();
+        let l = ike_sa(&self.log.ike, &conn, ike.uid);
+        for child in more {
+            match self.engine.create_gsa(now, ike, &child) {
+                Ok(_) => info!(l, "creating GSA {child} (start_action = start)"),
+                Err(e) => warn!(l, "cannot create GSA {child}: {e}"),
+            }
+        }
+    }
+
     /// `start_action = start` connections.
     pub fn start_connections(&mut self, now: Instant) {
         for c in self.loaded.tr.start.clone() {
@@ -508,6 +551,9 @@ impl State {
                         established: Some(now),
                     },
                 );
+                if initiator {
+                    self.start_more_children(now, ike);
+                }
                 if let Some(info) = super::ctl_handler::ike_info(self, ike) {
                     self.broadcasts.push(EventBody::IkeUpdown {
                         up: true,
