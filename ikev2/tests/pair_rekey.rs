@@ -802,11 +802,12 @@ fn acquire_while_the_only_gsa_is_being_deleted_creates_a_new_one() {
 }
 
 /// Regression (impaired-underlay namespace scenario): B's Delete of a GSA is lost and B is
-/// about to retransmit it when A rekeys the IKE SA and deletes the old one. The Delete must
-/// go on on the new IKE SA, which inherited the GSA; before the fix it died with the old SA
-/// and the GSA stayed on both ends (installed, never used, until its hard lifetime).
+/// about to retransmit it when A rekeys the IKE SA. B refuses the IKE rekey until its Delete
+/// is done (TEMPORARY_FAILURE), A retries it later; should the old IKE SA go down anyway, the
+/// Delete is redone on the SA that inherited the GSA. Before, the Delete died with the old
+/// SA and the GSA stayed on both ends (installed, never used, until its hard lifetime).
 #[test]
-fn a_gsa_delete_cut_short_by_an_ike_rekey_continues_on_the_new_sa() {
+fn a_gsa_delete_outstanding_during_an_ike_rekey_is_not_lost() {
     let mut net = established(13, 14, false, None);
     let b_in = net.sa(1).gsas()[0].inbound_id;
     let (ia, ib) = (net.sa_id(0), net.sa_id(1));
@@ -814,14 +815,8 @@ fn a_gsa_delete_cut_short_by_an_ike_rekey_continues_on_the_new_sa() {
     net.nodes[1].ep.delete_gsa(now, ib, b_in).unwrap();
     let _lost = take(&mut net, 1);
     net.nodes[0].ep.rekey_ike(now, ia).unwrap();
-    let req = take(&mut net, 0);
-    deliver(&mut net, 1, &req);
-    let resp = take(&mut net, 1);
-    deliver(&mut net, 0, &resp);
-    let delete_old_ike = take(&mut net, 0);
-    deliver(&mut net, 1, &delete_old_ike);
-    net.drive_for(Duration::from_secs(2), 100);
-    net.advance(Duration::from_secs(8));
+    net.drive_for(Duration::from_secs(10), 300);
+    net.advance(Duration::from_secs(10));
     assert_eq!(net.nodes[0].ep.ike_sas().len(), 1);
     assert_eq!(net.nodes[1].ep.ike_sas().len(), 1);
     assert_ne!(net.sa_id(0), ia, "the IKE SA was rekeyed");
@@ -846,4 +841,35 @@ fn a_gsa_rekey_queued_behind_an_ike_rekey_is_not_lost() {
     assert_ne!(net.sa_id(0), ia, "the IKE SA was rekeyed");
     let (new_in, _) = assert_one_matching_gsa(&net);
     assert_ne!(new_in, a_in, "the GSA was rekeyed too");
+}
+
+/// Regression (impaired-underlay namespace scenario): B answered A's GSA rekey but the answer
+/// was lost; before A's retransmission B rekeys the IKE SA. A must refuse that with
+/// TEMPORARY_FAILURE until its GSA exchange is done: had the old IKE SA gone, A would redo the
+/// GSA rekey on the new one and B would keep the GSA of its first answer as an orphan (a
+/// second live pair until its hard lifetime). B retries its IKE rekey later.
+#[test]
+fn an_ike_rekey_waits_for_an_outstanding_gsa_exchange() {
+    let mut net = established(17, 18, false, None);
+    let a_in = net.sa(0).gsas()[0].inbound_id;
+    let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+    let now = net.now;
+    net.nodes[0].ep.rekey_gsa(now, ia, a_in).unwrap();
+    let req_gsa = take(&mut net, 0);
+    deliver(&mut net, 1, &req_gsa);
+    let _lost_answer = take(&mut net, 1);
+    net.nodes[1].ep.rekey_ike(now, ib).unwrap();
+    let req_ike = take(&mut net, 1);
+    deliver(&mut net, 0, &req_ike);
+    let answer = take(&mut net, 0);
+    deliver(&mut net, 1, &answer);
+    // A's retransmission fetches B's cached answer; B's IKE rekey is retried after 2-4 s.
+    net.drive_for(Duration::from_secs(10), 300);
+    net.advance(Duration::from_secs(10));
+    assert_eq!(net.nodes[0].ep.ike_sas().len(), 1);
+    assert_eq!(net.nodes[1].ep.ike_sas().len(), 1);
+    assert_ne!(net.sa_id(1), ib, "B's IKE rekey succeeded on a retry");
+    let (new_in, _) = assert_one_matching_gsa(&net);
+    assert_ne!(new_in, a_in);
+    assert!(logged(&net, 0, "while our GSA exchange is outstanding"));
 }

@@ -568,8 +568,24 @@ impl IkeSa {
             self.established_ref().and_then(|e| e.pending.as_ref()),
             Some(Pending::RekeyIke { .. })
         );
+        let gsa_exchange_pending = matches!(
+            self.established_ref().and_then(|e| e.pending.as_ref()),
+            Some(Pending::CreateGsa(_) | Pending::DeleteGsa(_))
+        );
         if busy_deleting || (ike_rekey_pending && !is_ike) {
             // §2.25: creating or rekeying while the IKE SA is being rekeyed or deleted.
+            self.respond_notify(ctx, msg_id, NotifyType::TEMPORARY_FAILURE);
+            return;
+        }
+        if is_ike && gsa_exchange_pending {
+            // Our GSA exchange would die with this IKE SA while the peer may have answered
+            // it already (a GSA only the peer knows). Finish it first, as strongSwan does for
+            // half-open children; the peer retries its IKE rekey.
+            self.log(
+                ctx,
+                LogLevel::Info,
+                "peer rekeys the IKE_SA while our GSA exchange is outstanding: TEMPORARY_FAILURE",
+            );
             self.respond_notify(ctx, msg_id, NotifyType::TEMPORARY_FAILURE);
             return;
         }
@@ -837,7 +853,14 @@ impl IkeSa {
         }
         if let Some(n) = error {
             self.log(ctx, LogLevel::Warn, format!("IKE_SA rekey refused: {n:?}"));
+            let collided = self
+                .established_ref()
+                .is_some_and(|e| e.peer_rekey.is_some());
             self.peer_rekey_succeeds_alone(ctx);
+            if n == NotifyType::TEMPORARY_FAILURE && !collided {
+                // §2.25: the peer is busy; the rekey timer fired once, so retry here.
+                self.defer(ctx, Task::RekeyIke);
+            }
             return;
         }
         let result = (|| {
