@@ -873,3 +873,52 @@ fn an_ike_rekey_waits_for_an_outstanding_gsa_exchange() {
     assert_ne!(new_in, a_in);
     assert!(logged(&net, 0, "while our GSA exchange is outstanding"));
 }
+
+/// Regression (impaired-underlay namespace scenario): in an IKE rekey collision the winner's
+/// Delete of the old SA overtakes its answer to our request. We must report the rekey
+/// (IkeSaRekeyed, old -> the winner's SA) like every other rekey; before, only IkeSaDown came,
+/// and nvesecd kept its GSA bookkeeping on the dead SA.
+#[test]
+fn a_collision_lost_by_an_overtaking_delete_reports_the_rekey() {
+    let mut tested = 0;
+    for seed in 30..46u8 {
+        let mut net = established(seed, seed + 50, false, None);
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+        net.nodes[1].ep.rekey_ike(now, ib).unwrap();
+        let (req_a, req_b) = (take(&mut net, 0), take(&mut net, 1));
+        deliver(&mut net, 0, &req_b);
+        let answer_from_a = take(&mut net, 0);
+        deliver(&mut net, 1, &req_a);
+        let answer_from_b = take(&mut net, 1);
+        deliver(&mut net, 1, &answer_from_a);
+        if !logged(&net, 1, "IKE_SA rekey collision won") {
+            continue;
+        }
+        tested += 1;
+        let delete_old = take(&mut net, 1);
+        deliver(&mut net, 0, &delete_old);
+        let rekeyed: Vec<IkeSaId> = net.nodes[0]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::IkeSaRekeyed { old, new } if *old == ia => Some(*new),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            rekeyed.len(),
+            1,
+            "seed {seed}: {:?}",
+            event_kinds(&net.nodes[0].events)
+        );
+        deliver(&mut net, 0, &answer_from_b);
+        net.drive_for(Duration::from_secs(1), 100);
+        net.advance(Duration::from_secs(31));
+        assert_eq!(net.nodes[0].ep.ike_sas().len(), 1, "seed {seed}");
+        assert_eq!(net.sa_id(0), rekeyed[0], "seed {seed}");
+        assert_one_matching_gsa(&net);
+    }
+    assert!(tested > 0, "no seed let B win the collision");
+}

@@ -88,12 +88,16 @@ impl IkeSa {
             self.log(ctx, LogLevel::Info, "received DELETE for IKE_SA");
             // Collision (§2.8.2) where the peer's SA won and its Delete overtook our own
             // rekey response: the GSAs belong to the peer's new SA.
-            if let State::Established(e) = &mut self.state {
-                if let Some((theirs, _)) = e.peer_rekey.take() {
-                    e.rekeyed_to = Some(theirs);
-                    let gsas = std::mem::take(&mut self.gsas);
-                    ctx.out.gsa_transfers.push((theirs.local_spi, gsas));
-                }
+            let theirs = match &mut self.state {
+                State::Established(e) => e.peer_rekey.take().map(|(t, _)| t),
+                _ => None,
+            };
+            if let Some(theirs) = theirs {
+                let gsas = std::mem::take(&mut self.gsas);
+                ctx.out.gsa_transfers.push((theirs.local_spi, gsas));
+                // Reported like every rekey (IkeSaRekeyed), so the daemon moves its GSA
+                // bookkeeping to the new SA.
+                self.handover(ctx, theirs, false);
             }
             let reason = match &self.state {
                 State::Established(e) => match e.rekeyed_to {

@@ -999,7 +999,7 @@ impl IkeSa {
 
     /// This SA is replaced by `new_id`: stop its timers, report, and (as rekey initiator)
     /// queue the Delete of this SA.
-    fn handover(&mut self, ctx: &mut Ctx<'_>, new_id: IkeSaId, delete_old: bool) {
+    pub(crate) fn handover(&mut self, ctx: &mut Ctx<'_>, new_id: IkeSaId, delete_old: bool) {
         self.log(
             ctx,
             LogLevel::Info,
