@@ -578,6 +578,20 @@ pub fn save_logs(scenario: &str, logs: &[(&str, String)]) {
     }
 }
 
+/// Saves the NVEs' nvesecd logs with [`save_logs`] when dropped: also after a failed
+/// assertion, which is when they are wanted.
+pub struct LogsOnDrop<'a> {
+    pub scenario: &'static str,
+    pub nves: Vec<(&'static str, &'a Nve)>,
+}
+
+impl Drop for LogsOnDrop<'_> {
+    fn drop(&mut self) {
+        let logs: Vec<(&str, String)> = self.nves.iter().map(|(l, n)| (*l, n.log())).collect();
+        save_logs(self.scenario, &logs);
+    }
+}
+
 /// How many log lines contain `needle`.
 pub fn count_lines(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
