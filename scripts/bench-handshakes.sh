@@ -12,6 +12,8 @@
 #   DURATION=10     seconds per run
 #   CONCURRENCY=32  parallel cycles (= connections per side)
 #   ONLY=nvesec|strongswan   run one side only
+#   SWAN_EXTRA='ikesa_table_size = 256'   more strongswan.conf settings for charon
+#   SWAN_LOG=1      charon's log level (default 0); logs stay in the work dir with KEEP=1
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$NVESEC_ROOT"
@@ -173,6 +175,7 @@ charon-systemd {
     load = $SWAN_PLUGINS
     threads = 64
     dos_protection = no
+    ${SWAN_EXTRA:-}
     install_routes = no
     install_virtual_ip = no
     plugins { vici { socket = unix://$d/charon.vici } }

@@ -385,13 +385,22 @@ fn not_found(id: u64, what: &str) -> Response {
 }
 
 impl State {
+    /// The dataplane counters cost a DUMP round trip to gsa-dp (every GSA, as JSON): fetch
+    /// them only when a selected IKE SA has GSAs, so a client polling `list-sas --ike X`
+    /// until X is gone (scripts/bench-handshakes.sh) does not load the dataplane.
     fn list_sas(&mut self, filter: &SaFilter) -> Vec<IkeSaInfo> {
-        let counters = self.dp_counters();
-        self.engine
+        let ids: Vec<IkeSaId> = self
+            .engine
             .ike_sas()
             .into_iter()
-            .filter_map(|id| ike_info_with(self, id, Some(&counters)))
-            .filter(|sa| filter.matches_ike(sa))
+            .filter(|id| ike_info_with(self, *id, None).is_some_and(|sa| filter.matches_ike(&sa)))
+            .collect();
+        let counters = ids
+            .iter()
+            .any(|id| self.gsas.of_ike(*id).next().is_some())
+            .then(|| self.dp_counters());
+        ids.into_iter()
+            .filter_map(|id| ike_info_with(self, id, counters.as_ref()))
             .map(|mut sa| {
                 sa.children.retain(|g| filter.matches_child(g));
                 sa
