@@ -95,6 +95,11 @@ policies {
     action = discard
   }
 }
+nvesecd {
+  retransmit_timeout = 1.5s
+  retransmit_base = 1.4
+  retransmit_tries = 3
+}
 "#;
 
 fn tree(dir: &Path, with_key: bool) {
@@ -125,6 +130,11 @@ fn a_full_tree_translates_to_engine_policies_and_routes() {
         "{warnings:?}"
     );
     let tr = &l.tr;
+    // nvesecd.retransmit_*: the engine's schedule (1.5 s, 2.1 s, 2.94 s, then 4.116 s).
+    let rt = &tr.engine.retransmit;
+    assert_eq!(rt.timeout, std::time::Duration::from_millis(1500));
+    assert!((rt.base - 1.4).abs() < 1e-9, "{}", rt.base);
+    assert_eq!((rt.tries, rt.limit), (3, None));
     // Engine: the pubkey connection signs with the key matched to x509/nve1.pem, its id
     // defaults to the certificate's subject DN, and the remote is a domain match.
     let gw = tr.engine.connection("gw").unwrap();

@@ -118,6 +118,9 @@ impl<'a> Builder<'a> {
                 .filter_map(|p| self.policy(p))
                 .collect();
         }
+        if let Some(d) = sub(root, "nvesecd") {
+            cfg.daemon = self.daemon(d);
+        }
         self.check_psk(&cfg);
         self.check_remote_ca(&cfg, root);
         self.check_gsa_refs(&cfg);
@@ -806,6 +809,36 @@ impl<'a> Builder<'a> {
             crl_uris: self.list(sec, "crl_uris", |s| Ok(s.to_string())),
             ocsp_uris: self.list(sec, "ocsp_uris", |s| Ok(s.to_string())),
         })
+    }
+
+    // ----- nvesecd ------------------------------------------------------------------------
+
+    fn daemon(&mut self, sec: &Section) -> Daemon {
+        self.check_names(sec, &schema::DAEMON, "nvesecd", false);
+        let d = Daemon::default();
+        Daemon {
+            retransmit_timeout: self.get(sec, "retransmit_timeout", d.retransmit_timeout, |s| {
+                values::fine_duration(s).and_then(|t| {
+                    if t.is_zero() {
+                        Err("expected a duration above 0s, e.g. 4s or 500ms".into())
+                    } else {
+                        Ok(t)
+                    }
+                })
+            }),
+            retransmit_base_milli: self.get(
+                sec,
+                "retransmit_base",
+                d.retransmit_base_milli,
+                values::milli,
+            ),
+            retransmit_tries: self.get(sec, "retransmit_tries", d.retransmit_tries, |s| {
+                values::uint(s, 0, 100).map(|n| n as u32)
+            }),
+            retransmit_limit: self.get(sec, "retransmit_limit", None, |s| {
+                values::fine_duration(s).map(Some)
+            }),
+        }
     }
 
     // ----- overlay --------------------------------------------------------------------

@@ -93,6 +93,31 @@ pub struct Config {
     pub overlay: Overlay,
     /// The GSP DB: order matters, first match wins, no match = DISCARD.
     pub policies: Vec<Policy>,
+    pub daemon: Daemon,
+}
+
+/// `nvesecd`: daemon settings, named and defaulted as strongswan.conf's `charon.retransmit_*`
+/// (RFC 7296 §2.1 leaves the retransmission schedule to the implementation). Interval n
+/// (from 0) is `retransmit_timeout * retransmit_base^n`, capped at `retransmit_limit`; the
+/// IKE SA is given up after `retransmit_tries` retransmissions and one more interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Daemon {
+    pub retransmit_timeout: Duration,
+    /// In thousandths (1800 = 1.8), so the model stays `Eq`.
+    pub retransmit_base_milli: u32,
+    pub retransmit_tries: u32,
+    pub retransmit_limit: Option<Duration>,
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_base_milli: 1800,
+            retransmit_tries: 5,
+            retransmit_limit: None,
+        }
+    }
 }
 
 /// An underlay address specification for `local_addrs`/`remote_addrs`.

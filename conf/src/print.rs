@@ -1,6 +1,8 @@
 //! Prints a model back in the configuration syntax, every value explicit (defaults resolved),
 //! so that parsing the output gives the same model.
 
+use std::time::Duration;
+
 use crate::build::fmt_duration;
 use crate::model::*;
 
@@ -177,6 +179,7 @@ impl Config {
             o.close();
         }
         overlay(&mut o, &self.overlay);
+        daemon(&mut o, &self.daemon);
         if !self.policies.is_empty() {
             o.open("policies");
             for p in &self.policies {
@@ -274,6 +277,29 @@ fn child(o: &mut Out, c: &Child) {
     o.kv("ip_proto", &selector(&s.ip_proto, false));
     o.kv("local_ports", &selector(&s.local_ports, false));
     o.kv("remote_ports", &selector(&s.remote_ports, false));
+    o.close();
+}
+
+fn fine_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn daemon(o: &mut Out, d: &Daemon) {
+    o.open("nvesecd");
+    o.kv("retransmit_timeout", &fine_duration(d.retransmit_timeout));
+    let (whole, part) = (
+        d.retransmit_base_milli / 1000,
+        d.retransmit_base_milli % 1000,
+    );
+    o.kv("retransmit_base", &format!("{whole}.{part:03}"));
+    o.kv("retransmit_tries", &d.retransmit_tries.to_string());
+    if let Some(l) = d.retransmit_limit {
+        o.kv("retransmit_limit", &fine_duration(l));
+    }
     o.close();
 }
 

@@ -55,9 +55,43 @@ pub const ROOT: SectionDoc = SectionDoc {
         "authorities",
         "overlay",
         "policies",
+        "nvesecd",
     ],
     strongswan_keys: &[],
     strongswan_sections: &["pools"],
+};
+
+pub const DAEMON: SectionDoc = SectionDoc {
+    path: "nvesecd",
+    keys: &[
+        k(
+            "retransmit_timeout",
+            "duration",
+            "4s",
+            "First IKE retransmission interval (strongswan.conf charon.retransmit_timeout)",
+        ),
+        k(
+            "retransmit_base",
+            "1.0-10.0",
+            "1.8",
+            "Each interval is the previous one times this (charon.retransmit_base)",
+        ),
+        k(
+            "retransmit_tries",
+            "0-100",
+            "5",
+            "Retransmissions before the peer is declared dead (charon.retransmit_tries)",
+        ),
+        k(
+            "retransmit_limit",
+            "duration",
+            "(none)",
+            "Upper bound on one interval (charon.retransmit_limit)",
+        ),
+    ],
+    subsections: &[],
+    strongswan_keys: &["retransmit_jitter"],
+    strongswan_sections: &[],
 };
 
 pub const CONNECTION: SectionDoc = SectionDoc {
@@ -362,4 +396,5 @@ pub const ALL: &[&SectionDoc] = &[
     &NETWORK,
     &PEER,
     &POLICY,
+    &DAEMON,
 ];

@@ -62,6 +62,52 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is too long; expected at most 4294967295s"))
 }
 
+/// A decimal with up to three places, in thousandths: `1.8` -> 1800 (`retransmit_base`,
+/// accepted from 1.0 to 10.0).
+pub(crate) fn milli(s: &str) -> Result<u32, String> {
+    let bad = || {
+        format!("'{s}' is not a valid factor here; expected a number from 1.0 to 10.0, e.g. 1.8")
+    };
+    let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
+    if int.is_empty()
+        || frac.is_empty()
+        || frac.len() > 3
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || int.len() > 3
+    {
+        return Err(bad());
+    }
+    let whole: u32 = int.parse().map_err(|_| bad())?;
+    let part: u32 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
+    Some(whole * 1000 + part)
+        .filter(|m| (1000..=10_000).contains(m))
+        .ok_or_else(bad)
+}
+
+/// A duration with sub-second precision, as strongswan.conf's retransmit settings take it:
+/// seconds with up to three decimals (`4`, `4s`, `0.5`, `1.25s`) or milliseconds (`500ms`);
+/// also the units of [`duration`] (`2m`).
+pub(crate) fn fine_duration(s: &str) -> Result<Duration, String> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return uint(ms, 0, MAX_SECS)
+            .map(Duration::from_millis)
+            .map_err(|_| format!("'{s}' is not a duration; expected e.g. 500ms, 1.5s or 4s"));
+    }
+    let secs = s.strip_suffix('s').unwrap_or(s);
+    if secs.contains('.') {
+        let bad = || format!("'{s}' is not a duration; expected e.g. 500ms, 1.5s or 4s");
+        let (int, frac) = secs.split_once('.').ok_or_else(bad)?;
+        if int.is_empty() || frac.is_empty() || frac.len() > 3 {
+            return Err(bad());
+        }
+        let whole = duration(int).map_err(|_| bad())?;
+        let part: u64 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
+        return Ok(whole + Duration::from_millis(part));
+    }
+    duration(s)
+}
+
 /// A percentage `N%`.
 pub(crate) fn percent(s: &str) -> Option<Result<u32, String>> {
     let digits = s.strip_suffix('%')?;
@@ -240,6 +286,29 @@ pub(crate) fn option_id(s: &str) -> Result<OptionId, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn milli_factors() {
+        assert_eq!(milli("1.8"), Ok(1800));
+        assert_eq!(milli("1"), Ok(1000));
+        assert_eq!(milli("10.0"), Ok(10_000));
+        assert_eq!(milli("2.125"), Ok(2125));
+        for bad in ["0.9", "10.001", "1.2345", "", ".5", "1.", "x", "-1", "1e3"] {
+            assert!(milli(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fine_durations() {
+        assert_eq!(fine_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(fine_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(fine_duration("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(fine_duration("4"), Ok(Duration::from_secs(4)));
+        assert_eq!(fine_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["1.", ".5", "1.2345s", "ms", "5xs", "1.5m"] {
+            assert!(fine_duration(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

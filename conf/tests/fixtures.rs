@@ -25,6 +25,20 @@ fn life_time_not_longer_than_rekey_time() {
 }
 
 #[test]
+fn retransmit_settings_are_checked() {
+    let path = format!("{INV}/retransmit.conf");
+    assert_eq!(
+        errors(&path),
+        [
+            format!("{path}:2:26: retransmit_timeout: expected a duration above 0s, e.g. 4s or 500ms"),
+            format!("{path}:3:23: retransmit_base: '0.5' is not a valid factor here; expected a number from 1.0 to 10.0, e.g. 1.8"),
+            format!("{path}:4:24: retransmit_tries: '101' is not a valid number here; expected 0 to 100"),
+            format!("{path}:5:24: retransmit_limit: '2x' is not a duration; expected a number with an optional unit s, m, h or d (e.g. 90s, 30m, 4h, 2d)"),
+        ]
+    );
+}
+
+#[test]
 fn unknown_enum_value() {
     one_error(
         "dpd_action.conf",
@@ -247,6 +261,15 @@ fn shipped_example_loads() {
     );
     let lab = cfg.connection("lab").unwrap();
     assert_eq!(lab.children[0].rand_time, Duration::from_secs(600));
+    assert_eq!(
+        cfg.daemon,
+        Daemon {
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_base_milli: 1800,
+            retransmit_tries: 5,
+            retransmit_limit: Some(Duration::from_secs(30)),
+        }
+    );
     let pol: Vec<_> = cfg.policies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         pol,

@@ -314,6 +314,14 @@ fn config(data: &[u8]) -> Config {
             networks,
         },
         policies: (0..u.below(5)).map(|i| policy(u, i, &children)).collect(),
+        daemon: Daemon {
+            retransmit_timeout: Duration::from_millis(1 + u64::from(u.below(100_000))),
+            retransmit_base_milli: 1000 + u.below(9001),
+            retransmit_tries: u.below(101),
+            retransmit_limit: u
+                .bool()
+                .then(|| Duration::from_millis(u64::from(u.below(1_000_000)))),
+        },
     }
 }
 

@@ -20,6 +20,7 @@ use sha2::Sha256;
 use crate::config::{ConnectionConfig, EngineConfig};
 pub use crate::sa::events::{Event, GsaKeys, GsaParams, LogLevel, LogRecord, Transmit};
 use crate::sa::{Ctx, IkeSa, Output};
+use crate::tombstone::{Tombstones, TOMBSTONE_TIME};
 use crate::wire::enums::ExchangeType;
 use crate::wire::header::IkeHeader;
 
@@ -128,6 +129,9 @@ pub struct DropCounters {
     pub cookie_required: u64,
     pub rate_limited: u64,
     pub unexpected_response: u64,
+    /// Retransmitted requests to an IKE SA we closed, answered from its tombstone (counted
+    /// here because no SA handled them; not an error).
+    pub answered_after_close: u64,
 }
 
 /// Rotating secret for stateless cookies (RFC 7296 §2.6): `cookie = version(1) ||
@@ -218,6 +222,7 @@ pub struct Endpoint {
     next_uid: u32,
     wall_anchor: (Instant, SystemTime),
     drops: DropCounters,
+    tombstones: Tombstones,
 }
 
 impl fmt::Debug for Endpoint {
@@ -251,6 +256,7 @@ impl Endpoint {
             next_uid: 1,
             wall_anchor: (now, wall),
             drops: DropCounters::default(),
+            tombstones: Tombstones::default(),
         }
     }
 
@@ -376,6 +382,21 @@ impl Endpoint {
         let wall = self.wall_now(now);
         let parallel = self.has_parallel(our_spi);
         let Some(sa) = self.sas.get_mut(&our_spi) else {
+            if !hdr.flags.is_response() {
+                if let Some(p) = self.tombstones.answer(now, our_spi, hdr.message_id, remote) {
+                    // §2.1: the retransmitted last request of an SA we closed (the peer's
+                    // Delete whose answer was lost): the cached answer again.
+                    for bytes in p.clone() {
+                        self.out.transmits.push_back(Transmit {
+                            src: local,
+                            dst: remote,
+                            bytes,
+                        });
+                    }
+                    self.drops.answered_after_close += 1;
+                    return;
+                }
+            }
             // RFC 7296 §2.21.4 allows an INVALID_IKE_SPI answer; we stay silent (no
             // reflection amplification), and count.
             self.drops.unknown_spi += 1;
@@ -391,7 +412,7 @@ impl Endpoint {
         );
         ctx.parallel_sa = parallel;
         sa.handle_datagram(&mut ctx, local, remote, &hdr, bytes);
-        self.after_sa_activity(our_spi);
+        self.after_sa_activity(now, our_spi);
         self.post_process(now);
     }
 
@@ -416,7 +437,7 @@ impl Endpoint {
                     &mut self.next_uid,
                 );
                 sa.handle_datagram(&mut ctx, local, remote, hdr, bytes);
-                self.after_sa_activity(spi);
+                self.after_sa_activity(now, spi);
                 return;
             }
         }
@@ -488,7 +509,7 @@ impl Endpoint {
         if let Some(sa) = sa {
             self.half_open.insert((remote, hdr.spi_i), spi);
             self.sas.insert(spi, sa);
-            self.after_sa_activity(spi);
+            self.after_sa_activity(now, spi);
         }
     }
 
@@ -522,7 +543,7 @@ impl Endpoint {
 
     /// Housekeeping after an SA ran: leave the half-open index once past IKE_AUTH, drop dead
     /// SAs.
-    fn after_sa_activity(&mut self, spi: u64) {
+    fn after_sa_activity(&mut self, now: Instant, spi: u64) {
         let Some(sa) = self.sas.get(&spi) else {
             return;
         };
@@ -530,6 +551,9 @@ impl Endpoint {
             self.half_open.retain(|_, v| *v != spi);
         }
         if sa.is_dead() {
+            if let Some(stone) = sa.tombstone(now + TOMBSTONE_TIME) {
+                self.tombstones.bury(now, spi, stone);
+            }
             self.sas.remove(&spi);
             self.half_open.retain(|_, v| *v != spi);
         }
@@ -655,7 +679,7 @@ impl Endpoint {
                 ctx.parallel_sa = parallel;
                 sa.handle_timeout(&mut ctx);
             }
-            self.after_sa_activity(spi);
+            self.after_sa_activity(now, spi);
         }
         self.post_process(now);
     }
@@ -696,7 +720,7 @@ impl Endpoint {
             &mut self.next_uid,
         );
         let r = f(sa, &mut ctx);
-        self.after_sa_activity(id.local_spi);
+        self.after_sa_activity(now, id.local_spi);
         self.post_process(now);
         r
     }

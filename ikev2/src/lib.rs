@@ -8,4 +8,5 @@ pub mod config;
 pub mod crypto;
 pub mod endpoint;
 pub mod sa;
+pub mod tombstone;
 pub mod wire;

@@ -250,6 +250,49 @@ fn delete_ike_takes_down_both_sides_and_their_gsas() {
     )));
 }
 
+/// Regression (found by the impaired-underlay namespace scenario): B answers A's Delete of
+/// the IKE SA and forgets the SA; the answer is lost. A's retransmission reaches an SPI B no
+/// longer has: B answers it again from the closed SA's cached response (RFC 7296 §2.1)
+/// instead of staying silent, so A is done at its first retransmission, not minutes later
+/// when its retransmissions give up. Another request or another source gets nothing.
+#[test]
+fn a_lost_answer_to_an_ike_delete_is_answered_again_after_close() {
+    let mut net = established(7, 8, false, None);
+    let id = net.sa_id(0);
+    let now = net.now;
+    net.nodes[0].ep.delete_ike(now, id).unwrap();
+    let req = take(&mut net, 0);
+    deliver(&mut net, 1, &req);
+    let answer = take(&mut net, 1);
+    assert!(net.nodes[1].ep.ike_sas().is_empty(), "B closed the SA");
+    // The answer is lost; A retransmits its Delete (the same bytes).
+    net.now += Duration::from_secs(5);
+    let t = net.now;
+    net.nodes[0].ep.handle_timeout(t);
+    let retransmit = take(&mut net, 0);
+    assert_eq!(retransmit, req);
+    assert_eq!(net.nodes[0].ep.ike_sas().len(), 1, "A waits for the answer");
+    // A forged copy from another source is not answered.
+    let (b, stranger) = (net.nodes[1].addr, addr("192.0.2.99:500"));
+    net.nodes[1].ep.handle_datagram(t, b, stranger, &retransmit);
+    assert!(net.nodes[1].ep.poll_transmit().is_none());
+    deliver(&mut net, 1, &retransmit);
+    let again = take(&mut net, 1);
+    assert_eq!(again, answer, "the cached answer, byte for byte");
+    assert_eq!(net.nodes[1].ep.drop_counters().answered_after_close, 1);
+    assert_eq!(net.nodes[1].ep.drop_counters().unknown_spi, 1);
+    deliver(&mut net, 0, &again);
+    assert!(net.nodes[0].ep.ike_sas().is_empty(), "A is done");
+    // Past the tombstone's time, the SPI is unknown like any other.
+    let (late, a) = (
+        t + nvesec_ikev2::tombstone::TOMBSTONE_TIME,
+        net.nodes[0].addr,
+    );
+    net.nodes[1].ep.handle_datagram(late, b, a, &retransmit);
+    assert!(net.nodes[1].ep.poll_transmit().is_none());
+    assert_eq!(net.nodes[1].ep.drop_counters().unknown_spi, 2);
+}
+
 #[test]
 fn delete_gsa_from_the_responder() {
     let mut net = established(9, 10, false, None);
@@ -872,6 +915,59 @@ fn an_ike_rekey_waits_for_an_outstanding_gsa_exchange() {
     let (new_in, _) = assert_one_matching_gsa(&net);
     assert_ne!(new_in, a_in);
     assert!(logged(&net, 0, "while our GSA exchange is outstanding"));
+}
+
+/// A's IKE rekey and B's GSA rekey cross: each side refuses the other with TEMPORARY_FAILURE
+/// (§2.25 for the GSA, strongSwan's half-open rule for the IKE rekey). The GSA work retries
+/// sooner than the IKE rekey, so both succeed at the next attempt, the GSA first, on a link
+/// slow enough (300 ms each way) for equal retry delays to cross again. Before, both
+/// retried after 2-4 s and the impaired-underlay scenario went 50 s without an IKE rekey.
+#[test]
+fn crossed_ike_rekey_and_gsa_rekey_both_complete_at_the_next_attempt() {
+    for seed in 60..76u8 {
+        let mut net = established(seed, seed + 40, false, None);
+        net.latency = Duration::from_millis(300);
+        let b_in = net.sa(1).gsas()[0].inbound_id;
+        let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+        let now = net.now;
+        net.nodes[0].ep.rekey_ike(now, ia).unwrap();
+        net.nodes[1].ep.rekey_gsa(now, ib, b_in).unwrap();
+        let (req_a, req_b) = (take(&mut net, 0), take(&mut net, 1));
+        deliver(&mut net, 0, &req_b);
+        deliver(&mut net, 1, &req_a);
+        let (no_to_b, no_to_a) = (take(&mut net, 0), take(&mut net, 1));
+        deliver(&mut net, 1, &no_to_b);
+        deliver(&mut net, 0, &no_to_a);
+        assert!(logged(&net, 1, "TEMPORARY_FAILURE for GSA"), "seed {seed}");
+        assert!(logged(&net, 0, "IKE_SA rekey refused"), "seed {seed}");
+        net.drive_for(Duration::from_secs(12), 400);
+        let order: Vec<&str> = net.nodes[0]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::GsaInstall {
+                    replaces: Some(_), ..
+                } => Some("gsa rekeyed"),
+                Event::IkeSaRekeyed { .. } => Some("ike rekeyed"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(order, ["gsa rekeyed", "ike rekeyed"], "seed {seed}");
+        let refusals = net
+            .nodes
+            .iter()
+            .flat_map(|n| &n.events)
+            .filter(|e| matches!(e, Event::Log(r) if r.message.contains("TEMPORARY_FAILURE")))
+            .count();
+        // One refusal logged by each side's requester, one by B's half-open rule; once more
+        // if A's retry meets B's Delete of the old GSA (a Delete answered on the old IKE SA
+        // after the GSAs moved would not reach them).
+        assert!(refusals <= 5, "seed {seed}: {refusals} refusals");
+        net.advance(Duration::from_secs(10));
+        assert_ne!(net.sa_id(0), ia, "seed {seed}");
+        let (new_in, _) = assert_one_matching_gsa(&net);
+        assert_ne!(new_in, b_in, "seed {seed}");
+    }
 }
 
 /// Regression (impaired-underlay namespace scenario): in an IKE rekey collision the winner's

@@ -626,6 +626,7 @@ impl State {
             ("ike_cookie_required", d.cookie_required),
             ("ike_rate_limited", d.rate_limited),
             ("ike_unexpected_response", d.unexpected_response),
+            ("ike_answered_after_close", d.answered_after_close),
             ("ike_natt_no_marker", self.io.natt_no_marker()),
         ] {
             drops.push(DropCounter {

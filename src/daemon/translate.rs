@@ -21,7 +21,7 @@ use nvesec_gsa_dp::wire::gso::GsoKind;
 use nvesec_ikev2::config::{
     ChildlessPolicy, ConnectionConfig, Credential, DpdAction, EngineConfig, GeneveRange, GsaConfig,
     GsaSelectors, Identity, IdentityMatcher, IkeProposal, IpRange, Lifetimes, LocalAuth,
-    PeerAuthMethod, Protection, Psk, RemoteAuth,
+    PeerAuthMethod, Protection, Psk, RemoteAuth, RetransmitConfig,
 };
 
 use super::creds::{Creds, PkiAuthenticator};
@@ -145,6 +145,7 @@ pub fn translate(cfg: &conf::Config, creds: &Creds) -> Result<Translated, Vec<Tr
     Ok(Translated {
         engine: EngineConfig {
             connections,
+            retransmit: retransmit(&cfg.daemon),
             ..EngineConfig::default()
         },
         policies,
@@ -153,6 +154,16 @@ pub fn translate(cfg: &conf::Config, creds: &Creds) -> Result<Translated, Vec<Tr
         children,
         start,
     })
+}
+
+/// `nvesecd.retransmit_*` -> the engine's schedule.
+fn retransmit(d: &nvesec_conf::Daemon) -> RetransmitConfig {
+    RetransmitConfig {
+        timeout: d.retransmit_timeout,
+        base: f64::from(d.retransmit_base_milli) / 1000.0,
+        tries: d.retransmit_tries,
+        limit: d.retransmit_limit,
+    }
 }
 
 /// `aes256gcm16-prfsha384-x25519` -> an IKE proposal (`default` = ours).

@@ -319,6 +319,22 @@ impl IkeSa {
         matches!(self.state, State::Dead)
     }
 
+    /// What a dead SA leaves for the peer's retransmissions: its last response, when that
+    /// answered an exchange after IKE_AUTH (message ID 2 on; in practice the peer's Delete).
+    /// Half-open and failed SAs leave nothing (no state for unauthenticated peers).
+    pub(crate) fn tombstone(
+        &self,
+        until: std::time::Instant,
+    ) -> Option<crate::tombstone::Tombstone> {
+        let (msg_id, packets) = self.rwin.cached()?;
+        (msg_id >= 2).then(|| crate::tombstone::Tombstone {
+            msg_id,
+            packets: packets.to_vec(),
+            peer: self.remote,
+            until,
+        })
+    }
+
     /// `<conn|uid>` as strongSwan prints it.
     pub(crate) fn log_ctx(&self) -> String {
         format!("<{}|{}>", self.conn.name, self.uid)

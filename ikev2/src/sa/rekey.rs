@@ -1081,12 +1081,20 @@ impl IkeSa {
         }
     }
 
-    /// Retries `task` 2-4 s from now, on this SA or on the one that replaced it.
+    /// Retries `task` later (§2.25), on this SA or on the one that replaced it: GSA work
+    /// after 0.5-2 s, an IKE rekey after 2-10 s. Our IKE rekey and the peer's GSA exchange
+    /// refuse each other when they cross (§2.25 for the GSA; strongSwan's half-open rule for
+    /// the IKE rekey, see `on_create_child_request`). With equal delays they cross again as often as
+    /// not on a slow or lossy link; this way the GSA exchange goes first and the IKE rekey
+    /// finds the peer idle. The wide IKE window is strongSwan's idea (5-15 s).
     pub(crate) fn defer(&mut self, ctx: &mut Ctx<'_>, task: Task) {
         let jitter: [u8; 2] = ctx.random();
-        let delay =
-            std::time::Duration::from_millis(2000 + u64::from(u16::from_be_bytes(jitter)) % 2000);
-        let at = ctx.now + delay;
+        let jitter = u64::from(u16::from_be_bytes(jitter));
+        let delay_ms = match task {
+            Task::RekeyIke => 2000 + jitter % 8000,
+            _ => 500 + jitter % 1500,
+        };
+        let at = ctx.now + std::time::Duration::from_millis(delay_ms);
         let Some(e) = self.established_mut() else {
             return;
         };

@@ -519,7 +519,9 @@ pub fn matching_pair_of(
         }
         assert!(
             Instant::now() < deadline,
-            "installed GSAs: A {a:?}, B {b:?}\n--- A ---\n{}\n--- B ---\n{}",
+            "installed GSAs: A {a:?}, B {b:?}\nlist-sas A: {:?}\nlist-sas B: {:?}\n--- A ---\n{}\n--- B ---\n{}",
+            p.0.ctl_json(&["--list-sas"]),
+            p.1.ctl_json(&["--list-sas"]),
             p.0.log(),
             p.1.log()
         );
@@ -557,7 +559,15 @@ pub fn tune(text: &str, conn: &[&str], child: &[&str]) -> String {
 /// Rewrites an NVE's nvesec.conf with [`tune`] and reloads it (`nvesecctl --load-all`);
 /// only while it has no SAs (a changed connection closes its IKE SAs).
 pub fn retune(nve: &Nve, conn: &[&str], child: &[&str]) {
-    let text = tune(&nve.cfg.render(), conn, child);
+    retune_with_daemon(nve, conn, child, &[]);
+}
+
+/// [`retune`] plus an `nvesecd { }` section with `daemon` lines (retransmission schedule).
+pub fn retune_with_daemon(nve: &Nve, conn: &[&str], child: &[&str], daemon: &[&str]) {
+    let mut text = tune(&nve.cfg.render(), conn, child);
+    if !daemon.is_empty() {
+        text.push_str(&format!("nvesecd {{\n    {}\n}}\n", daemon.join("\n    ")));
+    }
     nve.write_config(&text).unwrap();
     let out = nve
         .ctl(&["--load-all"])
