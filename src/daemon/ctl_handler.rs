@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nvesec_conf as conf;
 use nvesec_gsa_dp::keying::Request as DpRequest;
 use nvesec_ikev2::config::{Identity, IkeProposal, Protection as EngProt};
-use nvesec_ikev2::endpoint::IkeSaId;
+use nvesec_ikev2::endpoint::{CommandError, Endpoint, IkeSaId};
 use nvesec_ikev2::sa::SaState;
 
 use super::state::{DpCounters, State, Waiter};
@@ -437,62 +437,53 @@ impl State {
     }
 
     fn terminate(&mut self, id: u64, f: &SaFilter) -> Response {
-        if f.is_empty() {
-            return Response::error(
-                Some(id),
-                ErrorCode::InvalidArguments,
-                "terminate needs --ike, --ike-id, --child or --child-id",
-            );
-        }
-        let now = Instant::now();
-        let mut messages = Vec::new();
-        for (ike, gsa) in self.select(f) {
-            let r = match gsa {
-                Some(inb) => self
-                    .engine
-                    .delete_gsa(now, ike, inb)
-                    .map(|_| format!("terminate GSA {inb:08x} of IKE_SA [{}] started", ike.uid)),
-                None => self
-                    .engine
-                    .terminate(now, ike)
-                    .map(|_| format!("terminate IKE_SA [{}] completed", ike.uid)),
-            };
-            match r {
-                Ok(m) => messages.push(m),
-                Err(e) => messages.push(format!("terminate [{}] failed: {e}", ike.uid)),
-            }
-        }
-        if messages.is_empty() {
-            return not_found(id, "no matching SAs to terminate found");
-        }
-        Response::ok(id, Reply::Done { messages })
+        self.on_selected(id, f, "terminate", |engine, now, ike, gsa| match gsa {
+            Some(inb) => engine
+                .delete_gsa(now, ike, inb)
+                .map(|_| format!("terminate GSA {inb:08x} of IKE_SA [{}] started", ike.uid)),
+            None => engine
+                .terminate(now, ike)
+                .map(|_| format!("terminate IKE_SA [{}] completed", ike.uid)),
+        })
     }
 
     fn rekey(&mut self, id: u64, f: &SaFilter) -> Response {
+        self.on_selected(id, f, "rekey", |engine, now, ike, gsa| match gsa {
+            Some(inb) => engine
+                .rekey_gsa(now, ike, inb)
+                .map(|_| format!("rekey of GSA {inb:08x} started")),
+            None => engine
+                .rekey_ike(now, ike)
+                .map(|_| format!("rekey of IKE_SA [{}] started", ike.uid)),
+        })
+    }
+
+    /// Runs `op` on every IKE SA (or GSA of one) the filter selects: one message each.
+    fn on_selected(
+        &mut self,
+        id: u64,
+        f: &SaFilter,
+        verb: &str,
+        op: impl Fn(&mut Endpoint, Instant, IkeSaId, Option<u32>) -> Result<String, CommandError>,
+    ) -> Response {
         if f.is_empty() {
             return Response::error(
                 Some(id),
                 ErrorCode::InvalidArguments,
-                "rekey needs --ike, --ike-id, --child or --child-id",
+                format!("{verb} needs --ike, --ike-id, --child or --child-id"),
             );
         }
         let now = Instant::now();
-        let mut messages = Vec::new();
-        for (ike, gsa) in self.select(f) {
-            let r = match gsa {
-                Some(inb) => self
-                    .engine
-                    .rekey_gsa(now, ike, inb)
-                    .map(|_| format!("rekey of GSA {inb:08x} started")),
-                None => self
-                    .engine
-                    .rekey_ike(now, ike)
-                    .map(|_| format!("rekey of IKE_SA [{}] started", ike.uid)),
-            };
-            messages.push(r.unwrap_or_else(|e| format!("rekey [{}] failed: {e}", ike.uid)));
-        }
+        let messages: Vec<String> = self
+            .select(f)
+            .into_iter()
+            .map(|(ike, gsa)| {
+                op(&mut self.engine, now, ike, gsa)
+                    .unwrap_or_else(|e| format!("{verb} [{}] failed: {e}", ike.uid))
+            })
+            .collect();
         if messages.is_empty() {
-            return not_found(id, "no matching SAs to rekey found");
+            return not_found(id, &format!("no matching SAs to {verb} found"));
         }
         Response::ok(id, Reply::Done { messages })
     }
