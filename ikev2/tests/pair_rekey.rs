@@ -19,6 +19,16 @@ fn established(seed_a: u8, seed_b: u8, pfs: bool, dpd: Option<Duration>) -> Net 
         bc.children[0].pfs_group = Some(31);
     }
     ac.dpd_delay = dpd;
+    established_conns(seed_a, seed_b, ac, bc)
+}
+
+/// Two engines with these connections, the IKE SA and its first GSA up, logs cleared.
+fn established_conns(
+    seed_a: u8,
+    seed_b: u8,
+    ac: nvesec_ikev2::config::ConnectionConfig,
+    bc: nvesec_ikev2::config::ConnectionConfig,
+) -> Net {
     let mut net = Net::new();
     net.add("a", A_ADDR, engine(vec![ac]), seed_a);
     net.add("b", B_ADDR, engine(vec![bc]), seed_b);
@@ -463,12 +473,19 @@ fn dpd_action_restart_reestablishes_when_the_peer_returns() {
 /// B retries a few seconds later on the new IKE SA, and the GSA is created there.
 #[test]
 fn temporary_failure_is_retried_on_the_rekeyed_sa() {
-    let mut net = established(40, 41, false, None);
+    let mut ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
+    let mut bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
+    for c in [&mut ac, &mut bc] {
+        c.children.push(nvesec_ikev2::config::GsaConfig::geo_vnis(
+            "second", 200, 300,
+        ));
+    }
+    let mut net = established_conns(40, 41, ac, bc);
     let (ia, ib) = (net.sa_id(0), net.sa_id(1));
-    // B asks for a second GSA of the same child config at the instant A starts the rekey.
+    // B asks for the second child's GSA at the instant A starts the rekey.
     let now = net.now;
     net.nodes[0].ep.rekey_ike(now, ia).unwrap();
-    net.nodes[1].ep.create_gsa(now, ib, "geneve").unwrap();
+    net.nodes[1].ep.create_gsa(now, ib, "second").unwrap();
     net.drive_for(Duration::from_secs(1), 200);
     assert!(net.nodes[1].events.iter().any(|e| matches!(
         e,
@@ -480,12 +497,31 @@ fn temporary_failure_is_retried_on_the_rekeyed_sa() {
     let (sa_a, sa_b) = (net.sa(0), net.sa(1));
     assert_ne!(sa_a.id(), ia);
     assert_eq!(sa_a.spis(), sa_b.spis());
-    // The original GSA plus the retried one, mirrored on both sides.
+    // The first child's GSA plus the retried one, mirrored on both sides.
     assert_eq!(sa_a.gsas().len(), 2);
     assert_eq!(sa_b.gsas().len(), 2);
     for g in sa_b.gsas() {
         assert!(sa_a.gsas().iter().any(|x| x.inbound_id == g.outbound_id));
     }
+}
+
+/// Regression (mesh-collisions namespace scenario): a create of a child that already has
+/// a live GSA on the IKE SA (queued before that GSA came, e.g. by both ends initiating at
+/// once) is dropped with a log line instead of making a second pair nothing removes.
+#[test]
+fn creating_a_child_that_is_installed_is_moot() {
+    let mut net = established(44, 45, false, None);
+    let ib = net.sa_id(1);
+    let before = net.sa(1).gsas()[0].inbound_id;
+    let now = net.now;
+    net.nodes[1].ep.create_gsa(now, ib, "geneve").unwrap();
+    assert!(
+        net.nodes[1].ep.poll_transmit().is_none(),
+        "no CREATE_CHILD_SA sent"
+    );
+    net.drive_for(Duration::from_secs(1), 50);
+    assert!(logged(&net, 1, "already installed"));
+    assert_eq!(assert_one_matching_gsa(&net).1, before);
 }
 
 #[test]
@@ -915,6 +951,62 @@ fn an_ike_rekey_waits_for_an_outstanding_gsa_exchange() {
     let (new_in, _) = assert_one_matching_gsa(&net);
     assert_ne!(new_in, a_in);
     assert!(logged(&net, 0, "while our GSA exchange is outstanding"));
+}
+
+/// Regression (mesh-collisions namespace scenario, 1 run in 4 lost 25 of 40 pings): B answers
+/// A's rekey X -> Y (B's outbound stays on X until A deletes X), then B rekeys Y -> Z itself
+/// before A's Delete of X arrives. That Delete must move B's outbound to Z, the newest of the
+/// line; it moved it to Y, which B was deleting, and traffic from B went into a GSA about to
+/// vanish.
+#[test]
+fn a_late_delete_switches_to_the_newest_successor() {
+    let mut net = established(21, 22, false, None);
+    let x_a = net.sa(0).gsas()[0].inbound_id;
+    let x_out_b = net.sa(1).gsas()[0].outbound_id;
+    let (ia, ib) = (net.sa_id(0), net.sa_id(1));
+    let now = net.now;
+    net.nodes[0].ep.rekey_gsa(now, ia, x_a).unwrap();
+    let req1 = take(&mut net, 0);
+    deliver(&mut net, 1, &req1);
+    let resp1 = take(&mut net, 1);
+    deliver(&mut net, 0, &resp1);
+    let delete_x = take(&mut net, 0);
+    // B holds Y (outbound not yet live) and rekeys it before A's Delete of X arrives.
+    let y_b = net
+        .sa(1)
+        .gsas()
+        .iter()
+        .find(|g| g.replaced.is_some())
+        .unwrap()
+        .inbound_id;
+    net.nodes[1].ep.rekey_gsa(now, ib, y_b).unwrap();
+    let req2 = take(&mut net, 1);
+    deliver(&mut net, 0, &req2);
+    let resp2 = take(&mut net, 0);
+    deliver(&mut net, 1, &resp2);
+    let z_out_b = net
+        .sa(1)
+        .gsas()
+        .iter()
+        .find(|g| g.replaced == Some(y_b))
+        .unwrap()
+        .outbound_id;
+    net.nodes[1].events.clear();
+    deliver(&mut net, 1, &delete_x);
+    let switches: Vec<(u32, u32)> = net.nodes[1]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GsaSwitchOutbound { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(switches, [(x_out_b, z_out_b)]);
+    net.drive_for(Duration::from_secs(2), 200);
+    net.advance(Duration::from_secs(10));
+    let (_, a_out) = assert_one_matching_gsa(&net);
+    assert_eq!(net.sa(1).gsas()[0].outbound_id, z_out_b);
+    assert_ne!(a_out, 0);
 }
 
 /// A's IKE rekey and B's GSA rekey cross: each side refuses the other with TEMPORARY_FAILURE

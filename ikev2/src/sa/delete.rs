@@ -9,7 +9,7 @@
 
 use super::events::{DownReason, Event, LogLevel};
 use super::rekey::Pending;
-use super::{Ctx, IkeSa, State};
+use super::{Ctx, Gsa, IkeSa, State};
 use crate::wire::{Delete, ExchangeType, NotifyType, Payload, ProtocolId};
 
 impl IkeSa {
@@ -119,8 +119,10 @@ impl IkeSa {
         for g in &gone {
             ours.push(g.inbound_id);
             // Make-before-break, responder side: the GSA that replaced this one now carries
-            // our outbound traffic.
-            if let Some(new) = keep.iter().find(|n| n.replaced == Some(g.inbound_id)) {
+            // our outbound traffic; or the newest of its line, when we rekeyed that successor
+            // again before the peer's Delete came (its outbound never went live: switching
+            // to it would bring back a GSA we are deleting).
+            if let Some(new) = newest_successor(&keep, g.inbound_id) {
                 ctx.out.events.push_back(Event::GsaSwitchOutbound {
                     ike: id,
                     from: g.outbound_id,
@@ -168,4 +170,17 @@ impl IkeSa {
         });
         self.go_down(ctx, DownReason::AuthFailed);
     }
+}
+
+/// The last GSA in the line of rekeys that starts with the successor of `inbound`.
+fn newest_successor(gsas: &[Gsa], inbound: u32) -> Option<&Gsa> {
+    let mut newest = gsas.iter().find(|n| n.replaced == Some(inbound))?;
+    // Bounded: a line is at most as long as the list (guards against a cycle).
+    for _ in 0..gsas.len() {
+        match gsas.iter().find(|n| n.replaced == Some(newest.inbound_id)) {
+            Some(next) => newest = next,
+            None => break,
+        }
+    }
+    Some(newest)
 }

@@ -192,6 +192,21 @@ impl IkeSa {
                 let Some(cfg) = self.conn.children.iter().find(|c| c.name == name).cloned() else {
                     return false;
                 };
+                if let Some(g) = self.live_gsa_of(&name) {
+                    // A child has one GSA pair per IKE SA. A create queued before the GSA
+                    // came (both ends initiating at once, the task handed over from a
+                    // duplicate IKE SA or retried after TEMPORARY_FAILURE) is moot; sending
+                    // it would make a second pair that nothing ever removes.
+                    self.log(
+                        ctx,
+                        LogLevel::Info,
+                        format!(
+                            "GSA {name} is already installed ({:08x}_i): not creating another",
+                            g
+                        ),
+                    );
+                    return false;
+                }
                 self.start_create_gsa(ctx, cfg, None)
             }
             Task::RekeyGsa(inbound) => {
@@ -524,6 +539,19 @@ impl IkeSa {
                 }
             }
         }
+    }
+
+    /// Inbound GSA-ID of a GSA of child `name` that is neither replaced nor being closed.
+    fn live_gsa_of(&self, name: &str) -> Option<u32> {
+        self.gsas
+            .iter()
+            .find(|g| {
+                g.params.name == name
+                    && g.remove_at.is_none()
+                    && !self.closing_gsa(g.inbound_id)
+                    && !self.gsas.iter().any(|n| n.replaced == Some(g.inbound_id))
+            })
+            .map(|g| g.inbound_id)
     }
 
     /// Whether our Delete of the GSA with this inbound GSA-ID is queued or in flight.
