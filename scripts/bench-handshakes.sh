@@ -34,7 +34,12 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     sleep 0.5
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for ns in a b sa sb; do ip netns del "$P-$ns" 2>/dev/null; done
+    # Anything else still running in the namespaces, by pid, before they go.
+    for ns in a b sa sb; do
+        [ -e "/run/netns/$P-$ns" ] || continue
+        for p in $(ip netns pids "$P-$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$P-$ns" 2>/dev/null
+    done
     [ "${KEEP:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -107,7 +112,8 @@ start_nvesec() { # start_nvesec SIDE
     mkdir -p "$d"
     "$bin/nvesecd" --config "$d/nvesec.conf" --check >/dev/null || die "nvesec.conf of $1 invalid"
     mapfile -t dpargs < <("$bin/nvesecd" --config "$d/nvesec.conf" --dp-args)
-    ip netns exec "$ns" "$bin/gsa-dp" --socket "$d/dp.sock" "${dpargs[@]}" >"$d/gsa-dp.out" 2>"$d/gsa-dp.log" &
+    # --foreground: $! is the daemon itself (without it gsa-dp forks and $! exits).
+    ip netns exec "$ns" "$bin/gsa-dp" --foreground --socket "$d/dp.sock" "${dpargs[@]}" >"$d/gsa-dp.out" 2>"$d/gsa-dp.log" &
     pids+=($!)
     ip netns exec "$ns" "$bin/nvesecd" --config "$d/nvesec.conf" --dp-socket "$d/dp.sock" \
         --ctl-socket "$d/ctl.sock" --debug 0 2>"$d/nvesecd.log" &
