@@ -673,7 +673,12 @@ pub fn lifetime(
 ) -> nvesec_gsa_dp::lifetime::LifetimeConfig {
     use nvesec_gsa_dp::lifetime::{LifetimeConfig, Limits};
     let nz = |v: u64| (v > 0).then_some(v);
-    let soft_time = l.rekey_time.saturating_sub(jitter).as_secs().max(1);
+    // gsa-dp counts whole seconds: round to the nearest (truncating made a 2 s rekey_time
+    // with 0.7 s of jitter fire after 1 s), at least 1.
+    let soft_ms = l.rekey_time.saturating_sub(jitter).as_millis();
+    let soft_time = u64::try_from((soft_ms + 500) / 1000)
+        .unwrap_or(u64::MAX)
+        .max(1);
     LifetimeConfig {
         soft: if soft {
             Limits {
@@ -776,6 +781,22 @@ mod tests {
             rekey_time: Duration::from_secs(3600),
             life_time: Duration::from_secs(3960),
         };
+        let short = Lifetimes {
+            rekey_time: Duration::from_secs(2),
+            life_time: Duration::from_secs(3),
+        };
+        let rounded = |j_ms| {
+            lifetime(&short, &dp, Duration::from_millis(j_ms), true)
+                .soft
+                .time_secs
+        };
+        assert_eq!(rounded(700), Some(1), "1.3 s rounds to 1 s");
+        assert_eq!(
+            rounded(400),
+            Some(2),
+            "1.6 s rounds to 2 s, not down to 1 s"
+        );
+        assert_eq!(rounded(1999), Some(1), "never 0");
         let lt = lifetime(&l, &dp, Duration::from_secs(30), true);
         assert_eq!(lt.soft.time_secs, Some(3570));
         assert_eq!(lt.soft.bytes, Some(1000));
