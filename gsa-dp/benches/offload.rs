@@ -43,13 +43,19 @@ fn tso(c: &mut Criterion) {
     let (hdr, mut pkt) = super_packet();
     let mut scratch = vec![0u8; offload::MAX_SUPER];
     let mut segs: Vec<Vec<u8>> = Vec::new();
-    offload::segment(&hdr, &mut pkt, &mut scratch, &mut |s| segs.push(s.to_vec())).unwrap();
+    offload::segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
+        segs.push([h, b].concat())
+    })
+    .unwrap();
     let mut g = c.benchmark_group("offload");
     g.throughput(Throughput::Bytes(PAYLOAD as u64));
     g.bench_function("segment 64000 B / 1448", |b| {
         b.iter(|| {
             let mut n = 0usize;
-            offload::segment(&hdr, &mut pkt, &mut scratch, &mut |s| n += s.len()).unwrap();
+            offload::segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
+                n += h.len() + b.len()
+            })
+            .unwrap();
             black_box(n)
         })
     });

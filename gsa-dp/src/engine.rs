@@ -16,7 +16,7 @@ use crate::gsa::{
 use crate::gsp::{Action, Direction, Gsp, GspError, PacketFields, Policy, Template};
 use crate::lifetime::ExpireKind;
 use crate::limits;
-use crate::seal::{self, Src, Work};
+use crate::seal::{self, Payload, Src, Work};
 use crate::wire::geneve::{self, OptionIter, HEADER_LEN, MAX_OPT_LEN};
 use crate::wire::gso::{self, GsoKind};
 use crate::wire::inner::{self, InnerInfo};
@@ -139,6 +139,8 @@ pub struct Dataplane {
     stats: Stats,
     /// Ping-pong buffer for stacked GSOs, and MAC/AAD input; reused, so no per-packet allocation.
     scratch: Vec<u8>,
+    /// A frame given in parts whose head does not end with its headers, assembled.
+    joined: Vec<u8>,
     aad: Vec<u8>,
     validated: Vec<Validated>,
     options: Vec<(u16, u8)>,
@@ -155,6 +157,7 @@ impl Dataplane {
             events: VecDeque::new(),
             stats: Stats::default(),
             scratch: Vec::new(),
+            joined: Vec::new(),
             aad: Vec::with_capacity(2048),
             validated: Vec::with_capacity(MAX_GSOS),
             options: Vec::with_capacity(64),
@@ -325,6 +328,54 @@ impl Dataplane {
         inner: &[u8],
         out: &mut [u8],
     ) -> OutVerdict {
+        let inner = Payload::whole(inner);
+        self.outbound_payload(now, peer, vni, protocol_type, options, inner, out)
+    }
+
+    /// Like [`Self::outbound_to`] for a frame given as `head` followed by `body`: a TSO segment
+    /// whose rebuilt headers are `head` and whose payload is a slice of the super-packet, so it
+    /// is sealed without being assembled first. The selectors and coverage read the inner
+    /// headers: unless `head` is exactly the L3 and TCP/UDP/SCTP headers, the frame is
+    /// assembled first (same result, one copy more).
+    #[allow(clippy::too_many_arguments)]
+    pub fn outbound_to_parts(
+        &mut self,
+        now: Instant,
+        peer: Option<IpAddr>,
+        vni: u32,
+        protocol_type: u16,
+        head: &[u8],
+        body: &[u8],
+        out: &mut [u8],
+    ) -> OutVerdict {
+        // Complete L4 headers (ports read, header length known) ending where `head` ends: every
+        // byte the parser reads is in `head`, so it sees what it would in the assembled frame.
+        let info = inner::parse(protocol_type, head);
+        if body.is_empty() || (info.src_port.is_some() && info.headers_len == Some(head.len())) {
+            let inner = Payload { head, body };
+            return self.outbound_payload(now, peer, vni, protocol_type, &[], inner, out);
+        }
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        joined.extend_from_slice(head);
+        joined.extend_from_slice(body);
+        let inner = Payload::whole(&joined);
+        let v = self.outbound_payload(now, peer, vni, protocol_type, &[], inner, out);
+        self.joined = joined;
+        v
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn outbound_payload(
+        &mut self,
+        now: Instant,
+        peer: Option<IpAddr>,
+        vni: u32,
+        protocol_type: u16,
+        options: &[u8],
+        inner: Payload<'_>,
+        out: &mut [u8],
+    ) -> OutVerdict {
         // A dual-stack socket's view of an IPv4 peer is IPv4-mapped; GSAs and ACQUIRE use IPv4.
         let peer = peer.map(|p| p.to_canonical());
         let v = self.outbound_inner(now, peer, vni, protocol_type, options, inner, out);
@@ -342,7 +393,7 @@ impl Dataplane {
         vni: u32,
         ptype: u16,
         options: &[u8],
-        inner: &[u8],
+        inner: Payload<'_>,
         out: &mut [u8],
     ) -> OutVerdict {
         if vni > 0x00ff_ffff || options.len() > MAX_OPT_LEN || !options.len().is_multiple_of(4) {
@@ -357,7 +408,7 @@ impl Dataplane {
             critical |= o.is_critical();
             self.options.push((o.class, o.type_));
         }
-        let info = inner::parse(ptype, inner);
+        let info = inner::parse(ptype, inner.head);
         let fields = PacketFields {
             protocol_type: ptype,
             vni,
@@ -425,7 +476,8 @@ impl Dataplane {
         }
         out[..8].copy_from_slice(&src.hdr);
         out[8..8 + src.options.len()].copy_from_slice(src.options);
-        out[8 + src.options.len()..total].copy_from_slice(src.payload);
+        src.payload
+            .copy_to(0..src.payload.len(), &mut out[8 + src.options.len()..total]);
         self.stats.sent_bypass += 1;
         OutVerdict::Send { len: total }
     }
@@ -798,7 +850,7 @@ impl Dataplane {
         let src = Src {
             hdr: [0; 8],
             options: &[],
-            payload: &[],
+            payload: Payload::default(),
             inner_headers: None,
         };
         let len = seal::apply_geo(g, sn, &src, out, class, true, &mut self.aad).ok()?;

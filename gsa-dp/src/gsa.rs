@@ -10,6 +10,7 @@
 use crate::aead::{Backend, Gcm};
 use crate::counters::GsaCounters;
 use crate::gsp::{Direction, Selectors};
+use crate::idmap::IdMap;
 use crate::lifetime::{Lifetime, LifetimeConfig, Usage};
 use crate::limits::DEFAULT_REPLAY_WINDOW;
 use crate::replay::ReplayWindow;
@@ -17,7 +18,6 @@ use crate::wire::gso::GsoKind;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use zeroize::{Zeroize, Zeroizing};
@@ -398,10 +398,10 @@ fn same_peer(configured: Option<IpAddr>, peer: IpAddr) -> bool {
 /// All installed GSAs.
 #[derive(Debug, Default)]
 pub struct GsaDb {
-    inbound: HashMap<u32, Gsa>,
+    inbound: IdMap<Gsa>,
     /// reqid -> GSAs in install order (every peer's): the newest one of the packet's peer
     /// (else the newest peer-less one) is used for new packets.
-    outbound: HashMap<u32, Vec<Gsa>>,
+    outbound: IdMap<Vec<Gsa>>,
 }
 
 impl GsaDb {

@@ -9,10 +9,10 @@
 //! order, so the first-match result is exactly that of a linear scan (a property test checks it)
 //! while touching only the policies that can match the VNI.
 
+use crate::idmap::IdMap;
 use crate::wire::gso::GsoKind;
 use crate::wire::inner::InnerInfo;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -287,7 +287,7 @@ pub enum GspError {
 #[derive(Debug, Clone, Default)]
 pub struct GspTable {
     policies: Vec<Policy>,
-    by_vni: HashMap<u32, Vec<u32>>,
+    by_vni: IdMap<Vec<u32>>,
     wide: Vec<u32>,
 }
 

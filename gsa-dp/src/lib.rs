@@ -10,7 +10,7 @@
 //! - [`keying::decode_request`] + [`Dataplane::handle_request`] for keying-socket lines.
 //!
 //! Module map: [`wire`] (typed views: Geneve, GSO, inner headers), [`gsp`] (policies),
-//! [`gsa`] (security associations), [`seal`] (GEO/GAO), [`aead`] (ring and RustCrypto
+//! [`gsa`] (security associations), [`idmap`] (u32-keyed maps of the packet path), [`seal`] (GEO/GAO), [`aead`] (ring and RustCrypto
 //! AES-GCM behind one trait), [`replay`], [`lifetime`], [`acquire`], [`counters`],
 //! [`engine`], [`keying`], [`limits`], [`fuzzing`] (entry points for fuzz targets),
 //! [`offload`] (tun TSO segmentation and GRO-like coalescing, pure), [`io`] (the daemon).
@@ -23,6 +23,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod gsa;
 pub mod gsp;
+pub mod idmap;
 pub mod io;
 pub mod keying;
 pub mod lifetime;

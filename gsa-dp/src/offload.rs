@@ -129,29 +129,33 @@ impl VnetHdr {
 /// RFC 1071 ones-complement sum of `data` as big-endian 16-bit words, added to `acc` and not
 /// yet folded. `data` must start at an even offset of the checksummed byte string.
 pub fn sum(data: &[u8], acc: u64) -> u64 {
-    // 64-bit big-endian words into a 128-bit accumulator: 2^16 = 1 (mod 2^16 - 1), so folding
-    // gives the same result as adding 16-bit words (RFC 1071 §2 (B), "parallel summation"),
-    // in a quarter of the additions. 64 KiB is 8 Ki words: no overflow.
-    let mut wide = u128::from(acc);
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        wide += u128::from(u64::from_be_bytes([
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-        ]));
+    // Native-order 32-bit words into four 64-bit accumulators: 2^16 = 1 (mod 2^16 - 1), so
+    // folding a sum of 32-bit words gives the sum of their 16-bit halves, and the sum of
+    // byte-swapped words is the byte-swapped sum (RFC 1071 §2 (A) and (B)). Independent
+    // accumulators let the compiler vectorise; 64 KiB is 16 Ki words below 2^32: no overflow.
+    let mut lanes = [0u64; 4];
+    let mut blocks = data.chunks_exact(16);
+    for b in &mut blocks {
+        for (lane, w) in lanes.iter_mut().zip(b.chunks_exact(4)) {
+            *lane += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+        }
     }
-    let rest = chunks.remainder();
+    let native = fold(lanes.iter().sum::<u64>());
+    let be = if cfg!(target_endian = "little") {
+        native.swap_bytes()
+    } else {
+        native
+    };
+    let mut total = acc + u64::from(be);
+    let rest = blocks.remainder();
     let mut pairs = rest.chunks_exact(2);
     for p in &mut pairs {
-        wide += u128::from(u16::from_be_bytes([p[0], p[1]]));
+        total += u64::from(u16::from_be_bytes([p[0], p[1]]));
     }
     if let [last] = pairs.remainder() {
-        wide += u128::from(*last) << 8;
+        total += u64::from(*last) << 8;
     }
-    // End-around carry down to 64 bits (2^64 = 1 mod 2^16 - 1 as well).
-    while wide >> 64 != 0 {
-        wide = (wide & u128::from(u64::MAX)) + (wide >> 64);
-    }
-    wide as u64
+    total
 }
 
 /// Fold a [`sum`] to 16 bits (not complemented).
@@ -239,21 +243,23 @@ pub fn finish_checksum(hdr: &VnetHdr, pkt: &mut [u8]) -> Result<(), OffloadError
 }
 
 /// Turn one frame read from the tun (after its [`VnetHdr`]) into finished IP packets, each
-/// passed to `emit`: a packet without GSO is checksummed in place if needed and emitted as is;
-/// a TCP super-packet is cut into `gso_size`-byte payload segments, each built in `scratch`
-/// with its own IP length, IPv4 ID and header checksum, TCP sequence number, flags and
-/// checksum, exactly as the kernel's TSO would have sent them (net/ipv4/tcp_offload.c).
+/// passed to `emit` as `(head, body)`, the packet being `head` followed by `body`: a packet
+/// without GSO is checksummed in place if needed and emitted as is (empty body); a TCP
+/// super-packet is cut into `gso_size`-byte payload segments, each emitted as its own headers
+/// (built in `scratch`, with its own IP length, IPv4 ID and header checksum, TCP sequence
+/// number, flags and checksum, exactly as the kernel's TSO would have sent them:
+/// net/ipv4/tcp_offload.c) and its slice of the super-packet's payload, never copied here.
 /// Returns the number of packets emitted.
 pub fn segment(
     hdr: &VnetHdr,
     pkt: &mut [u8],
     scratch: &mut [u8],
-    emit: &mut dyn FnMut(&[u8]),
+    emit: &mut dyn FnMut(&[u8], &[u8]),
 ) -> Result<usize, OffloadError> {
     let gso = hdr.gso_type & !GSO_ECN;
     if gso == GSO_NONE {
         finish_checksum(hdr, pkt)?;
-        emit(pkt);
+        emit(pkt, &[]);
         return Ok(1);
     }
     if gso == GSO_UDP_L4 {
@@ -276,7 +282,7 @@ pub fn segment(
     if mss == 0 {
         return Err(OffloadError::ZeroGsoSize);
     }
-    if scratch.len() < hl + mss.min(pkt.len() - hl) {
+    if scratch.len() < hl {
         return Err(OffloadError::BufferTooSmall);
     }
     let (head, payload) = pkt.split_at(hl);
@@ -284,12 +290,11 @@ pub fn segment(
     let id0 = get_u16(head, 4);
     let flags0 = head[iphl + 13];
     let n = payload.len().div_ceil(mss).max(1);
+    let out = &mut scratch[..hl];
+    out.copy_from_slice(head);
     for i in 0..n {
         let chunk = &payload[(i * mss).min(payload.len())..((i + 1) * mss).min(payload.len())];
         let total = hl + chunk.len();
-        let out = &mut scratch[..total];
-        out[..hl].copy_from_slice(head);
-        out[hl..].copy_from_slice(chunk);
         if !v6 {
             set_u16(out, 4, id0.wrapping_add(i as u16));
         }
@@ -305,23 +310,23 @@ pub fn segment(
         }
         out[iphl + 13] = flags;
         set_u16(out, iphl + 16, 0);
-        let c = checksum(sum(
-            &out[iphl..],
-            pseudo_sum(out, v6, PROTO_TCP, total - iphl),
-        ));
+        // The TCP header ends at a multiple of 4: the payload's words line up (RFC 1071).
+        let pseudo = pseudo_sum(out, v6, PROTO_TCP, total - iphl);
+        let c = checksum(sum(chunk, sum(&out[iphl..], pseudo)));
         set_u16(out, iphl + 16, c);
-        emit(out);
+        emit(out, chunk);
     }
     Ok(n)
 }
 
 /// GSO_UDP_L4 (net/ipv4/udp_offload.c `__udp_gso_segment`): every `gso_size` bytes of payload
-/// become one datagram with its own IP length (and IPv4 ID + i), UDP length and checksum.
+/// become one datagram with its own IP length (and IPv4 ID + i), UDP length and checksum,
+/// emitted as headers (in `scratch`) and payload slice like [`segment`]'s TCP segments.
 fn segment_udp(
     hdr: &VnetHdr,
     pkt: &[u8],
     scratch: &mut [u8],
-    emit: &mut dyn FnMut(&[u8]),
+    emit: &mut dyn FnMut(&[u8], &[u8]),
 ) -> Result<usize, OffloadError> {
     let (v6, iphl) = ip_header(pkt, PROTO_UDP).ok_or(OffloadError::BadIp)?;
     let hl = iphl + 8;
@@ -332,33 +337,30 @@ fn segment_udp(
     if size == 0 {
         return Err(OffloadError::ZeroGsoSize);
     }
-    if scratch.len() < hl + size.min(pkt.len() - hl) {
+    if scratch.len() < hl {
         return Err(OffloadError::BufferTooSmall);
     }
     let (head, payload) = pkt.split_at(hl);
     let id0 = get_u16(head, 4);
     let n = payload.len().div_ceil(size).max(1);
+    let out = &mut scratch[..hl];
+    out.copy_from_slice(head);
     for i in 0..n {
         let chunk = &payload[(i * size).min(payload.len())..((i + 1) * size).min(payload.len())];
         let total = hl + chunk.len();
-        let out = &mut scratch[..total];
-        out[..hl].copy_from_slice(head);
-        out[hl..].copy_from_slice(chunk);
         if !v6 {
             set_u16(out, 4, id0.wrapping_add(i as u16));
         }
         set_ip_len(out, v6, iphl, total);
         set_u16(out, iphl + 4, (total - iphl) as u16);
         set_u16(out, iphl + 6, 0);
-        let mut c = checksum(sum(
-            &out[iphl..],
-            pseudo_sum(out, v6, PROTO_UDP, total - iphl),
-        ));
+        let pseudo = pseudo_sum(out, v6, PROTO_UDP, total - iphl);
+        let mut c = checksum(sum(chunk, sum(&out[iphl..], pseudo)));
         if c == 0 {
             c = 0xffff; // RFC 768
         }
         set_u16(out, iphl + 6, c);
-        emit(out);
+        emit(out, chunk);
     }
     Ok(n)
 }
@@ -643,10 +645,14 @@ pub fn fuzz_frame(data: &[u8]) -> usize {
     let mut out = 0usize;
     if let Ok((hdr, _)) = VnetHdr::parse(&frame) {
         let pkt = &mut frame[VNET_HDR_LEN..];
-        let _ = segment(&hdr, pkt, &mut scratch, &mut |seg| {
-            if co.offer(seg) == Offer::Flush {
+        let mut seg = Vec::new();
+        let _ = segment(&hdr, pkt, &mut scratch, &mut |head, body| {
+            seg.clear();
+            seg.extend_from_slice(head);
+            seg.extend_from_slice(body);
+            if co.offer(&seg) == Offer::Flush {
                 out += co.take().map_or(0, <[u8]>::len);
-                co.offer(seg);
+                co.offer(&seg);
             }
         });
     }

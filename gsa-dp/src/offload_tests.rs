@@ -57,7 +57,10 @@ fn segments_of(frame: &[u8]) -> Vec<Vec<u8>> {
     let mut pkt = frame[VNET_HDR_LEN..].to_vec();
     let mut scratch = vec![0u8; MAX_SUPER];
     let mut segs = Vec::new();
-    let n = segment(&hdr, &mut pkt, &mut scratch, &mut |s| segs.push(s.to_vec())).unwrap();
+    let n = segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
+        segs.push([h, b].concat())
+    })
+    .unwrap();
     assert_eq!(n, segs.len());
     segs
 }
@@ -177,7 +180,10 @@ fn gso_none_finishes_a_partial_checksum() {
         ..VnetHdr::default()
     };
     let mut out = Vec::new();
-    let n = segment(&hdr, &mut p, &mut [0u8; 16], &mut |s| out = s.to_vec()).unwrap();
+    let n = segment(&hdr, &mut p, &mut [0u8; 16], &mut |h, b| {
+        out = [h, b].concat()
+    })
+    .unwrap();
     assert_eq!(n, 1);
     assert_eq!(
         fold(sum(&out[20..], pseudo_sum(&out, false, PROTO_UDP, 12))),
@@ -190,7 +196,7 @@ fn gso_none_finishes_a_partial_checksum() {
         ..hdr
     };
     assert_eq!(
-        segment(&bad, &mut p, &mut [0u8; 16], &mut |_| {}),
+        segment(&bad, &mut p, &mut [0u8; 16], &mut |_, _| {}),
         Err(OffloadError::BadChecksumOffsets)
     );
 }
@@ -201,7 +207,7 @@ fn bad_gso_frames_are_errors() {
     let (hdr, _) = VnetHdr::parse(&f).unwrap();
     let mut pkt = f[VNET_HDR_LEN..].to_vec();
     let mut scratch = vec![0u8; MAX_SUPER];
-    let mut run = |h: VnetHdr, p: &mut [u8]| segment(&h, p, &mut scratch, &mut |_| {});
+    let mut run = |h: VnetHdr, p: &mut [u8]| segment(&h, p, &mut scratch, &mut |_, _| {});
     assert_eq!(
         run(VnetHdr { gso_size: 0, ..hdr }, &mut pkt.clone()),
         Err(OffloadError::ZeroGsoSize)

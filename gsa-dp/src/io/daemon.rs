@@ -154,15 +154,23 @@ struct Egress<'a> {
 }
 
 impl Egress<'_> {
-    /// Seal `frame` for every target; the sealed packets land directly in the send batch.
-    /// Each target is the remote NVE whose GSA seals the packet (a full mesh has one per peer),
-    /// so a target still waiting for its GSA does not hold back the others.
-    fn send(&mut self, now: Instant, vni: u32, ptype: u16, frame: &[u8], targets: &[SocketAddr]) {
-        for &to in targets {
+    /// Seal the frame `head || body` for every target; the sealed packets land directly in
+    /// the send batch. Each target is the remote NVE whose GSA seals the packet (a full mesh
+    /// has one per peer), so a target still waiting for its GSA does not hold back the others.
+    fn send(
+        &mut self,
+        now: Instant,
+        vni: u32,
+        ptype: u16,
+        frame: (&[u8], &[u8]),
+        to: &[SocketAddr],
+    ) {
+        let (head, body) = frame;
+        for &to in to {
             let slot = self.tx.slot(self.fd);
             match self
                 .dp
-                .outbound_to(now, Some(to.ip()), vni, ptype, frame, slot)
+                .outbound_to_parts(now, Some(to.ip()), vni, ptype, head, body, slot)
             {
                 OutVerdict::Send { len } => self.tx.commit(len, to),
                 OutVerdict::Queued => {}
@@ -411,10 +419,10 @@ impl Worker {
                 fd,
             };
             match hdr {
-                None => eg.send(now, vni, ptype, frame, targets),
+                None => eg.send(now, vni, ptype, (frame, &[]), targets),
                 Some(h) => {
-                    let r = offload::segment(&h, frame, &mut self.scratch, &mut |seg| {
-                        eg.send(now, vni, ptype, seg, targets)
+                    let r = offload::segment(&h, frame, &mut self.scratch, &mut |head, body| {
+                        eg.send(now, vni, ptype, (head, body), targets)
                     });
                     if r.is_err() {
                         self.counters.offload_errors += 1;
