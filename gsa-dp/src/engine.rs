@@ -73,6 +73,9 @@ pub enum InVerdict {
         vni: u32,
         protocol_type: u16,
         inner: Range<usize>,
+        /// Every byte of the inner frame was covered by a verified ICV (a GSO over the whole
+        /// payload): its own checksums need no second check.
+        authenticated: bool,
     },
     /// A verified dummy packet (SEC-GEN-7): nothing to deliver.
     Dummy,
@@ -748,10 +751,15 @@ impl Dataplane {
         let (vni, protocol_type) = (fields.vni, fields.protocol_type);
         let inner_len = end - start - opt_end;
         self.account_in(now, inner_len);
+        let authenticated = self
+            .validated
+            .iter()
+            .any(|v| v.opened.payload_covered == v.opened.payload_total);
         InVerdict::Deliver {
             vni,
             protocol_type,
             inner: start + opt_end..end,
+            authenticated,
         }
     }
 

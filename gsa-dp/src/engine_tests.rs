@@ -74,6 +74,7 @@ fn deliver(b: &mut Dataplane, now: Instant, pkt: &[u8]) -> Result<(u32, u16, Vec
             vni,
             protocol_type,
             inner,
+            ..
         } => Ok((vni, protocol_type, p[inner].to_vec())),
         v => Err(v),
     }
@@ -1165,4 +1166,61 @@ fn sealing_from_parts_equals_sealing_the_assembled_frame() {
             }
         }
     }
+}
+
+/// `authenticated` (the receiver may skip the inner checksums) only when a verified GSO covered
+/// every byte of the inner frame.
+#[test]
+fn delivery_is_authenticated_only_when_every_byte_was_covered() {
+    let inner = ipv6_tcp(&[9; 100]);
+    let auth_of = |alg: Algorithm, payload: PayloadCoverage| {
+        let cov = Coverage {
+            payload,
+            ..Default::default()
+        };
+        let (mut a, mut b, now) = pair(alg, cov);
+        let mut out = vec![0u8; 1024];
+        let OutVerdict::Send { len } = a.outbound(now, 42, 0x86dd, &inner, &mut out) else {
+            panic!()
+        };
+        match b.inbound(now, &mut out[..len]) {
+            InVerdict::Deliver { authenticated, .. } => authenticated,
+            v => panic!("{v:?}"),
+        }
+    };
+    assert!(auth_of(Algorithm::AesGcm128, PayloadCoverage::All));
+    assert!(auth_of(Algorithm::AesGmac128, PayloadCoverage::All));
+    assert!(auth_of(Algorithm::AesGcm128, PayloadCoverage::First(2000)));
+    assert!(!auth_of(Algorithm::AesGcm128, PayloadCoverage::First(30)));
+    assert!(!auth_of(
+        Algorithm::AesGcm128,
+        PayloadCoverage::InnerHeaders
+    ));
+    assert!(!auth_of(
+        Algorithm::AesGcm128,
+        PayloadCoverage::AfterInnerHeaders
+    ));
+    // BYPASS: nothing verified.
+    let now = Instant::now();
+    let bypass = |dir| Policy {
+        id: 1,
+        dir,
+        selectors: Selectors::default(),
+        action: Action::Bypass,
+    };
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    let mut b = Dataplane::new(DataplaneConfig::default());
+    a.set_gsp(vec![bypass(Direction::Out)]).unwrap();
+    b.set_gsp(vec![bypass(Direction::In)]).unwrap();
+    let mut out = vec![0u8; 1024];
+    let OutVerdict::Send { len } = a.outbound(now, 42, 0x86dd, &inner, &mut out) else {
+        panic!()
+    };
+    assert!(matches!(
+        b.inbound(now, &mut out[..len]),
+        InVerdict::Deliver {
+            authenticated: false,
+            ..
+        }
+    ));
 }

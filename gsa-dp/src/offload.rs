@@ -18,6 +18,8 @@
 //! the [`Coalescer`]'s own buffer.
 
 use std::fmt;
+use std::io::IoSlice;
+use std::ops::Range;
 
 /// `sizeof(struct virtio_net_hdr)`: what a tun with `IFF_VNET_HDR` prepends by default.
 pub const VNET_HDR_LEN: usize = 10;
@@ -393,18 +395,61 @@ struct Flow {
     closed: bool,
 }
 
+/// Longest L3 + L4 header a coalesced packet has: IPv6 (40) + TCP with options (60).
+const MAX_HEADERS: usize = 100;
+
 /// Userspace GRO for the tun (receive side): consecutive in-order TCP data segments of one flow
 /// with identical headers (except lengths, IPv4 ID and checksums) become one super-packet,
 /// written with a `virtio_net_hdr` (GSO_TCPV4/6, NEEDS_CSUM) that the kernel accepts as one skb.
 /// Rules follow net/ipv4/tcp_offload.c `tcp_gro_receive`: same ACK number, window and options,
 /// only ACK (and PSH, which ends the super-packet) set, every segment as long as the first
-/// except a shorter last one, valid TCP checksum on each segment.
+/// except a shorter last one, valid TCP checksum on each segment (unless the caller vouches for
+/// the packet: see [`Coalescer::offer`]).
+///
+/// Nothing is copied but the first packet's headers: the coalescer keeps where each payload lies
+/// in the caller's receive buffer, and [`Coalescer::take`] hands the super-packet out as a
+/// `writev` list over that buffer. The caller must therefore take (write out) what is held
+/// before it reuses the buffer, and pass the same buffer to every call in between.
 pub struct Coalescer {
-    buf: Box<[u8]>,
+    /// `virtio_net_hdr` then the first packet's L3/L4 headers (lengths, checksum rewritten at
+    /// [`Self::take`]).
+    head: [u8; VNET_HDR_LEN + MAX_HEADERS],
+    /// Every held packet's payload, as a range of the caller's buffer.
+    parts: Vec<Range<usize>>,
+    /// IP length of the super-packet.
     len: usize,
     flow: Option<Flow>,
     /// Also coalesce UDP datagrams into GSO_UDP_L4 super-packets (tun with TUN_F_USO4/6).
     udp: bool,
+}
+
+/// [`Coalescer::take`]'s result: the slices to write, in order, with one `writev`.
+pub struct Iov<'a> {
+    slices: [IoSlice<'a>; MAX_COALESCE as usize + 1],
+    n: usize,
+}
+
+impl<'a> Iov<'a> {
+    pub fn as_slices(&self) -> &[IoSlice<'a>] {
+        &self.slices[..self.n]
+    }
+
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.as_slices().iter().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, assembled (tests, fuzzing).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.as_slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
+    }
 }
 
 impl Default for Coalescer {
@@ -429,7 +474,8 @@ impl Coalescer {
     /// TUN_F_USO4/6, since the kernel must segment them again for the receiving socket.
     pub fn with_udp(udp: bool) -> Self {
         Coalescer {
-            buf: vec![0u8; VNET_HDR_LEN + MAX_SUPER].into_boxed_slice(),
+            head: [0u8; VNET_HDR_LEN + MAX_HEADERS],
+            parts: Vec::with_capacity(usize::from(MAX_COALESCE)),
             len: 0,
             flow: None,
             udp,
@@ -441,44 +487,52 @@ impl Coalescer {
         self.flow.is_none()
     }
 
-    /// Offer the next IP packet bound for the tun.
-    pub fn offer(&mut self, pkt: &[u8]) -> Offer {
-        let Some((v6, iphl, proto, thl)) = l4_data_segment(pkt, self.udp) else {
+    /// Offer the IP packet `src[pkt]`, bound for the tun. `authenticated`: every byte of it was
+    /// covered by a verified ICV (GEO over the whole payload), so its L4 checksum is not
+    /// checked again: the sending NVE built it or took it from its own stack, and the AEAD
+    /// proves it arrived unchanged (kernel WireGuard marks decrypted packets
+    /// CHECKSUM_UNNECESSARY for the same reason).
+    pub fn offer(&mut self, src: &[u8], pkt: Range<usize>, authenticated: bool) -> Offer {
+        let Some(p) = src.get(pkt.clone()) else {
             return Offer::Ineligible;
         };
+        let Some((v6, iphl, proto, thl)) = l4_data_segment(p, self.udp, authenticated) else {
+            return Offer::Ineligible;
+        };
+        if iphl + thl > MAX_HEADERS {
+            return Offer::Ineligible;
+        }
         let Some(flow) = self.flow else {
-            self.start(pkt, v6, iphl, proto, thl);
+            self.start(p, pkt.start, v6, iphl, proto, thl);
             return Offer::Held;
         };
-        if !self.continues(&flow, pkt, v6, iphl, proto, thl) {
+        if !self.continues(&flow, p, v6, iphl, proto, thl) {
             return Offer::Flush;
         }
-        let payload = &pkt[iphl + thl..];
-        let at = VNET_HDR_LEN + self.len;
-        self.buf[at..at + payload.len()].copy_from_slice(payload);
-        self.len += payload.len();
-        let fl = if proto == PROTO_TCP {
-            pkt[iphl + 13]
-        } else {
-            0
-        };
+        let payload = p.len() - iphl - thl;
+        self.parts.push(pkt.start + iphl + thl..pkt.end);
+        self.len += payload;
+        let fl = if proto == PROTO_TCP { p[iphl + 13] } else { 0 };
         // PSH of a later segment is carried to the super-packet (tcp_gro_receive does the same).
         if proto == PROTO_TCP {
-            self.buf[VNET_HDR_LEN + iphl + 13] |= fl & TCP_PSH;
+            self.head[VNET_HDR_LEN + iphl + 13] |= fl & TCP_PSH;
         }
         self.flow = Some(Flow {
-            next_seq: flow.next_seq.wrapping_add(payload.len() as u32),
+            next_seq: flow.next_seq.wrapping_add(payload as u32),
             count: flow.count + 1,
-            closed: payload.len() < flow.seg || fl & TCP_PSH != 0,
+            closed: payload < flow.seg || fl & TCP_PSH != 0,
             ..flow
         });
         Offer::Held
     }
 
-    fn start(&mut self, pkt: &[u8], v6: bool, iphl: usize, proto: u8, thl: usize) {
-        self.buf[VNET_HDR_LEN..VNET_HDR_LEN + pkt.len()].copy_from_slice(pkt);
-        self.len = pkt.len();
-        let seg = pkt.len() - iphl - thl;
+    fn start(&mut self, p: &[u8], at: usize, v6: bool, iphl: usize, proto: u8, thl: usize) {
+        let hl = iphl + thl;
+        self.head[VNET_HDR_LEN..VNET_HDR_LEN + hl].copy_from_slice(&p[..hl]);
+        self.parts.clear();
+        self.parts.push(at + hl..at + p.len());
+        self.len = p.len();
+        let seg = p.len() - hl;
         let tcp = proto == PROTO_TCP;
         self.flow = Some(Flow {
             v6,
@@ -486,9 +540,9 @@ impl Coalescer {
             proto,
             thl,
             seg,
-            next_seq: get_u32(pkt, iphl + 4).wrapping_add(seg as u32),
+            next_seq: get_u32(p, iphl + 4).wrapping_add(seg as u32),
             count: 1,
-            closed: tcp && pkt[iphl + 13] & TCP_PSH != 0,
+            closed: tcp && p[iphl + 13] & TCP_PSH != 0,
         });
     }
 
@@ -502,9 +556,9 @@ impl Coalescer {
         proto: u8,
         thl: usize,
     ) -> bool {
-        let head = &self.buf[VNET_HDR_LEN..VNET_HDR_LEN + f.iphl + f.thl];
+        let head = &self.head[VNET_HDR_LEN..VNET_HDR_LEN + f.iphl + f.thl];
         let payload = pkt.len() - iphl - thl;
-        let same = |a: usize, b: usize| head[a..b] == pkt[a..b];
+        let same = |a: usize, b: usize| head.get(a..b) == pkt.get(a..b);
         let ip_same = if v6 {
             // version/traffic class/flow label, next header, hop limit, addresses.
             same(0, 4) && same(6, 40)
@@ -537,15 +591,18 @@ impl Coalescer {
             && same(t + 18, t + thl)
     }
 
-    /// The held super-packet with its `virtio_net_hdr`, ready for one tun write; `None` if
-    /// nothing is held. A single segment goes out unchanged (GSO_NONE, checksum already valid).
-    pub fn take(&mut self) -> Option<&[u8]> {
+    /// The held super-packet with its `virtio_net_hdr`, as slices for one tun `writev`; `None`
+    /// if nothing is held, or if `src` is not the buffer the packets were offered from (too
+    /// short: what was held is dropped). A single segment goes out unchanged (GSO_NONE,
+    /// checksum already valid).
+    pub fn take<'a>(&'a mut self, src: &'a [u8]) -> Option<Iov<'a>> {
         let f = self.flow.take()?;
         let total = self.len;
-        let pkt = &mut self.buf[VNET_HDR_LEN..VNET_HDR_LEN + total];
+        let hl = f.iphl + f.thl;
         let hdr = if f.count == 1 {
             VnetHdr::default()
         } else {
+            let pkt = &mut self.head[VNET_HDR_LEN..VNET_HDR_LEN + hl];
             set_ip_len(pkt, f.v6, f.iphl, total);
             // CHECKSUM_PARTIAL: the field holds the pseudo-header sum, the kernel (or the
             // receiving stack, which trusts it) finishes the rest.
@@ -563,14 +620,73 @@ impl Coalescer {
             VnetHdr {
                 flags: F_NEEDS_CSUM,
                 gso_type,
-                hdr_len: (f.iphl + f.thl) as u16,
+                hdr_len: hl as u16,
                 gso_size: f.seg as u16,
                 csum_start: f.iphl as u16,
                 csum_offset,
             }
         };
-        self.buf[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
-        Some(&self.buf[..VNET_HDR_LEN + total])
+        self.head[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
+        let mut iov = Iov {
+            slices: [IoSlice::new(&[]); MAX_COALESCE as usize + 1],
+            n: 1,
+        };
+        iov.slices[0] = IoSlice::new(&self.head[..VNET_HDR_LEN + hl]);
+        for r in &self.parts {
+            iov.slices[iov.n] = IoSlice::new(src.get(r.clone())?);
+            iov.n += 1;
+        }
+        Some(iov)
+    }
+}
+
+/// A [`Coalescer`] over packets that live in separate buffers: each offered packet is copied
+/// into its own arena first (tests, fuzzing, benchmarks; the daemon offers from its receive
+/// buffer directly).
+#[derive(Debug, Default)]
+pub struct CopyingCoalescer {
+    co: Coalescer,
+    arena: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl CopyingCoalescer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_udp(udp: bool) -> Self {
+        CopyingCoalescer {
+            co: Coalescer::with_udp(udp),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.co.is_empty()
+    }
+
+    /// [`Coalescer::offer`] of an unauthenticated packet.
+    pub fn offer(&mut self, pkt: &[u8]) -> Offer {
+        self.offer_with(pkt, false)
+    }
+
+    pub fn offer_with(&mut self, pkt: &[u8], authenticated: bool) -> Offer {
+        let at = self.arena.len();
+        self.arena.extend_from_slice(pkt);
+        self.co
+            .offer(&self.arena, at..at + pkt.len(), authenticated)
+    }
+
+    /// [`Coalescer::take`], assembled.
+    pub fn take(&mut self) -> Option<&[u8]> {
+        let iov = self.co.take(&self.arena)?;
+        self.out.clear();
+        for s in iov.as_slices() {
+            self.out.extend_from_slice(s);
+        }
+        self.arena.clear();
+        Some(&self.out)
     }
 }
 
@@ -586,7 +702,7 @@ fn max_len(v6: bool) -> usize {
 /// options, not a fragment) or IPv6 (no extension headers) packet whose L4 checksum verifies,
 /// and either a TCP segment that carries data with only ACK (and maybe PSH) set, or (with
 /// `udp`) a UDP datagram with a payload and a checksum.
-fn l4_data_segment(pkt: &[u8], udp: bool) -> Option<(bool, usize, u8, usize)> {
+fn l4_data_segment(pkt: &[u8], udp: bool, authenticated: bool) -> Option<(bool, usize, u8, usize)> {
     let proto = match pkt.first()? >> 4 {
         4 => *pkt.get(9)?,
         6 => *pkt.get(6)?,
@@ -630,7 +746,7 @@ fn l4_data_segment(pkt: &[u8], udp: bool) -> Option<(bool, usize, u8, usize)> {
     // The merged packet goes up with a partial checksum the stack will trust: a segment whose
     // own checksum is wrong must reach the socket alone, to be dropped there.
     let l4 = pkt.len() - iphl;
-    if fold(sum(&pkt[iphl..], pseudo_sum(pkt, v6, proto, l4))) != 0xffff {
+    if !authenticated && fold(sum(&pkt[iphl..], pseudo_sum(pkt, v6, proto, l4))) != 0xffff {
         return None;
     }
     Some((v6, iphl, proto, l4hl))
@@ -641,7 +757,8 @@ fn l4_data_segment(pkt: &[u8], udp: bool) -> Option<(bool, usize, u8, usize)> {
 pub fn fuzz_frame(data: &[u8]) -> usize {
     let mut frame = data.to_vec();
     let mut scratch = vec![0u8; MAX_SUPER];
-    let mut co = Coalescer::with_udp(data.first().is_some_and(|b| b & 1 == 1));
+    let mut co = CopyingCoalescer::with_udp(data.first().is_some_and(|b| b & 1 == 1));
+    let trusted = data.first().is_some_and(|b| b & 2 == 2);
     let mut out = 0usize;
     if let Ok((hdr, _)) = VnetHdr::parse(&frame) {
         let pkt = &mut frame[VNET_HDR_LEN..];
@@ -650,9 +767,9 @@ pub fn fuzz_frame(data: &[u8]) -> usize {
             seg.clear();
             seg.extend_from_slice(head);
             seg.extend_from_slice(body);
-            if co.offer(&seg) == Offer::Flush {
+            if co.offer_with(&seg, trusted) == Offer::Flush {
                 out += co.take().map_or(0, <[u8]>::len);
-                co.offer(&seg);
+                co.offer_with(&seg, trusted);
             }
         });
     }

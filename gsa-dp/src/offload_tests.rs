@@ -237,7 +237,7 @@ fn bad_gso_frames_are_errors() {
 }
 
 fn coalesce_all(segs: &[Vec<u8>]) -> Vec<Vec<u8>> {
-    let mut co = Coalescer::new();
+    let mut co = CopyingCoalescer::new();
     let mut out = Vec::new();
     for s in segs {
         match co.offer(s) {
@@ -262,7 +262,7 @@ fn coalesce_all(segs: &[Vec<u8>]) -> Vec<Vec<u8>> {
 fn coalescer_refuses_what_gro_would_not_merge() {
     let f = super_packet(false, &[7; 4000], 1000, TCP_ACK, &[]);
     let segs = segments_of(&f);
-    let mut co = Coalescer::new();
+    let mut co = CopyingCoalescer::new();
     assert_eq!(co.offer(&segs[0]), Offer::Held);
     // Out of order: segment 2 before 1.
     assert_eq!(co.offer(&segs[2]), Offer::Flush);
@@ -464,9 +464,9 @@ fn udp_is_coalesced_only_when_the_tun_takes_uso() {
         assert_eq!(get_u16(s, 4), 0x4321 + i as u16, "IPv4 ID");
         assert!(udp_checksum_ok(s));
     }
-    let mut tcp_only = Coalescer::new();
+    let mut tcp_only = CopyingCoalescer::new();
     assert_eq!(tcp_only.offer(&segs[0]), Offer::Ineligible);
-    let mut co = Coalescer::with_udp(true);
+    let mut co = CopyingCoalescer::with_udp(true);
     for s in &segs {
         assert_eq!(co.offer(s), Offer::Held);
     }
@@ -504,7 +504,7 @@ proptest! {
         for s in &segs {
             prop_assert!(udp_checksum_ok(s));
         }
-        let mut co = Coalescer::with_udp(true);
+        let mut co = CopyingCoalescer::with_udp(true);
         let mut out = Vec::new();
         for s in &segs {
             if co.offer(s) == Offer::Flush {
@@ -518,4 +518,46 @@ proptest! {
             prop_assert_eq!(&out[0], &f);
         }
     }
+}
+
+/// An authenticated segment is merged without its checksum being checked (the AEAD vouched for
+/// it); an unauthenticated one with a bad checksum never is.
+#[test]
+fn authenticated_segments_skip_the_checksum_check() {
+    let f = super_packet(false, &[7; 3000], 1000, TCP_ACK, &[]);
+    let segs = segments_of(&f);
+    let mut bad = segs[1].clone();
+    bad[60] ^= 1;
+    let mut co = CopyingCoalescer::new();
+    assert_eq!(co.offer(&segs[0]), Offer::Held);
+    assert_eq!(co.offer(&bad), Offer::Ineligible);
+    assert_eq!(co.offer_with(&bad, true), Offer::Held);
+    let merged = co.take().unwrap().to_vec();
+    let (h, p) = VnetHdr::parse(&merged).unwrap();
+    assert_eq!((h.gso_type, p.len()), (GSO_TCPV4, 40 + 2000));
+    assert_eq!(p[40 + 1000], bad[40], "the payload as it came");
+}
+
+/// The zero-copy coalescer writes out slices of the caller's buffer: header first, then each
+/// payload in place; a buffer that no longer holds them yields nothing rather than a panic.
+#[test]
+fn coalescer_points_into_the_receive_buffer() {
+    let f = super_packet(true, &[3; 2500], 1200, TCP_ACK, &TS_OPTS);
+    let segs = segments_of(&f);
+    let rx: Vec<u8> = segs.concat();
+    let mut co = Coalescer::new();
+    let mut at = 0;
+    for s in &segs {
+        assert_eq!(co.offer(&rx, at..at + s.len(), false), Offer::Held);
+        at += s.len();
+    }
+    let iov = co.take(&rx).unwrap();
+    assert_eq!(iov.as_slices().len(), 1 + segs.len());
+    assert_eq!(iov.to_vec(), f, "segment then coalesce is the identity");
+    let p0 = segs[0].len() - 1200;
+    assert!(std::ptr::eq(iov.as_slices()[1].as_ptr(), rx[p0..].as_ptr()));
+    assert_eq!(co.offer(&rx, 0..segs[0].len(), false), Offer::Held);
+    assert!(co.take(&rx[..10]).is_none());
+    assert!(co.is_empty());
+    assert_eq!(co.offer(&rx, 0..rx.len() + 1, false), Offer::Ineligible);
 }

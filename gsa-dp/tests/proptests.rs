@@ -52,7 +52,7 @@ proptest! {
         };
         let mut pkt = out[..len].to_vec();
         match rx.inbound(now, &mut pkt) {
-            InVerdict::Deliver { vni: v, protocol_type, inner } => {
+            InVerdict::Deliver { vni: v, protocol_type, inner, .. } => {
                 prop_assert_eq!(v, vni);
                 prop_assert_eq!(protocol_type, ptype);
                 prop_assert_eq!(&pkt[inner], &frame[..]);

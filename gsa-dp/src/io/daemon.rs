@@ -181,8 +181,8 @@ impl Egress<'_> {
 }
 
 /// A packet opened by the engine, waiting (after the lock is released) for its tun write:
-/// device index and the inner packet's range in the receive buffer.
-type Delivery = (usize, Range<usize>);
+/// device index, the inner packet's range in the receive buffer, whether it was authenticated.
+type Delivery = (usize, Range<usize>, bool);
 
 fn lock(dp: &Mutex<Dataplane>) -> MutexGuard<'_, Dataplane> {
     // A worker that panicked cannot have left the engine half-updated in a way that matters
@@ -473,9 +473,10 @@ impl Worker {
                     );
                 }
                 drop(g);
-                for (t, r) in self.deliveries.drain(..) {
-                    deliver(&mut self.tuns[t], &mut self.counters, &self.rx[r]);
+                for (t, r, auth) in self.deliveries.drain(..) {
+                    deliver(&mut self.tuns[t], &mut self.counters, &self.rx, r, auth);
                 }
+                flush_coalesced(&mut self.tuns, &mut self.counters, &self.rx);
             } else {
                 let n = match self.rx_batch.recv(fd) {
                     Ok(n) => n,
@@ -497,17 +498,14 @@ impl Worker {
                     );
                 }
                 drop(g);
-                for (t, r) in self.deliveries.drain(..) {
-                    deliver(
-                        &mut self.tuns[t],
-                        &mut self.counters,
-                        &self.rx_batch.bytes()[r],
-                    );
+                let src = self.rx_batch.bytes();
+                for (t, r, auth) in self.deliveries.drain(..) {
+                    deliver(&mut self.tuns[t], &mut self.counters, src, r, auth);
                 }
+                // Coalesced payloads point into this batch's buffer: out before it is reused.
+                flush_coalesced(&mut self.tuns, &mut self.counters, src);
             }
-            flush_coalesced(&mut self.tuns, &mut self.counters);
         }
-        flush_coalesced(&mut self.tuns, &mut self.counters);
     }
 }
 
@@ -696,6 +694,7 @@ fn open(
         vni,
         protocol_type,
         inner,
+        authenticated,
     } = dp.inbound(now, datagram)
     else {
         return;
@@ -704,49 +703,53 @@ fn open(
         .iter()
         .position(|t| t.vni == vni && t.dev.carries(protocol_type))
     {
-        Some(t) => out.push((t, base + inner.start..base + inner.end)),
+        Some(t) => out.push((t, base + inner.start..base + inner.end, authenticated)),
         None => counters.no_device += 1,
     }
 }
 
-/// Hand one inner packet to its device (through the device's coalescer if it has one).
-fn deliver(t: &mut Tun, counters: &mut IoCounters, pkt: &[u8]) {
+/// Hand the inner packet `src[pkt]` to its device (through the device's coalescer if it has
+/// one; what it holds points into `src`, see [`flush_coalesced`]).
+fn deliver(t: &mut Tun, counters: &mut IoCounters, src: &[u8], pkt: Range<usize>, auth: bool) {
     let Some(co) = t.co.as_mut() else {
-        if t.dev.send(pkt).is_err() {
+        if t.dev.send(&src[pkt]).is_err() {
             counters.tun_write_errors += 1;
         }
         return;
     };
-    let mut offer = co.offer(pkt);
+    let mut offer = co.offer(src, pkt.clone(), auth);
     if offer == Offer::Flush {
-        if let Some(sp) = co.take() {
-            if t.dev.send(sp).is_err() {
-                counters.tun_write_errors += 1;
-            }
-        }
-        offer = co.offer(pkt);
+        write_held(&mut t.dev, co, counters, src);
+        offer = co.offer(src, pkt.clone(), auth);
     }
     if offer == Offer::Held {
         return;
     }
     // Not coalescable: what is held goes first, to keep the order.
-    if let Some(sp) = co.take() {
-        if t.dev.send(sp).is_err() {
-            counters.tun_write_errors += 1;
-        }
-    }
-    if t.dev.send_plain_vnet(pkt).is_err() {
+    write_held(&mut t.dev, co, counters, src);
+    if t.dev.send_plain_vnet(&src[pkt]).is_err() {
         counters.tun_write_errors += 1;
     }
 }
 
-/// Write out every held super-packet (end of a receive batch).
-fn flush_coalesced(tuns: &mut [Tun], counters: &mut IoCounters) {
+/// Write out what `co` holds (payloads in `src`), if anything.
+fn write_held(dev: &mut Device, co: &mut Coalescer, counters: &mut IoCounters, src: &[u8]) {
+    let was_held = !co.is_empty();
+    let written = co.take(src).map(|iov| dev.send_vectored(iov.as_slices()));
+    match written {
+        Some(Ok(_)) => {}
+        Some(Err(_)) => counters.tun_write_errors += 1,
+        None if was_held => counters.offload_errors += 1,
+        None => {}
+    }
+}
+
+/// Write out every held super-packet. Must run before the receive buffer `src` the held
+/// payloads point into is reused (end of every receive batch).
+fn flush_coalesced(tuns: &mut [Tun], counters: &mut IoCounters, src: &[u8]) {
     for t in tuns.iter_mut() {
-        if let Some(sp) = t.co.as_mut().and_then(Coalescer::take) {
-            if t.dev.send(sp).is_err() {
-                counters.tun_write_errors += 1;
-            }
+        if let Some(co) = t.co.as_mut() {
+            write_held(&mut t.dev, co, counters, src);
         }
     }
 }

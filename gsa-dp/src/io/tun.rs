@@ -136,6 +136,11 @@ impl Device {
         self.file.write(frame)
     }
 
+    /// One frame given as slices (a coalesced super-packet: header and payloads in place).
+    pub fn send_vectored(&mut self, frame: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.file.write_vectored(frame)
+    }
+
     /// One plain IP packet to a device with [`Self::vnet`]: an all-zero header (no GSO, checksum
     /// complete) then the packet, in one `writev`.
     pub fn send_plain_vnet(&mut self, pkt: &[u8]) -> io::Result<usize> {
