@@ -39,6 +39,8 @@ const TUN_BASE: usize = 16;
 const CLIENT_BASE: usize = 1 << 16;
 /// Largest frame we read: a tun never hands out more than 64 KiB (plus its virtio_net_hdr).
 const BUF: usize = 65536 + 512;
+/// GRO trains the receive buffer holds before coalesced payloads must be written out.
+const RX_WINDOWS: usize = 4;
 
 /// Outer IPv4/IPv6 header, UDP header, Geneve fixed header, one GSO (RFC 8926 §3.4; DESIGN.md).
 const IPV4_HDR: u32 = 20;
@@ -232,7 +234,7 @@ impl Worker {
             local: s.local,
             port: s.port,
             tuns: s.tuns,
-            rx: vec![0; BUF],
+            rx: vec![0; BUF * RX_WINDOWS],
             scratch: vec![0; BUF],
             batch: TxBatch::new(s.offloads.gso),
             rx_batch: RxBatch::new(),
@@ -439,14 +441,25 @@ impl Worker {
     /// go to the tuns (coalesced where the tun takes offloads).
     fn udp_ready(&mut self, dp: &Mutex<Dataplane>, now: Instant) {
         let fd = self.udp.as_raw_fd();
+        // GRO trains land in successive windows of the receive buffer, so a super-packet can
+        // be coalesced across trains (a 64 KiB TCP super-packet leaves as a train of 45
+        // segments and one of 4); held payloads are written out before a window is reused.
+        let mut window = 0;
         loop {
             self.deliveries.clear();
             if self.gro {
-                let (n, seg) = match batch::recv_gro(fd, &mut self.rx, &mut self.gro_cmsg) {
+                if window == RX_WINDOWS {
+                    flush_coalesced(&mut self.tuns, &mut self.counters, &self.rx);
+                    window = 0;
+                }
+                let w = window * BUF;
+                let got = batch::recv_gro(fd, &mut self.rx[w..w + BUF], &mut self.gro_cmsg);
+                let (n, seg) = match got {
                     Ok(r) => r,
                     Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EMSGSIZE) => continue,
                     Err(_) => break,
                 };
+                window += 1;
                 let mut g = lock(dp);
                 if n == 0 {
                     // An empty datagram is malformed Geneve: the engine counts it (never a
@@ -456,19 +469,19 @@ impl Worker {
                         &self.tuns,
                         &mut self.counters,
                         now,
-                        &mut self.rx[..0],
-                        0,
+                        &mut self.rx[w..w],
+                        w,
                         &mut self.deliveries,
                     );
                 }
-                for (k, d) in self.rx[..n].chunks_mut(seg.max(1)).enumerate() {
+                for (k, d) in self.rx[w..w + n].chunks_mut(seg.max(1)).enumerate() {
                     open(
                         &mut g,
                         &self.tuns,
                         &mut self.counters,
                         now,
                         d,
-                        k * seg,
+                        w + k * seg,
                         &mut self.deliveries,
                     );
                 }
@@ -476,7 +489,6 @@ impl Worker {
                 for (t, r, auth) in self.deliveries.drain(..) {
                     deliver(&mut self.tuns[t], &mut self.counters, &self.rx, r, auth);
                 }
-                flush_coalesced(&mut self.tuns, &mut self.counters, &self.rx);
             } else {
                 let n = match self.rx_batch.recv(fd) {
                     Ok(n) => n,
@@ -506,6 +518,7 @@ impl Worker {
                 flush_coalesced(&mut self.tuns, &mut self.counters, src);
             }
         }
+        flush_coalesced(&mut self.tuns, &mut self.counters, &self.rx);
     }
 }
 
