@@ -331,8 +331,16 @@ impl Dataplane {
         inner: &[u8],
         out: &mut [u8],
     ) -> OutVerdict {
-        let inner = Payload::whole(inner);
-        self.outbound_payload(now, peer, vni, protocol_type, options, inner, out)
+        let v = self.outbound_inner(
+            now,
+            peer,
+            vni,
+            protocol_type,
+            options,
+            Payload::whole(inner),
+            out,
+        );
+        self.counted(v)
     }
 
     /// Like [`Self::outbound_to`] for a frame given as `head` followed by `body`: a TSO segment
@@ -355,33 +363,29 @@ impl Dataplane {
         // byte the parser reads is in `head`, so it sees what it would in the assembled frame.
         let info = inner::parse(protocol_type, head);
         if body.is_empty() || (info.src_port.is_some() && info.headers_len == Some(head.len())) {
-            let inner = Payload { head, body };
-            return self.outbound_payload(now, peer, vni, protocol_type, &[], inner, out);
+            let v = self.outbound_inner(
+                now,
+                peer,
+                vni,
+                protocol_type,
+                &[],
+                Payload { head, body },
+                out,
+            );
+            return self.counted(v);
         }
         let mut joined = std::mem::take(&mut self.joined);
         joined.clear();
         joined.extend_from_slice(head);
         joined.extend_from_slice(body);
         let inner = Payload::whole(&joined);
-        let v = self.outbound_payload(now, peer, vni, protocol_type, &[], inner, out);
+        let v = self.outbound_inner(now, peer, vni, protocol_type, &[], inner, out);
         self.joined = joined;
-        v
+        self.counted(v)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn outbound_payload(
-        &mut self,
-        now: Instant,
-        peer: Option<IpAddr>,
-        vni: u32,
-        protocol_type: u16,
-        options: &[u8],
-        inner: Payload<'_>,
-        out: &mut [u8],
-    ) -> OutVerdict {
-        // A dual-stack socket's view of an IPv4 peer is IPv4-mapped; GSAs and ACQUIRE use IPv4.
-        let peer = peer.map(|p| p.to_canonical());
-        let v = self.outbound_inner(now, peer, vni, protocol_type, options, inner, out);
+    /// Count a dropped outbound packet.
+    fn counted(&mut self, v: OutVerdict) -> OutVerdict {
         if let OutVerdict::Drop(r) = v {
             self.stats.drops.inc(r);
         }
@@ -399,6 +403,8 @@ impl Dataplane {
         inner: Payload<'_>,
         out: &mut [u8],
     ) -> OutVerdict {
+        // A dual-stack socket's view of an IPv4 peer is IPv4-mapped; GSAs and ACQUIRE use IPv4.
+        let peer = peer.map(|p| p.to_canonical());
         if vni > 0x00ff_ffff || options.len() > MAX_OPT_LEN || !options.len().is_multiple_of(4) {
             return OutVerdict::Drop(DropReason::Malformed);
         }
