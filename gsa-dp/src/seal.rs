@@ -117,33 +117,46 @@ impl<'a> Src<'a> {
     }
 }
 
-/// Split option TLVs into (uncovered, covered) lengths while copying them to `u_out`/`c_out`
-/// in order. `covered` decides per option.
-fn partition_options(
+/// (uncovered, covered) byte lengths of the option TLVs, `covered` deciding per option.
+fn option_lens(
     options: &[u8],
-    mut covered: impl FnMut(u16, u8) -> bool,
-    u_out: &mut [u8],
-    c_out: &mut [u8],
+    covered: &impl Fn(u16, u8) -> bool,
 ) -> Result<(usize, usize), DropReason> {
     let (mut u, mut c) = (0, 0);
     for opt in OptionIter::new(options, HEADER_LEN) {
         let o = opt.map_err(|_| DropReason::Malformed)?;
-        let tlv = &options[o.offset - HEADER_LEN..o.offset - HEADER_LEN + o.total_len()];
         if covered(o.class, o.type_) {
-            c_out
-                .get_mut(c..c + tlv.len())
-                .ok_or(DropReason::BufferTooSmall)?
-                .copy_from_slice(tlv);
-            c += tlv.len();
+            c += o.total_len();
         } else {
-            u_out
-                .get_mut(u..u + tlv.len())
-                .ok_or(DropReason::BufferTooSmall)?
-                .copy_from_slice(tlv);
-            u += tlv.len();
+            u += o.total_len();
         }
     }
     Ok((u, c))
+}
+
+/// Copy option TLVs in order to `u_out` (uncovered) or `c_out` (covered), which are exactly as
+/// long as [`option_lens`] says: straight into the packet being built, no staging buffer.
+fn partition_options(
+    options: &[u8],
+    covered: &impl Fn(u16, u8) -> bool,
+    u_out: &mut [u8],
+    c_out: &mut [u8],
+) -> Result<(), DropReason> {
+    let (mut u, mut c) = (0, 0);
+    for opt in OptionIter::new(options, HEADER_LEN) {
+        let o = opt.map_err(|_| DropReason::Malformed)?;
+        let tlv = &options[o.offset - HEADER_LEN..o.offset - HEADER_LEN + o.total_len()];
+        let (out, at) = if covered(o.class, o.type_) {
+            (&mut *c_out, &mut c)
+        } else {
+            (&mut *u_out, &mut u)
+        };
+        out.get_mut(*at..*at + tlv.len())
+            .ok_or(DropReason::BufferTooSmall)?
+            .copy_from_slice(tlv);
+        *at += tlv.len();
+    }
+    Ok(())
 }
 
 fn set_opt_len(hdr: &mut [u8], bytes: usize) -> Result<(), DropReason> {
@@ -189,14 +202,8 @@ pub(crate) fn apply_geo(
     };
     let hidden = cov.hidden_header || dummy;
     // Options: uncovered stay in the option area; covered ones go into the ciphertext.
-    let mut u_buf = [0u8; MAX_OPT_LEN];
-    let mut c_buf = [0u8; MAX_OPT_LEN];
-    let (u_len, c_len) = partition_options(
-        src.options,
-        |c, t| cov.options.covers(c, t),
-        &mut u_buf,
-        &mut c_buf,
-    )?;
+    let covers = |c, t| cov.options.covers(c, t);
+    let (u_len, c_len) = option_lens(src.options, &covers)?;
     let ext = 2 + if hidden { 6 } else { 0 } + usize::from(c_len > 0);
     let base = c_len + pcov_len + ext;
     let pad = pad_len(cov.padding, base);
@@ -216,12 +223,16 @@ pub(crate) fn apply_geo(
     if hidden {
         dst[2..8].fill(0);
     }
-    dst[HEADER_LEN..g].copy_from_slice(&u_buf[..u_len]);
     p.copy_to(0..h_len, &mut dst[g + OPTION_LEN..cs]);
     // Plaintext.
-    let mut w = cs;
-    dst[w..w + c_len].copy_from_slice(&c_buf[..c_len]);
-    w += c_len;
+    let (front, plain) = dst.split_at_mut(cs);
+    partition_options(
+        src.options,
+        &covers,
+        &mut front[HEADER_LEN..g],
+        &mut plain[..c_len],
+    )?;
+    let mut w = cs + c_len;
     p.copy_to(h_len..h_len + pcov_len, &mut dst[w..w + pcov_len]);
     w += pcov_len;
     dst[w..w + pad].fill(0);
@@ -314,15 +325,9 @@ pub(crate) fn apply_gao(
         PayloadCoverage::InnerHeaders => src.inner_headers.unwrap_or(p.len()).min(p.len()),
         PayloadCoverage::All | PayloadCoverage::AfterInnerHeaders => p.len(),
     };
-    let mut u_buf = [0u8; MAX_OPT_LEN];
-    let mut c_buf = [0u8; MAX_OPT_LEN];
     let is_gso = |c: u16, t: u8| GsoKind::classify(c, t, class).is_some();
-    let (u_len, c_len) = partition_options(
-        src.options,
-        |c, t| is_gso(c, t) || cov.options.covers(c, t),
-        &mut u_buf,
-        &mut c_buf,
-    )?;
+    let covers = |c, t| is_gso(c, t) || cov.options.covers(c, t);
+    let (u_len, c_len) = option_lens(src.options, &covers)?;
     let cov_len = u16::try_from(c_len + pcov_len).map_err(|_| DropReason::BufferTooSmall)?;
     let g = HEADER_LEN + u_len;
     let cs = g + OPTION_LEN;
@@ -332,8 +337,13 @@ pub(crate) fn apply_gao(
     }
     dst[..8].copy_from_slice(&src.hdr);
     set_opt_len(&mut dst[..8], u_len + OPTION_LEN + c_len)?;
-    dst[HEADER_LEN..g].copy_from_slice(&u_buf[..u_len]);
-    dst[cs..cs + c_len].copy_from_slice(&c_buf[..c_len]);
+    let (front, covered) = dst.split_at_mut(cs);
+    partition_options(
+        src.options,
+        &covers,
+        &mut front[HEADER_LEN..g],
+        &mut covered[..c_len],
+    )?;
     p.copy_to(0..p.len(), &mut dst[cs + c_len..total]);
     let hdr = [
         dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7],
