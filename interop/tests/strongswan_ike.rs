@@ -546,12 +546,29 @@ fn strongswan_initiates(p: &mut Pair, seen: usize) -> (u64, (String, String)) {
     (up["uid"].as_u64().unwrap(), spis_of(&up))
 }
 
+/// We initiate and wait until charon lists exactly that IKE SA (`what`: for the failure text).
+fn nvesec_initiates_listed(p: &mut Pair, what: &str) -> (u64, (String, String)) {
+    let (uid, spis) = nvesec_initiates(p);
+    let out = p.wait_sas(what, |o| !listed_spis(o).is_empty());
+    assert_listed(p, &out, &spis, false);
+    (uid, spis)
+}
+
+/// Delete our IKE SA `uid`, then strongSwan initiates and charon lists exactly the new one.
+fn delete_then_strongswan_initiates(p: &mut Pair, uid: u64) -> (u64, (String, String)) {
+    p.driver.command(&format!("delete-ike {uid}")).unwrap();
+    p.wait_sas("deleted", |o| !o.contains("nve: #"));
+    let seen = p.driver.events().len();
+    let (ss_uid, spis) = strongswan_initiates(p, seen);
+    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
+    assert_listed(p, &out, &spis, true);
+    (ss_uid, spis)
+}
+
 #[test]
 fn psk_nvesec_initiates_rekeys_both_ways_and_deletes() {
     let mut p = Pair::new(Setup::default());
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, spis) = nvesec_initiates_listed(&mut p, "established");
     p.wait_log(&format!(
         "IKE_SA nve[1] established between {SS_IP}[{SS_ID}]...{NVE_IP}[{NVE_ID}]"
     ));
@@ -659,9 +676,7 @@ fn certificates_both_directions(kt: KeyType, ss_alg: &str) {
     let certs = String::from_utf8_lossy(&certs.stdout);
     assert!(certs.contains(&format!("altNames:  {SS_ID}")), "{certs}");
 
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, spis) = nvesec_initiates_listed(&mut p, "established");
     p.wait_log(&format!(
         "received end entity cert \"O=nvesec, CN={NVE_ID}\""
     ));
@@ -770,9 +785,7 @@ fn proposal_selection_invalid_ke_and_sha384_rekeys() {
     p.wait_sas("deleted", |o| !o.contains("nve: #"));
 
     let seen = p.driver.events().len();
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established by us", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, spis) = nvesec_initiates_listed(&mut p, "established by us");
     p.assert_keys_match(&spis.0, &spis.1);
     p.driver.command(&format!("rekey-ike {uid}")).unwrap();
     let rk = p.event_after(seen, "event", |e| e["event"] == "ike_sa_rekeyed");
@@ -854,13 +867,7 @@ fn fragmented_certificate_exchanges_both_ways() {
     assert!(log.contains("reassembled fragmented IKE message"), "{log}");
     assert!(log.contains("splitting IKE message"), "{log}");
     p.assert_keys_match(&spis.0, &spis.1);
-    p.driver.command(&format!("delete-ike {uid}")).unwrap();
-    p.wait_sas("deleted", |o| !o.contains("nve: #"));
-
-    let seen = p.driver.events().len();
-    let (_, spis) = strongswan_initiates(&mut p, seen);
-    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, true);
+    delete_then_strongswan_initiates(&mut p, uid);
     let log = p.charon.log();
     assert!(log.contains("parsed IKE_AUTH response 1 [ EF(1/"), "{log}");
     assert_eq!(
@@ -1132,18 +1139,11 @@ fn dn_identities_with_ecdsa_certificates_both_directions() {
         ss_childless: "force",
         ..Setup::default()
     });
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, _) = nvesec_initiates_listed(&mut p, "established");
     p.wait_log(&format!(
         "authentication of 'O=nvesec, CN={NVE_ID}' with ECDSA_WITH_SHA256_DER successful"
     ));
-    p.driver.command(&format!("delete-ike {uid}")).unwrap();
-    p.wait_sas("deleted", |o| !o.contains("nve: #"));
-    let seen = p.driver.events().len();
-    let (_, spis) = strongswan_initiates(&mut p, seen);
-    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, true);
+    let (_, spis) = delete_then_strongswan_initiates(&mut p, uid);
     p.assert_keys_match(&spis.0, &spis.1);
 }
 
@@ -1296,18 +1296,11 @@ fn ipv4_address_identities() {
         ss_childless: "force",
         ..Setup::default()
     });
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, _) = nvesec_initiates_listed(&mut p, "established");
     p.wait_log(&format!(
         "authentication of '{NVE_IP}' with pre-shared key successful"
     ));
-    p.driver.command(&format!("delete-ike {uid}")).unwrap();
-    p.wait_sas("deleted", |o| !o.contains("nve: #"));
-    let seen = p.driver.events().len();
-    let (_, spis) = strongswan_initiates(&mut p, seen);
-    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, true);
+    let (_, spis) = delete_then_strongswan_initiates(&mut p, uid);
     p.assert_keys_match(&spis.0, &spis.1);
 }
 
@@ -1422,20 +1415,13 @@ fn ipv6_underlay_with_certificates_and_cookies() {
         cookie_threshold: Some(0),
         ..Setup::default()
     });
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established over IPv6", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, spis) = nvesec_initiates_listed(&mut p, "established over IPv6");
     assert_eq!(
         p.driver.status().unwrap()[0]["remote"],
         "[fd00:6e76::2]:500"
     );
     p.assert_keys_match(&spis.0, &spis.1);
-    p.driver.command(&format!("delete-ike {uid}")).unwrap();
-    p.wait_sas("deleted", |o| !o.contains("nve: #"));
-    let seen = p.driver.events().len();
-    let (_, spis) = strongswan_initiates(&mut p, seen);
-    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, true);
+    let (_, spis) = delete_then_strongswan_initiates(&mut p, uid);
     assert!(p
         .charon
         .log()
@@ -1482,17 +1468,10 @@ fn intermediate_ca_chains_both_directions() {
         ss_childless: "force",
         ..Setup::default()
     });
-    let (uid, spis) = nvesec_initiates(&mut p);
-    let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, false);
+    let (uid, _) = nvesec_initiates_listed(&mut p, "established");
     p.wait_log("received issuer cert \"C=CH, O=nvesec, CN=nve intermediate\"");
     p.wait_log("sending issuer cert \"C=CH, O=nvesec, CN=ss intermediate\"");
-    p.driver.command(&format!("delete-ike {uid}")).unwrap();
-    p.wait_sas("deleted", |o| !o.contains("nve: #"));
-    let seen = p.driver.events().len();
-    let (_, spis) = strongswan_initiates(&mut p, seen);
-    let out = p.wait_sas("established by strongSwan", |o| !listed_spis(o).is_empty());
-    assert_listed(&p, &out, &spis, true);
+    let (_, spis) = delete_then_strongswan_initiates(&mut p, uid);
     p.assert_keys_match(&spis.0, &spis.1);
 }
 
