@@ -546,6 +546,21 @@ fn strongswan_initiates(p: &mut Pair, seen: usize) -> (u64, (String, String)) {
     (up["uid"].as_u64().unwrap(), spis_of(&up))
 }
 
+/// charon's log shows exactly one N(COOKIE) answer to an IKE_SA_INIT and the retry carrying the
+/// cookie first (RFC 7296 §2.6): demanded by charon (`charon_demands`) or by us.
+fn assert_one_cookie_round(p: &Pair, charon_demands: bool) {
+    let (answer, retry) = if charon_demands {
+        ("generating", "parsed")
+    } else {
+        ("parsed", "generating")
+    };
+    let log = p.charon.log();
+    let cookie = format!("{answer} IKE_SA_INIT response 0 [ N(COOKIE) ]");
+    assert_eq!(log.matches(cookie.as_str()).count(), 1, "{log}");
+    let again = format!("{retry} IKE_SA_INIT request 0 [ N(COOKIE) SA KE No");
+    assert!(log.contains(&again), "{log}");
+}
+
 /// We initiate and wait until charon lists exactly that IKE SA (`what`: for the failure text).
 fn nvesec_initiates_listed(p: &mut Pair, what: &str) -> (u64, (String, String)) {
     let (uid, spis) = nvesec_initiates(p);
@@ -747,17 +762,7 @@ fn strongswan_initiates_against_cookie_demand() {
     let (_, spis) = strongswan_initiates(&mut p, 0);
     let out = p.wait_sas("established", |o| !listed_spis(o).is_empty());
     assert_listed(&p, &out, &spis, true);
-    let log = p.charon.log();
-    assert_eq!(
-        log.matches("parsed IKE_SA_INIT response 0 [ N(COOKIE) ]")
-            .count(),
-        1,
-        "{log}"
-    );
-    assert!(
-        log.contains("generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE No"),
-        "{log}"
-    );
+    assert_one_cookie_round(&p, false);
     p.assert_keys_match(&spis.0, &spis.1);
 }
 
@@ -1331,17 +1336,7 @@ fn nvesec_initiates_against_strongswan_cookie_demand() {
             .iter()
             .any(|s| (s.0.clone(), s.1.clone()) == spis)
     });
-    let log = p.charon.log();
-    assert_eq!(
-        log.matches("generating IKE_SA_INIT response 0 [ N(COOKIE) ]")
-            .count(),
-        1,
-        "{log}"
-    );
-    assert!(
-        log.contains("parsed IKE_SA_INIT request 0 [ N(COOKIE) SA KE No"),
-        "{log}"
-    );
+    assert_one_cookie_round(&p, true);
     p.assert_keys_match(&spis.0, &spis.1);
 }
 
