@@ -541,3 +541,11 @@ impl NvePair {
         })
     }
 }
+
+/// Every NVE's daemon log, each under its name (failure messages).
+pub fn logs(nves: &[Nve]) -> String {
+    nves.iter()
+        .map(|n| format!("--- {} ---\n{}", n.cfg.name, n.log()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

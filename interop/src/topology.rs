@@ -889,12 +889,35 @@ pub fn ping(ns: &Netns, dst: &str, count: u32, pattern: Option<&[u8]>) -> u32 {
         let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
         c.args(["-p", &hex]);
     }
-    let out = match c.arg(dst).output() {
-        Ok(o) => o,
-        Err(_) => return 0,
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    match c.arg(dst).output() {
+        Ok(o) => ping_replies(&String::from_utf8_lossy(&o.stdout)),
+        Err(_) => 0,
+    }
+}
+
+/// `ping -c COUNT -i 0.2 -W WAIT -q DST` in `ns`: replies received, and ping's output (for
+/// failure messages).
+pub fn ping_output(ns: &Netns, dst: &str, count: u32, wait: u32) -> (u32, String) {
+    let out = ns
+        .command("ping")
+        .args([
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            &wait.to_string(),
+        ])
+        .args(["-q", dst])
+        .output()
+        .expect("run ping");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (ping_replies(&text), text)
+}
+
+/// "N packets transmitted, M received": M (0 if ping printed no summary).
+fn ping_replies(text: &str) -> u32 {
+    text.lines()
         .find_map(|l| {
             let (_, rest) = l.split_once(" packets transmitted, ")?;
             rest.split_whitespace().next()?.parse().ok()

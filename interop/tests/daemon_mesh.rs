@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use nvesec_interop::dataplane::json_u64;
-use nvesec_interop::nve::{Ca, Nve};
-use nvesec_interop::topology::Topology;
+use nvesec_interop::nve::{logs, Ca, Nve};
+use nvesec_interop::topology::{ping_output, Topology};
 use nvesec_interop::{require_root, Netns};
 use serde_json::Value;
 
@@ -92,27 +92,7 @@ fn config(t: &Topology, k: usize) -> String {
 
 /// `ping -c COUNT -i 0.2 -W 2 DST`: replies received, and the output.
 fn ping(ns: &Netns, dst: &str, count: u32) -> (u32, String) {
-    let out = ns
-        .command("ping")
-        .args(["-c", &count.to_string(), "-i", "0.2", "-W", "2", "-q", dst])
-        .output()
-        .expect("run ping");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let rx = text
-        .lines()
-        .find_map(|l| {
-            let (_, rest) = l.split_once(" packets transmitted, ")?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .unwrap_or(0);
-    (rx, text)
-}
-
-fn logs(nves: &[Nve]) -> String {
-    nves.iter()
-        .map(|n| format!("--- {} ---\n{}", n.cfg.name, n.log()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    ping_output(ns, dst, count, 2)
 }
 
 /// Two established IKE SAs, each with the two children installed.

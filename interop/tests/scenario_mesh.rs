@@ -16,9 +16,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use nvesec_interop::dataplane::json_u64;
-use nvesec_interop::nve::{Ca, Nve};
-use nvesec_interop::topology::{Scenario, Topology};
-use nvesec_interop::{require_root, Netns};
+use nvesec_interop::nve::{logs, Ca, Nve};
+use nvesec_interop::require_root;
+use nvesec_interop::topology::{ping_output as ping, Scenario, Topology};
 use serde_json::Value;
 
 /// (network and child name, VNI, device, third octet of the tenant prefix).
@@ -207,39 +207,6 @@ impl Mesh {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         })
     }
-}
-
-/// `ping -c COUNT -i 0.2 -W WAIT DST`: replies received, and the output.
-fn ping(ns: &Netns, dst: &str, count: u32, wait: u32) -> (u32, String) {
-    let out = ns
-        .command("ping")
-        .args([
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.2",
-            "-W",
-            &wait.to_string(),
-        ])
-        .args(["-q", dst])
-        .output()
-        .expect("run ping");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let rx = text
-        .lines()
-        .find_map(|l| {
-            let (_, rest) = l.split_once(" packets transmitted, ")?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .unwrap_or(0);
-    (rx, text)
-}
-
-fn logs(nves: &[Nve]) -> String {
-    nves.iter()
-        .map(|n| format!("--- {} ---\n{}", n.cfg.name, n.log()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn stats(n: &Nve) -> String {
