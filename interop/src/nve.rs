@@ -305,7 +305,6 @@ impl Nve {
         text: &str,
         enroll: Option<&Ca>,
     ) -> Result<Self, HarnessError> {
-        let b = bins()?;
         let dir = std::env::temp_dir().join(unique_name("nve"));
         fs::create_dir_all(&dir)?;
         if let Some(ca) = enroll {
@@ -313,16 +312,7 @@ impl Nve {
         }
         let config = dir.join("nvesec.conf");
         fs::write(&config, text)?;
-        let out = run(Command::new(&b.nvesecd)
-            .arg("--config")
-            .arg(&config)
-            .arg("--dp-args"))?;
-        let dp_args: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        let arg_refs: Vec<&str> = dp_args.iter().map(String::as_str).collect();
-        let dp = GsaDp::start(ns, &arg_refs)?;
+        let dp = start_dp_for(ns, &config)?;
         let mut nve = Nve {
             daemon: None,
             dp,
@@ -548,4 +538,19 @@ pub fn logs(nves: &[Nve]) -> String {
         .map(|n| format!("--- {} ---\n{}", n.cfg.name, n.log()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Start in `ns` the gsa-dp that the nvesecd configuration `config` asks for (the flags
+/// `nvesecd --dp-args` prints).
+pub fn start_dp_for(ns: &Netns, config: &Path) -> Result<GsaDp, HarnessError> {
+    let out = run(Command::new(&bins()?.nvesecd)
+        .arg("--config")
+        .arg(config)
+        .arg("--dp-args"))?;
+    let args: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    GsaDp::start(ns, &refs)
 }

@@ -561,6 +561,15 @@ fn assert_one_cookie_round(p: &Pair, charon_demands: bool) {
     assert!(log.contains(&again), "{log}");
 }
 
+/// We initiate, charon logs `our_auth` (how it authenticated us); then strongSwan initiates;
+/// both times charon lists exactly that SA, and the keys match.
+fn both_directions_after(p: &mut Pair, our_auth: &str) {
+    let (uid, _) = nvesec_initiates_listed(p, "established");
+    p.wait_log(our_auth);
+    let (_, spis) = delete_then_strongswan_initiates(p, uid);
+    p.assert_keys_match(&spis.0, &spis.1);
+}
+
 /// We initiate and wait until charon lists exactly that IKE SA (`what`: for the failure text).
 fn nvesec_initiates_listed(p: &mut Pair, what: &str) -> (u64, (String, String)) {
     let (uid, spis) = nvesec_initiates(p);
@@ -1144,12 +1153,10 @@ fn dn_identities_with_ecdsa_certificates_both_directions() {
         ss_childless: "force",
         ..Setup::default()
     });
-    let (uid, _) = nvesec_initiates_listed(&mut p, "established");
-    p.wait_log(&format!(
-        "authentication of 'O=nvesec, CN={NVE_ID}' with ECDSA_WITH_SHA256_DER successful"
-    ));
-    let (_, spis) = delete_then_strongswan_initiates(&mut p, uid);
-    p.assert_keys_match(&spis.0, &spis.1);
+    both_directions_after(
+        &mut p,
+        &format!("authentication of 'O=nvesec, CN={NVE_ID}' with ECDSA_WITH_SHA256_DER successful"),
+    );
 }
 
 /// A wrong PSK fails both ways with AUTHENTICATION_FAILED (RFC 7296 §2.21.2) and leaves no SA
@@ -1301,12 +1308,10 @@ fn ipv4_address_identities() {
         ss_childless: "force",
         ..Setup::default()
     });
-    let (uid, _) = nvesec_initiates_listed(&mut p, "established");
-    p.wait_log(&format!(
-        "authentication of '{NVE_IP}' with pre-shared key successful"
-    ));
-    let (_, spis) = delete_then_strongswan_initiates(&mut p, uid);
-    p.assert_keys_match(&spis.0, &spis.1);
+    both_directions_after(
+        &mut p,
+        &format!("authentication of '{NVE_IP}' with pre-shared key successful"),
+    );
 }
 
 /// strongSwan demands cookies once one IKE SA is half-open (`cookie_threshold = 1`): we hold

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nvesec_interop::dataplane::GsaDp;
 use nvesec_interop::netns::{run, unique_name};
-use nvesec_interop::nve::bins;
+use nvesec_interop::nve::{bins, start_dp_for};
 use nvesec_interop::{HarnessError, Netns};
 use serde_json::Value;
 
@@ -243,16 +243,7 @@ impl IkeNve {
         let b = bins()?;
         let config = dir.join("nvesec.conf");
         fs::write(&config, conf)?;
-        let out = run(Command::new(&b.nvesecd)
-            .arg("--config")
-            .arg(&config)
-            .arg("--dp-args"))?;
-        let args: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let dp = GsaDp::start(ns, &refs)?;
+        let dp = start_dp_for(ns, &config)?;
         let log = fs::File::create(dir.join("nvesecd.log"))?;
         let ctl_socket = dir.join("ctl.sock");
         let child = ns
