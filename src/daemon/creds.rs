@@ -13,7 +13,7 @@ use nvesec_conf as conf;
 use nvesec_ikev2::config::{AuthError, Identity, LocalSigner, PeerAuthenticator, PeerPublicKey};
 use nvesec_ikev2::crypto::Signer;
 use nvesec_pki::{
-    verify_chain, Certificate, IkeIdentity, KeyType, PrivateKey, TrustStore, VerifyError,
+    verify_chain, CertInfo, Certificate, IkeIdentity, KeyType, PrivateKey, TrustStore, VerifyError,
 };
 
 /// A credential file that did not load.
@@ -36,13 +36,9 @@ fn cred_err(path: &Path, message: impl Into<String>) -> CredError {
 pub struct LoadedCert {
     pub path: PathBuf,
     pub der: Vec<u8>,
-    pub subject: String,
-    pub subject_der: Vec<u8>,
-    pub issuer: String,
-    pub serial: Vec<u8>,
-    pub not_before: i64,
-    pub not_after: i64,
-    pub is_ca: bool,
+    /// What nvesec-pki read from it (subject, issuer, validity, basic constraints, SANs...).
+    pub info: CertInfo,
+    /// The SANs as text, for listings and identity checks.
     pub alt_names: Vec<String>,
     /// The matching private key from `private/`, as the engine's signer.
     pub signer: Option<Arc<dyn LocalSigner>>,
@@ -52,7 +48,7 @@ impl std::fmt::Debug for LoadedCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedCert")
             .field("path", &self.path)
-            .field("subject", &self.subject)
+            .field("subject", &self.info.subject)
             .field("has_private_key", &self.signer.is_some())
             .finish()
     }
@@ -104,14 +100,8 @@ fn load_cert(path: &Path) -> Result<LoadedCert, CredError> {
     Ok(LoadedCert {
         path: path.to_path_buf(),
         der: cert.der().to_vec(),
-        subject: info.subject,
-        subject_der: info.subject_der,
-        issuer: info.issuer,
-        serial: info.serial,
-        not_before: info.not_before,
-        not_after: info.not_after,
-        is_ca: info.is_ca,
         alt_names: info.sans.iter().map(|s| s.to_string()).collect(),
+        info,
         signer: None,
     })
 }
@@ -181,11 +171,11 @@ impl Creds {
         }
         for p in &ca_paths {
             match load_cert(p) {
-                Ok(cert) if !cert.is_ca => errors.push(cred_err(
+                Ok(cert) if !cert.info.is_ca => errors.push(cred_err(
                     p,
                     format!(
                         "\"{}\" is not a CA certificate (no basicConstraints CA:TRUE)",
-                        cert.subject
+                        cert.info.subject
                     ),
                 )),
                 Ok(cert) => {
@@ -265,7 +255,7 @@ impl Creds {
     pub fn expiry_warnings(&self, now: SystemTime) -> Vec<(PathBuf, i64, String)> {
         let mut out = Vec::new();
         for c in self.certs.iter().chain(&self.cas) {
-            let days = nvesec_pki::days_until(c.not_after, now);
+            let days = nvesec_pki::days_until(c.info.not_after, now);
             let threshold = [1, 7, 30].into_iter().find(|t| days <= *t);
             if days < 0 {
                 out.push((
@@ -273,7 +263,7 @@ impl Creds {
                     -1,
                     format!(
                         "certificate \"{}\" ({}) expired {} days ago",
-                        c.subject,
+                        c.info.subject,
                         c.path.display(),
                         -days
                     ),
@@ -284,7 +274,7 @@ impl Creds {
                     t,
                     format!(
                         "certificate \"{}\" ({}) expires in {days} days (less than {t})",
-                        c.subject,
+                        c.info.subject,
                         c.path.display()
                     ),
                 ));

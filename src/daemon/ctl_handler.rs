@@ -52,8 +52,8 @@ fn id_text(state: &State, id: &Identity) -> String {
             .certs
             .iter()
             .chain(&state.loaded.creds.cas);
-        if let Some(c) = all.into_iter().find(|c| &c.subject_der == der) {
-            return c.subject.clone();
+        if let Some(c) = all.into_iter().find(|c| &c.info.subject_der == der) {
+            return c.info.subject.clone();
         }
     }
     id.to_string()
@@ -301,19 +301,20 @@ fn cert_infos(state: &State) -> Vec<CertInfo> {
         .iter()
         .chain(&c.cas)
         .map(|x| CertInfo {
-            subject: x.subject.clone(),
-            issuer: x.issuer.clone(),
+            subject: x.info.subject.clone(),
+            issuer: x.info.issuer.clone(),
             serial: x
+                .info
                 .serial
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect::<Vec<_>>()
                 .join(":"),
             alt_names: x.alt_names.clone(),
-            not_before: utc(x.not_before),
-            not_after: utc(x.not_after),
-            expires_in_days: nvesec_pki::days_until(x.not_after, now),
-            ca: x.is_ca,
+            not_before: utc(x.info.not_before),
+            not_after: utc(x.info.not_after),
+            expires_in_days: nvesec_pki::days_until(x.info.not_after, now),
+            ca: x.info.is_ca,
             has_private_key: x.signer.is_some(),
         })
         .collect()

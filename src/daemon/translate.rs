@@ -346,8 +346,8 @@ fn local_auth(
                 )
             })?;
             let id = match &c.local.id {
-                Some(t) => identity(t, Some((&cert.subject, &cert.subject_der)))?,
-                None => Identity::DerAsn1Dn(cert.subject_der.clone()),
+                Some(t) => identity(t, Some((&cert.info.subject, &cert.info.subject_der)))?,
+                None => Identity::DerAsn1Dn(cert.info.subject_der.clone()),
             };
             Ok(LocalAuth {
                 id,
