@@ -331,13 +331,13 @@ impl Dataplane {
         inner: &[u8],
         out: &mut [u8],
     ) -> OutVerdict {
+        let info = inner::parse(protocol_type, inner);
         let v = self.outbound_inner(
             now,
             peer,
-            vni,
-            protocol_type,
+            (vni, protocol_type),
             options,
-            Payload::whole(inner),
+            (Payload::whole(inner), info),
             out,
         );
         self.counted(v)
@@ -363,23 +363,19 @@ impl Dataplane {
         // byte the parser reads is in `head`, so it sees what it would in the assembled frame.
         let info = inner::parse(protocol_type, head);
         if body.is_empty() || (info.src_port.is_some() && info.headers_len == Some(head.len())) {
-            let v = self.outbound_inner(
-                now,
-                peer,
-                vni,
-                protocol_type,
-                &[],
-                Payload { head, body },
-                out,
-            );
+            let inner = (Payload { head, body }, info);
+            let v = self.outbound_inner(now, peer, (vni, protocol_type), &[], inner, out);
             return self.counted(v);
         }
         let mut joined = std::mem::take(&mut self.joined);
         joined.clear();
         joined.extend_from_slice(head);
         joined.extend_from_slice(body);
-        let inner = Payload::whole(&joined);
-        let v = self.outbound_inner(now, peer, vni, protocol_type, &[], inner, out);
+        let inner = (
+            Payload::whole(&joined),
+            inner::parse(protocol_type, &joined),
+        );
+        let v = self.outbound_inner(now, peer, (vni, protocol_type), &[], inner, out);
         self.joined = joined;
         self.counted(v)
     }
@@ -392,15 +388,15 @@ impl Dataplane {
         v
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `(vni, ptype)`: the Geneve header's; `inner`: the frame and what `inner::parse` read
+    /// of it (each caller parses once, where it already has the bytes at hand).
     fn outbound_inner(
         &mut self,
         now: Instant,
         peer: Option<IpAddr>,
-        vni: u32,
-        ptype: u16,
+        (vni, ptype): (u32, u16),
         options: &[u8],
-        inner: Payload<'_>,
+        (inner, info): (Payload<'_>, InnerInfo),
         out: &mut [u8],
     ) -> OutVerdict {
         // A dual-stack socket's view of an IPv4 peer is IPv4-mapped; GSAs and ACQUIRE use IPv4.
@@ -417,7 +413,6 @@ impl Dataplane {
             critical |= o.is_critical();
             self.options.push((o.class, o.type_));
         }
-        let info = inner::parse(ptype, inner.head);
         let fields = PacketFields {
             protocol_type: ptype,
             vni,
