@@ -41,7 +41,7 @@ fn super_packet() -> (VnetHdr, Vec<u8>) {
 
 fn tso(c: &mut Criterion) {
     let (hdr, mut pkt) = super_packet();
-    let mut scratch = vec![0u8; offload::MAX_SUPER];
+    let mut scratch = [0u8; offload::SEGMENT_SCRATCH];
     let mut segs: Vec<Vec<u8>> = Vec::new();
     offload::segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
         segs.push([h, b].concat())

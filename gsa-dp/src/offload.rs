@@ -14,8 +14,9 @@
 //! each segment: IPv4 ID + 1, sequence numbers, FIN/PSH only on the last segment, CWR only on the
 //! first), RFC 1071 (Internet checksum), RFC 793 §3.1 / RFC 8200 §8.1 (TCP pseudo-header).
 //!
-//! Nothing here allocates per packet: segmentation writes into a caller buffer, coalescing into
-//! the [`Coalescer`]'s own buffer.
+//! Nothing here allocates per packet or copies a payload: segmentation builds each segment's
+//! headers in a small caller buffer ([`SEGMENT_SCRATCH`]) and hands out its payload as a slice of
+//! the super-packet; coalescing keeps the first headers and points into the receive buffer.
 
 use std::fmt;
 use std::io::IoSlice;
@@ -39,6 +40,8 @@ pub const GSO_ECN: u8 = 0x80;
 /// The largest IP packet a tun reads or writes (IPv4 total length, IPv6 payload length + 40 are
 /// both bounded by 16 bits without jumbograms).
 pub const MAX_SUPER: usize = 65535 + 40;
+/// Scratch [`segment`] needs: the longest IPv4 header (60) plus the longest TCP header (60).
+pub const SEGMENT_SCRATCH: usize = 120;
 /// At most this many segments are coalesced into one super-packet (Linux GRO: MAX_GRO_SKBS).
 pub const MAX_COALESCE: u16 = 64;
 
@@ -672,6 +675,10 @@ impl CopyingCoalescer {
     }
 
     pub fn offer_with(&mut self, pkt: &[u8], authenticated: bool) -> Offer {
+        if self.co.is_empty() {
+            // Nothing held points into the arena: what an ineligible offer left there can go.
+            self.arena.clear();
+        }
         let at = self.arena.len();
         self.arena.extend_from_slice(pkt);
         self.co
@@ -756,7 +763,7 @@ fn l4_data_segment(pkt: &[u8], udp: bool, authenticated: bool) -> Option<(bool, 
 /// segments again (and the raw input as one packet). Must never panic.
 pub fn fuzz_frame(data: &[u8]) -> usize {
     let mut frame = data.to_vec();
-    let mut scratch = vec![0u8; MAX_SUPER];
+    let mut scratch = [0u8; SEGMENT_SCRATCH];
     let mut co = CopyingCoalescer::with_udp(data.first().is_some_and(|b| b & 1 == 1));
     let trusted = data.first().is_some_and(|b| b & 2 == 2);
     let mut out = 0usize;

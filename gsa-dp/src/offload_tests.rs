@@ -55,7 +55,7 @@ fn super_packet(v6: bool, payload: &[u8], mss: u16, flags: u8, opts: &[u8]) -> V
 fn segments_of(frame: &[u8]) -> Vec<Vec<u8>> {
     let (hdr, _) = VnetHdr::parse(frame).unwrap();
     let mut pkt = frame[VNET_HDR_LEN..].to_vec();
-    let mut scratch = vec![0u8; MAX_SUPER];
+    let mut scratch = [0u8; SEGMENT_SCRATCH];
     let mut segs = Vec::new();
     let n = segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
         segs.push([h, b].concat())
@@ -206,7 +206,7 @@ fn bad_gso_frames_are_errors() {
     let f = super_packet(false, &[1; 10], 5, TCP_ACK, &[]);
     let (hdr, _) = VnetHdr::parse(&f).unwrap();
     let mut pkt = f[VNET_HDR_LEN..].to_vec();
-    let mut scratch = vec![0u8; MAX_SUPER];
+    let mut scratch = [0u8; SEGMENT_SCRATCH];
     let mut run = |h: VnetHdr, p: &mut [u8]| segment(&h, p, &mut scratch, &mut |_, _| {});
     assert_eq!(
         run(VnetHdr { gso_size: 0, ..hdr }, &mut pkt.clone()),

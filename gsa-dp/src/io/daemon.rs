@@ -235,7 +235,7 @@ impl Worker {
             port: s.port,
             tuns: s.tuns,
             rx: vec![0; BUF * RX_WINDOWS],
-            scratch: vec![0; BUF],
+            scratch: vec![0; offload::SEGMENT_SCRATCH],
             batch: TxBatch::new(s.offloads.gso),
             rx_batch: RxBatch::new(),
             gro: s.offloads.gro,
