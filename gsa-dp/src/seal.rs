@@ -134,14 +134,21 @@ fn option_lens(
     Ok((u, c))
 }
 
-/// Copy option TLVs in order to `u_out` (uncovered) or `c_out` (covered), which are exactly as
-/// long as [`option_lens`] says: straight into the packet being built, no staging buffer.
+/// Copy option TLVs in order into the packet being built, `dst[u_at]` (uncovered) or
+/// `dst[c_at]` (covered, after `u_at`), each exactly as long as [`option_lens`] says: no
+/// staging buffer.
 fn partition_options(
     options: &[u8],
     covered: &impl Fn(u16, u8) -> bool,
-    u_out: &mut [u8],
-    c_out: &mut [u8],
+    dst: &mut [u8],
+    u_at: Range<usize>,
+    c_at: Range<usize>,
 ) -> Result<(), DropReason> {
+    let (front, back) = dst.split_at_mut(c_at.start);
+    let u_out = front.get_mut(u_at).ok_or(DropReason::BufferTooSmall)?;
+    let c_out = back
+        .get_mut(..c_at.len())
+        .ok_or(DropReason::BufferTooSmall)?;
     let (mut u, mut c) = (0, 0);
     for opt in OptionIter::new(options, HEADER_LEN) {
         let o = opt.map_err(|_| DropReason::Malformed)?;
@@ -225,13 +232,7 @@ pub(crate) fn apply_geo(
     }
     p.copy_to(0..h_len, &mut dst[g + OPTION_LEN..cs]);
     // Plaintext.
-    let (front, plain) = dst.split_at_mut(cs);
-    partition_options(
-        src.options,
-        &covers,
-        &mut front[HEADER_LEN..g],
-        &mut plain[..c_len],
-    )?;
+    partition_options(src.options, &covers, dst, HEADER_LEN..g, cs..cs + c_len)?;
     let mut w = cs + c_len;
     p.copy_to(h_len..h_len + pcov_len, &mut dst[w..w + pcov_len]);
     w += pcov_len;
@@ -337,13 +338,7 @@ pub(crate) fn apply_gao(
     }
     dst[..8].copy_from_slice(&src.hdr);
     set_opt_len(&mut dst[..8], u_len + OPTION_LEN + c_len)?;
-    let (front, covered) = dst.split_at_mut(cs);
-    partition_options(
-        src.options,
-        &covers,
-        &mut front[HEADER_LEN..g],
-        &mut covered[..c_len],
-    )?;
+    partition_options(src.options, &covers, dst, HEADER_LEN..g, cs..cs + c_len)?;
     p.copy_to(0..p.len(), &mut dst[cs + c_len..total]);
     let hdr = [
         dst[0], dst[1], dst[2], dst[3], dst[4], dst[5], dst[6], dst[7],
