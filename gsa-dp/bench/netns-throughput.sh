@@ -20,6 +20,12 @@
 #   WORKERS=2          also measure GEO with `--workers N` (multi-queue tun, SO_REUSEPORT);
 #                      WORKERS=1 skips it
 #   GSA_DP_BIN=path    use this binary instead of building with cargo --release
+#   CC=cubic           TCP congestion control for every TCP run (default: the system's, printed)
+#
+# Every TCP 1 stream run also prints what it cost the whole machine, in CPU-seconds per GB
+# moved (user + system + irq + softirq of all CPUs, from /proc/stat), and the throughput that
+# cost would allow with every CPU busy: the ceiling of this topology on this machine, since
+# both iperf3 ends and both gsa-dp share the same CPUs.
 set -euo pipefail
 # shellcheck source=../../scripts/lib/common.sh
 source "$(dirname "$0")/../../scripts/lib/common.sh"
@@ -95,6 +101,18 @@ else:
 '
 }
 
+CCARG=()
+if [ -n "${CC:-}" ]; then
+    CCARG=(-C "$CC")
+    log "TCP congestion control: $CC (CC=)"
+else
+    log "TCP congestion control: $(ip netns exec "$A" sysctl -n net.ipv4.tcp_congestion_control) (the system's; CC= to choose)"
+fi
+NCPU=$(nproc)
+TICKS=$(getconf CLK_TCK)
+# Busy ticks of all CPUs: user, nice, system, irq, softirq (idle, iowait and steal left out).
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+
 declare -A R
 run_iperf() { # dst args...
     local dst=$1
@@ -102,12 +120,21 @@ run_iperf() { # dst args...
     ip netns exec "$A" timeout $((DURATION + 30)) iperf3 -c "$dst" -t "$DURATION" -J "$@" | figure
 }
 measure() { # name dst
-    local name=$1 dst=$2
-    R[$name,tcp1]=$(run_iperf "$dst")
-    R[$name,tcp4]=$(run_iperf "$dst" -P 4)
+    local name=$1 dst=$2 b0 b1
+    b0=$(busy)
+    R[$name,tcp1]=$(run_iperf "$dst" "${CCARG[@]}")
+    b1=$(busy)
+    R[$name,cpu]=$(python3 -c 'import sys; ticks, hz, g, d, n = map(float, sys.argv[1:])
+t, gb = ticks / hz, g * d / 8
+print("%.2f %.1f" % (t / gb, n * 8 / (t / gb)) if gb and t else "n/a n/a")' \
+        "$((b1 - b0))" "$TICKS" "${R[$name,tcp1]}" "$DURATION" "$NCPU")
+    R[$name,tcp4]=$(run_iperf "$dst" -P 4 "${CCARG[@]}")
     R[$name,udp64]=$(run_iperf "$dst" -u -l 64 -b 0)
     printf '%-9s TCP 1 stream %6s Gbit/s   TCP 4 streams %6s Gbit/s   UDP 64 B %6s kpps\n' \
         "$name" "${R[$name,tcp1]}" "${R[$name,tcp4]}" "${R[$name,udp64]}"
+    read -r cps ceil <<<"${R[$name,cpu]}"
+    printf '%-9s TCP 1 stream cost %s CPU-s/GB on the whole machine: at most %s Gbit/s with all %s CPUs busy\n' \
+        "$name" "$cps" "$ceil" "$NCPU"
 }
 
 log "bare veth ($DURATION s per run)"
