@@ -10,12 +10,15 @@
 #             GSAs installed by hand through the keying socket
 #   geo-wN    the same with N data workers (multi-queue tuns, SO_REUSEPORT sockets)
 #   libipsec  strongSwan charon with kernel-libipsec (userspace ESP, AES-128-GCM)
+#   wireguard Debian's wireguard-go (userspace WireGuard, ChaCha20-Poly1305; the 2022 release,
+#             without the tun offloads wireguard-go gained in 2023)
 # Every figure and every ratio is printed, each ratio on a line containing "ratio".
 #
 # Usage: sudo gsa-dp/bench/netns-throughput.sh
 # Environment:
 #   DURATION=10        seconds per iperf3 run (DURATION=3 for a quick look)
 #   STRONGSWAN=1       0 skips the strongSwan kernel-libipsec runs
+#   WIREGUARD=1        0 skips the wireguard-go runs
 #   GSA_DP_ARGS=...    extra gsa-dp flags (e.g. --no-offload)
 #   WORKERS=2          also measure GEO with `--workers N` (multi-queue tun, SO_REUSEPORT);
 #                      WORKERS=1 skips it
@@ -31,7 +34,8 @@ set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib/common.sh"
 cd "$NVESEC_ROOT"
 require_root "gsa-dp/bench/netns-throughput.sh"
-install_deps
+WIREGUARD=${WIREGUARD:-1}
+if [ "$WIREGUARD" = 1 ]; then install_deps wireguard-go wireguard-tools; else install_deps; fi
 
 DURATION=${DURATION:-10}
 STRONGSWAN=${STRONGSWAN:-1}
@@ -208,6 +212,16 @@ if [ "$STRONGSWAN" = 1 ]; then
     measure libipsec 172.16.1.2
 fi
 
+if [ "$WIREGUARD" = 1 ]; then
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    PIDS=()
+    # shellcheck source=wireguard.sh
+    source "$NVESEC_ROOT/gsa-dp/bench/wireguard.sh"
+    log "wireguard-go $(wireguard-go --version | awk 'NR == 1 {print $2}') (Debian)"
+    wireguard_up
+    measure wireguard 172.16.2.2
+fi
+
 ratio() { # name a b target
     python3 -c '
 import sys
@@ -227,5 +241,9 @@ for t in tcp1 tcp4 udp64; do
         name="$t GEO/libipsec"
         [ "$t" = udp64 ] && name="udp64 GEO pps/libipsec pps"
         ratio "$name" "${R[geo,$t]}" "${R[libipsec,$t]}" "$target"
+    fi
+    if [ -n "${R[wireguard,$t]:-}" ]; then
+        # No target printed: the issue's 2.5x is against current wireguard-go, with offloads.
+        ratio "$t GEO/Debian wireguard-go" "${R[geo,$t]}" "${R[wireguard,$t]}" ""
     fi
 done

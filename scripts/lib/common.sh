@@ -20,10 +20,11 @@ require_root() {
     [ "$(id -u)" -eq 0 ] || die "$1 needs root (network namespaces, tun devices); run it as root"
 }
 
-# Install the missing Debian packages, once; quiet unless something is missing.
+# Install the missing Debian packages (the common list plus any named as arguments), once;
+# quiet unless something is missing.
 install_deps() {
     local missing=()
-    for p in "${NVESEC_APT_PACKAGES[@]}"; do
+    for p in "${NVESEC_APT_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
