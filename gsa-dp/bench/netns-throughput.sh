@@ -202,24 +202,24 @@ if [ "$WORKERS" -gt 1 ]; then
     measure "geo-w$WORKERS" 172.16.0.2
 fi
 
+# Stop what runs (gsa-dp or a foreign tunnel), then bring up a foreign tunnel from the script
+# beside this one and measure it: the script defines the up function and the log line says what.
+foreign() { # name script up-function dst label
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    PIDS=()
+    # shellcheck source=/dev/null
+    source "$NVESEC_ROOT/gsa-dp/bench/$2"
+    log "$5"
+    "$3"
+    measure "$1" "$4"
+}
 if [ "$STRONGSWAN" = 1 ]; then
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    PIDS=()
-    # shellcheck source=libipsec.sh
-    source "$NVESEC_ROOT/gsa-dp/bench/libipsec.sh"
-    log "strongSwan kernel-libipsec"
-    libipsec_up
-    measure libipsec 172.16.1.2
+    foreign libipsec libipsec.sh libipsec_up 172.16.1.2 "strongSwan kernel-libipsec"
 fi
-
 if [ "$WIREGUARD" = 1 ]; then
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    PIDS=()
-    # shellcheck source=wireguard.sh
-    source "$NVESEC_ROOT/gsa-dp/bench/wireguard.sh"
-    log "wireguard-go $(wireguard-go --version | awk 'NR == 1 {print $2}') (Debian)"
-    wireguard_up
-    measure wireguard 172.16.2.2
+    foreign wireguard wireguard.sh wireguard_up 172.16.2.2 \
+        "wireguard-go $(wireguard-go --version | awk 'NR == 1 {print $2}') (Debian)"
 fi
 
 ratio() { # name a b target
