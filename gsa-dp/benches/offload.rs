@@ -1,10 +1,19 @@
 //! Criterion benches for the tun offload code: userspace TSO (a 64,000-byte TCP super-packet cut
-//! into 1448-byte segments, checksums included) and coalescing those segments back.
+//! into 1448-byte segments, checksums included) and coalescing those segments back; and two
+//! workers sealing super-packets through one engine, under its lock or prepared and sealed
+//! outside it.
 //!
 //! `cargo bench -p nvesec-gsa-dp --bench offload -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use nvesec_gsa_dp::aead::Backend;
+use nvesec_gsa_dp::fuzzing;
+use nvesec_gsa_dp::gsa::{Algorithm, Coverage};
 use nvesec_gsa_dp::offload::{self, Coalescer, Offer, VnetHdr, F_NEEDS_CSUM, GSO_TCPV4};
+use nvesec_gsa_dp::wire::inner;
+use nvesec_gsa_dp::Dataplane;
+use std::sync::Mutex;
+use std::time::Instant;
 
 const PAYLOAD: usize = 64_000;
 const MSS: u16 = 1448;
@@ -85,5 +94,69 @@ fn tso(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tso);
+/// Super-packets each worker seals per iteration.
+const PER_WORKER: usize = 16;
+
+/// One worker's share: `PER_WORKER` super-packets segmented and sealed, either each segment
+/// through the engine under its lock, or one preparation under the lock and the sealing
+/// outside it (what the daemon does).
+fn worker(dp: &Mutex<Dataplane>, now: Instant, hdr: &VnetHdr, pkt: &[u8], prepared: bool) {
+    let mut pkt = pkt.to_vec();
+    let mut scratch = [0u8; offload::SEGMENT_SCRATCH];
+    let (mut out, mut aad) = (vec![0u8; 2048], Vec::new());
+    for _ in 0..PER_WORKER {
+        if prepared {
+            let info = inner::parse(0x0800, &pkt);
+            let (n, bytes) =
+                offload::segment_count(hdr, pkt.len(), info.headers_len.unwrap()).unwrap();
+            let mut p = dp
+                .lock()
+                .unwrap()
+                .prepare_segments(now, None, 42, 0x0800, info, n, bytes)
+                .unwrap();
+            offload::segment(hdr, &mut pkt, &mut scratch, &mut |h, b| {
+                black_box(p.emit(h, b, &mut out, &mut aad).unwrap());
+            })
+            .unwrap();
+        } else {
+            let mut g = dp.lock().unwrap();
+            offload::segment(hdr, &mut pkt, &mut scratch, &mut |h, b| {
+                black_box(g.outbound_to_parts(now, None, 42, 0x0800, h, b, &mut out));
+            })
+            .unwrap();
+        }
+    }
+}
+
+fn workers(c: &mut Criterion) {
+    let (hdr, pkt) = super_packet();
+    let now = Instant::now();
+    let (tx, _) = fuzzing::pair(
+        Algorithm::AesGcm128,
+        Coverage::default(),
+        Backend::Ring,
+        Backend::Ring,
+        now,
+    );
+    let dp = Mutex::new(tx);
+    let mut g = c.benchmark_group("two workers, GEO, 64000 B super-packets");
+    g.throughput(Throughput::Bytes((2 * PER_WORKER * PAYLOAD) as u64));
+    for (name, prepared) in [
+        ("sealed under the engine lock", false),
+        ("prepared under the lock, sealed outside", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for _ in 0..2 {
+                        s.spawn(|| worker(&dp, now, &hdr, &pkt, prepared));
+                    }
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, tso, workers);
 criterion_main!(benches);

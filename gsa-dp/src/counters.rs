@@ -98,8 +98,13 @@ pub struct GsaCounters {
 
 impl GsaCounters {
     pub fn record(&mut self, now: Instant, bytes: usize) {
-        self.packets += 1;
-        self.bytes += bytes as u64;
+        self.record_many(now, 1, bytes as u64);
+    }
+
+    /// `packets` packets of `bytes` in all.
+    pub fn record_many(&mut self, now: Instant, packets: u64, bytes: u64) {
+        self.packets += packets;
+        self.bytes += bytes;
         self.last_use = Some(now);
     }
 }

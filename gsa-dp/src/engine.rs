@@ -11,10 +11,10 @@ use crate::acquire::{Held, HoldConfig, HoldQueue};
 use crate::aead::Backend;
 use crate::counters::{DropReason, Stats};
 use crate::gsa::{
-    Gsa, GsaConfig, GsaDb, GsaError, GsaKey, GsaUpdate, OptionCoverage, PayloadCoverage,
+    Gsa, GsaConfig, GsaCrypto, GsaDb, GsaError, GsaKey, GsaUpdate, OptionCoverage, PayloadCoverage,
 };
 use crate::gsp::{Action, Direction, Gsp, GspError, PacketFields, Policy, Template};
-use crate::lifetime::ExpireKind;
+use crate::lifetime::{ExpireKind, Usage};
 use crate::limits;
 use crate::seal::{self, Payload, Src, Work};
 use crate::wire::geneve::{self, OptionIter, HEADER_LEN, MAX_OPT_LEN};
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Most GSOs in one packet (bounds work on crafted input and the SECURE list length).
@@ -80,6 +81,82 @@ pub enum InVerdict {
     /// A verified dummy packet (SEC-GEN-7): nothing to deliver.
     Dummy,
     Drop(DropReason),
+}
+
+/// The engine's decision for every segment of one TSO/USO super-packet, taken once under the
+/// engine lock by [`Dataplane::prepare_segments`]. [`Prepared::emit`] then encapsulates (and
+/// seals) each segment without `&mut Dataplane`, so the worker that holds a `Prepared` seals
+/// while other workers use the engine: the AEAD, the bulk of the per-packet work, runs outside
+/// the lock.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The plain Geneve header every segment gets (no options).
+    hdr: [u8; 8],
+    /// The length of each segment's L3 + L4 headers, as parsed from the super-packet.
+    headers_len: usize,
+    how: Sealing,
+}
+
+#[derive(Debug)]
+enum Sealing {
+    /// BYPASS.
+    Plain,
+    /// One GEO. Sequence numbers `next..=last` are reserved for the segments, in order; their
+    /// packets, bytes and lifetime were accounted when they were reserved.
+    Geo {
+        crypto: Arc<GsaCrypto>,
+        next: u64,
+        last: u64,
+        class: u16,
+    },
+}
+
+impl Prepared {
+    /// Encapsulate (and seal) the next segment, `head` (exactly its L3 + L4 headers) followed by
+    /// `body`, into `out`; returns its length. `None`: this segment must go through
+    /// [`Dataplane::outbound_to_parts`] instead (its head is not what was prepared, more
+    /// segments came than were reserved, or `out` is too small). An SN it took stays unused,
+    /// which the receiver's window does not mind, and the preparation has counted it.
+    pub fn emit(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        out: &mut [u8],
+        aad: &mut Vec<u8>,
+    ) -> Option<usize> {
+        if head.len() != self.headers_len {
+            return None;
+        }
+        let src = Src {
+            hdr: self.hdr,
+            options: &[],
+            payload: Payload { head, body },
+            inner_headers: Some(self.headers_len),
+        };
+        match &mut self.how {
+            Sealing::Plain => {
+                let total = HEADER_LEN + src.payload.len();
+                let dst = out.get_mut(..total)?;
+                dst[..HEADER_LEN].copy_from_slice(&self.hdr);
+                src.payload
+                    .copy_to(0..src.payload.len(), &mut dst[HEADER_LEN..]);
+                Some(total)
+            }
+            Sealing::Geo {
+                crypto,
+                next,
+                last,
+                class,
+            } => {
+                if *next > *last {
+                    return None;
+                }
+                let sn = *next;
+                *next += 1;
+                seal::apply_geo(crypto, sn, &src, out, *class, false, aad).ok()
+            }
+        }
+    }
 }
 
 /// A packet produced outside `outbound` (released from the hold queue, or a dummy).
@@ -380,6 +457,95 @@ impl Dataplane {
         self.counted(v)
     }
 
+    /// Decide once for the `segments` segments of one super-packet to `peer` (`bytes`: their
+    /// inner frames' total length; `info`: what [`inner::parse`] read of the super-packet,
+    /// whose headers every segment repeats). BYPASS, or a SECURE policy with exactly one GEO
+    /// whose GSA is installed and can take them all before a hard lifetime limit: the SNs are
+    /// reserved and the counters and lifetime updated now (a soft EXPIRE is raised here), and
+    /// the segments are sealed by [`Prepared::emit`]. `None` for everything else (DISCARD,
+    /// GAO, several GSOs, no GSA yet: ACQUIRE and the hold queue; a hard limit within reach):
+    /// each segment then goes through [`Self::outbound_to_parts`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_segments(
+        &mut self,
+        now: Instant,
+        peer: Option<IpAddr>,
+        vni: u32,
+        protocol_type: u16,
+        info: InnerInfo,
+        segments: usize,
+        bytes: usize,
+    ) -> Option<Prepared> {
+        let peer = peer.map(|p| p.to_canonical());
+        let headers_len = info.headers_len.filter(|_| info.src_port.is_some())?;
+        if vni > 0x00ff_ffff || segments == 0 {
+            return None;
+        }
+        let fields = PacketFields {
+            protocol_type,
+            vni,
+            inner: info,
+            ..PacketFields::default()
+        };
+        let hdr = plain_header(vni, protocol_type, false, 0);
+        let how = match &self.gsp.outbound.lookup(&fields)?.action {
+            Action::Bypass => {
+                self.stats.sent_bypass += segments as u64;
+                Sealing::Plain
+            }
+            Action::Secure { gsos } if gsos.len() == 1 && gsos[0].kind == GsoKind::Geo => {
+                self.reserve_geo(now, peer, gsos[0].reqid, segments as u64, bytes as u64)?
+            }
+            _ => return None,
+        };
+        Some(Prepared {
+            hdr,
+            headers_len,
+            how,
+        })
+    }
+
+    /// SNs, counters and lifetime for `n` packets of `bytes` in all through the GEO of `reqid`
+    /// for `peer`, or `None` if that GSA cannot take them all.
+    fn reserve_geo(
+        &mut self,
+        now: Instant,
+        peer: Option<IpAddr>,
+        reqid: u32,
+        n: u64,
+        bytes: u64,
+    ) -> Option<Sealing> {
+        let g = self.gsas.outbound_to_mut(reqid, peer)?;
+        let last = g.last_sn.checked_add(n)?;
+        let after = Usage {
+            bytes: g.counters.bytes.saturating_add(bytes),
+            packets: g.counters.packets.saturating_add(n),
+            sn: last,
+        };
+        if g.kind() != GsoKind::Geo || !g.lifetime.room(now, after) {
+            return None;
+        }
+        let next = g.last_sn + 1;
+        g.last_sn = last;
+        g.counters.record_many(now, n, bytes);
+        let crypto = Arc::clone(&g.crypto);
+        let key = GsaKey {
+            dir: Direction::Out,
+            gsa_id: g.cfg.gsa_id,
+            reqid,
+        };
+        if let Some(kind) = g.lifetime.poll(now, g.usage()) {
+            self.expire(key, kind);
+        }
+        self.stats.sent_secured += n;
+        Some(Sealing::Geo {
+            crypto,
+            next,
+            last,
+            class: self.cfg.option_class,
+        })
+    }
+
     /// Count a dropped outbound packet.
     fn counted(&mut self, v: OutVerdict) -> OutVerdict {
         if let OutVerdict::Drop(r) = v {
@@ -421,15 +587,7 @@ impl Dataplane {
             inner: info,
             ..PacketFields::default()
         };
-        let repr = geneve::Repr {
-            oam: false,
-            critical,
-            protocol_type: ptype,
-            vni,
-            opt_len_words: (options.len() / 4) as u8,
-        };
-        let mut hdr = [0u8; 8];
-        repr.emit(&mut geneve::Packet::new_unchecked(&mut hdr[..]));
+        let hdr = plain_header(vni, ptype, critical, options.len());
         let src = Src {
             hdr,
             options,
@@ -678,8 +836,8 @@ impl Dataplane {
                 return InVerdict::Drop(DropReason::Replay);
             }
             let opened = match kind {
-                GsoKind::Gao => work.open_gao(gsa, sn, off, &repr, &mut self.aad),
-                GsoKind::Geo => work.open_geo(gsa, sn, off, &repr, &mut self.aad),
+                GsoKind::Gao => work.open_gao(&gsa.crypto, sn, off, &repr, &mut self.aad),
+                GsoKind::Geo => work.open_geo(&gsa.crypto, sn, off, &repr, &mut self.aad),
             };
             let opened = match opened {
                 Ok(o) => o,
@@ -862,7 +1020,7 @@ impl Dataplane {
             payload: Payload::default(),
             inner_headers: None,
         };
-        let len = seal::apply_geo(g, sn, &src, out, class, true, &mut self.aad).ok()?;
+        let len = seal::apply_geo(&g.crypto, sn, &src, out, class, true, &mut self.aad).ok()?;
         g.last_sn = sn;
         g.counters.dummies += 1;
         let peer = g.cfg.peer;
@@ -919,6 +1077,20 @@ impl Dataplane {
     }
 }
 
+/// The fixed Geneve header of a frame before any GSO: `options_len` bytes of options follow.
+fn plain_header(vni: u32, protocol_type: u16, critical: bool, options_len: usize) -> [u8; 8] {
+    let repr = geneve::Repr {
+        oam: false,
+        critical,
+        protocol_type,
+        vni,
+        opt_len_words: (options_len / 4) as u8,
+    };
+    let mut hdr = [0u8; 8];
+    repr.emit(&mut geneve::Packet::new_unchecked(&mut hdr[..]));
+    hdr
+}
+
 fn apply(
     gsa: &Gsa,
     sn: u64,
@@ -928,8 +1100,8 @@ fn apply(
     aad: &mut Vec<u8>,
 ) -> Result<usize, DropReason> {
     match gsa.kind() {
-        GsoKind::Geo => seal::apply_geo(gsa, sn, src, dst, class, false, aad),
-        GsoKind::Gao => seal::apply_gao(gsa, sn, src, dst, class, aad),
+        GsoKind::Geo => seal::apply_geo(&gsa.crypto, sn, src, dst, class, false, aad),
+        GsoKind::Gao => seal::apply_gao(&gsa.crypto, sn, src, dst, class, aad),
     }
 }
 
@@ -990,3 +1162,7 @@ fn options_covered(g: &Gsa, w: &Work<'_>, (cs, ce): (usize, usize)) -> bool {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "prepared_tests.rs"]
+mod prepared_tests;

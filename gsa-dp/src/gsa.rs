@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -244,11 +245,39 @@ pub(crate) enum GsaCipher {
     Hmac(Box<Hmac<Sha256>>),
 }
 
+/// What sealing and opening read of a GSA, and never change. Shared (`Arc`), so that a worker
+/// can seal the segments of a super-packet after the engine lock is released
+/// ([`crate::engine::Prepared`]) while the GSA's counters and SNs stay behind it.
+pub struct GsaCrypto {
+    pub(crate) gsa_id: u32,
+    pub(crate) coverage: Coverage,
+    pub(crate) cipher: GsaCipher,
+    pub(crate) salt: [u8; SALT_LEN],
+}
+
+impl std::fmt::Debug for GsaCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GsaCrypto")
+            .field("gsa_id", &self.gsa_id)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl GsaCrypto {
+    /// GCM nonce = salt (4) || SN64 (8) (RFC 4106 §4, implicit IV as RFC 8750 §4).
+    pub(crate) fn nonce(&self, sn: u64) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[..4].copy_from_slice(&self.salt);
+        n[4..].copy_from_slice(&sn.to_be_bytes());
+        n
+    }
+}
+
 /// One installed GSA with its runtime state.
 pub struct Gsa {
     pub(crate) cfg: GsaConfig,
-    pub(crate) cipher: GsaCipher,
-    pub(crate) salt: [u8; SALT_LEN],
+    pub(crate) crypto: Arc<GsaCrypto>,
     /// Outbound: last SN used (0 = none yet; the first packet carries 1).
     pub(crate) last_sn: u64,
     pub(crate) replay: ReplayWindow,
@@ -295,11 +324,16 @@ impl Gsa {
             (Direction::Out, Some(ms)) => Some(now + Duration::from_millis(ms)),
             _ => None,
         };
+        let crypto = Arc::new(GsaCrypto {
+            gsa_id: cfg.gsa_id,
+            coverage: cfg.coverage.clone(),
+            cipher,
+            salt,
+        });
         Ok(Gsa {
             replay: ReplayWindow::new(cfg.replay_window),
             lifetime: Lifetime::new(cfg.lifetime, now),
-            cipher,
-            salt,
+            crypto,
             last_sn: 0,
             counters: GsaCounters::default(),
             next_dummy,
@@ -329,14 +363,6 @@ impl Gsa {
             packets: self.counters.packets,
             sn: self.sn_high_water(),
         }
-    }
-
-    /// GCM nonce = salt (4) || SN64 (8) (RFC 4106 §4, implicit IV as RFC 8750 §4).
-    pub(crate) fn nonce(&self, sn: u64) -> [u8; 12] {
-        let mut n = [0u8; 12];
-        n[..4].copy_from_slice(&self.salt);
-        n[4..].copy_from_slice(&sn.to_be_bytes());
-        n
     }
 }
 

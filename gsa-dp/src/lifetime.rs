@@ -89,6 +89,12 @@ impl Lifetime {
     }
 
     /// Next instant a time limit fires, for `next_deadline()`.
+    /// Whether usage may grow to `u` before any hard limit is reached (the GSA can take a whole
+    /// batch of packets accounted at once).
+    pub fn room(&self, now: Instant, u: Usage) -> bool {
+        !self.hard_fired && !self.reached(&self.cfg.hard, now, u)
+    }
+
     pub fn deadline(&self) -> Option<Instant> {
         let at = |l: &Limits| l.time_secs.map(|s| self.added + Duration::from_secs(s));
         let soft = if self.soft_fired {

@@ -103,6 +103,11 @@ impl fmt::Debug for VnetHdr {
 }
 
 impl VnetHdr {
+    /// Whether the frame is a super-packet to segment (TCP or UDP GSO).
+    pub fn is_gso(&self) -> bool {
+        matches!(self.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6 | GSO_UDP_L4)
+    }
+
     /// Split a frame read from the tun into its header and the IP packet.
     pub fn parse(frame: &[u8]) -> Result<(VnetHdr, &[u8]), OffloadError> {
         let h = frame.get(..VNET_HDR_LEN).ok_or(OffloadError::Truncated)?;
@@ -245,6 +250,23 @@ pub fn finish_checksum(hdr: &VnetHdr, pkt: &mut [u8]) -> Result<(), OffloadError
     }
     set_u16(pkt, at, c);
     Ok(())
+}
+
+/// How many packets [`segment`] makes of a `frame_len`-byte super-packet whose L3 + L4 headers
+/// are `headers_len` bytes, and their total length (each repeats the headers): what an engine
+/// reserves before they are made. `None` if `hdr` asks for no segmentation or the lengths do
+/// not fit.
+pub fn segment_count(
+    hdr: &VnetHdr,
+    frame_len: usize,
+    headers_len: usize,
+) -> Option<(usize, usize)> {
+    if !hdr.is_gso() || hdr.gso_size == 0 {
+        return None;
+    }
+    let payload = frame_len.checked_sub(headers_len)?;
+    let n = payload.div_ceil(usize::from(hdr.gso_size)).max(1);
+    Some((n, payload + n * headers_len))
 }
 
 /// Turn one frame read from the tun (after its [`VnetHdr`]) into finished IP packets, each
@@ -787,4 +809,4 @@ pub fn fuzz_frame(data: &[u8]) -> usize {
 
 #[cfg(test)]
 #[path = "offload_tests.rs"]
-mod tests;
+pub(crate) mod tests;

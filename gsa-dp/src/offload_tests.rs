@@ -3,7 +3,7 @@ use proptest::prelude::*;
 
 /// A TCP super-packet as a tun with TSO hands it out: vnet header (NEEDS_CSUM, GSO_TCPV4/6),
 /// IP lengths and IPv4 header checksum final, TCP checksum field = pseudo-header sum only.
-fn super_packet(v6: bool, payload: &[u8], mss: u16, flags: u8, opts: &[u8]) -> Vec<u8> {
+pub(crate) fn super_packet(v6: bool, payload: &[u8], mss: u16, flags: u8, opts: &[u8]) -> Vec<u8> {
     let iphl = if v6 { 40 } else { 20 };
     let thl = 20 + opts.len();
     let total = iphl + thl + payload.len();
@@ -333,6 +333,34 @@ fn reference_checksum_sum(data: &[u8]) -> u16 {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// `segment_count` foretells what `segment` makes: as many packets, as many bytes.
+    #[test]
+    fn segment_count_matches_segment(
+        len in 0usize..20_000,
+        mss in 1u16..3000,
+        kind in 0u8..3,
+        opts in 0usize..3,
+    ) {
+        let data = vec![7u8; len];
+        let options = [1u8; 12];
+        let frame = match kind {
+            0 => super_packet(false, &data, mss, 0x10, &options[..opts * 4]),
+            1 => super_packet(true, &data, mss, 0x10, &options[..opts * 4]),
+            _ => udp_super_packet(kind == 2, &data, mss),
+        };
+        let (hdr, _) = VnetHdr::parse(&frame).unwrap();
+        let mut pkt = frame[VNET_HDR_LEN..].to_vec();
+        let mut scratch = [0u8; SEGMENT_SCRATCH];
+        let (mut bytes, mut heads) = (0, Vec::new());
+        let n = segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
+            bytes += h.len() + b.len();
+            heads.push(h.len());
+        }).unwrap();
+        let expect = segment_count(&hdr, pkt.len(), heads[0]);
+        prop_assert_eq!(expect, Some((n, bytes)));
+        prop_assert!(heads.iter().all(|&h| h == heads[0]));
+    }
+
     /// The 64-bit-word sum folds to the RFC 1071 16-bit-word sum, also when split in parts.
     #[test]
     fn wide_sum_matches_rfc1071(data in proptest::collection::vec(any::<u8>(), 0..4000), cut in 0usize..2000) {
@@ -404,7 +432,7 @@ proptest! {
 
 /// A UDP super-packet as a tun with TUN_F_USO hands it out (an application that sent with
 /// UDP_SEGMENT): GSO_UDP_L4, UDP length = everything, checksum field = pseudo-header sum.
-fn udp_super_packet(v6: bool, payload: &[u8], size: u16) -> Vec<u8> {
+pub(crate) fn udp_super_packet(v6: bool, payload: &[u8], size: u16) -> Vec<u8> {
     let iphl = if v6 { 40 } else { 20 };
     let total = iphl + 8 + payload.len();
     let mut p = vec![0u8; total];

@@ -14,7 +14,7 @@
 
 use crate::aead::GcmCipher;
 use crate::counters::DropReason;
-use crate::gsa::{Gsa, GsaCipher, Padding, PayloadCoverage};
+use crate::gsa::{GsaCipher, GsaCrypto, Padding, PayloadCoverage};
 use crate::limits::MAX_PAD;
 use crate::wire::geneve::{OptionIter, HEADER_LEN, MAX_OPT_LEN};
 use crate::wire::gso::{self, GsoKind, OPTION_LEN};
@@ -188,7 +188,7 @@ fn pad_len(padding: Padding, base: usize) -> usize {
 /// Apply a GEO for `gsa` with sequence number `sn`; returns the packet length written to `dst`.
 /// `aad` is scratch space.
 pub(crate) fn apply_geo(
-    gsa: &Gsa,
+    gsa: &GsaCrypto,
     sn: u64,
     src: &Src<'_>,
     dst: &mut [u8],
@@ -196,7 +196,7 @@ pub(crate) fn apply_geo(
     dummy: bool,
     aad: &mut Vec<u8>,
 ) -> Result<usize, DropReason> {
-    let cov = &gsa.cfg.coverage;
+    let cov = &gsa.coverage;
     let p = src.payload;
     let (h_len, pcov_len) = match cov.payload {
         PayloadCoverage::All => (0, p.len()),
@@ -261,7 +261,7 @@ pub(crate) fn apply_geo(
     p.copy_to(rest, &mut dst[w..total]);
     // AEAD: nonce = salt || SN64; AAD = auth header || SN64 || GSA-ID || Covered Length || H.
     aad.clear();
-    gso_aad_prefix(aad, &dst[..8], sn, gsa.cfg.gsa_id, cov_len);
+    gso_aad_prefix(aad, &dst[..8], sn, gsa.gsa_id, cov_len);
     aad.extend_from_slice(&dst[g + OPTION_LEN..cs]);
     let GsaCipher::Gcm(gcm) = &gsa.cipher else {
         return Err(DropReason::PolicyMismatch);
@@ -269,7 +269,7 @@ pub(crate) fn apply_geo(
     let tag = gcm.seal(&gsa.nonce(sn), aad, &mut dst[cs..cs + ct_len]);
     let repr = gso::Repr {
         sn_low: sn as u32,
-        gsa_id: gsa.cfg.gsa_id,
+        gsa_id: gsa.gsa_id,
         covered_len: cov_len,
         icv: tag,
     };
@@ -280,7 +280,7 @@ pub(crate) fn apply_geo(
 
 /// Compute a GAO ICV over `aad_prefix || covered`, the MAC input built in `mac_in`.
 fn gao_icv(
-    gsa: &Gsa,
+    gsa: &GsaCrypto,
     sn: u64,
     hdr: &[u8],
     cov_len: u16,
@@ -291,7 +291,7 @@ fn gao_icv(
     if matches!(gsa.cipher, GsaCipher::Hmac(_)) {
         mac_in.extend_from_slice(GAO_STRING);
     }
-    gso_aad_prefix(mac_in, hdr, sn, gsa.cfg.gsa_id, cov_len);
+    gso_aad_prefix(mac_in, hdr, sn, gsa.gsa_id, cov_len);
     mac_in.extend_from_slice(covered);
     match &gsa.cipher {
         // AES-GMAC = GCM with everything as AAD and an empty plaintext (RFC 4543 §3).
@@ -312,14 +312,14 @@ fn gao_icv(
 /// Apply a GAO: `header | uncovered options | GAO | covered options | payload`. Earlier GSOs
 /// are always covered so the receiver can verify in wire order.
 pub(crate) fn apply_gao(
-    gsa: &Gsa,
+    gsa: &GsaCrypto,
     sn: u64,
     src: &Src<'_>,
     dst: &mut [u8],
     class: u16,
     mac_in: &mut Vec<u8>,
 ) -> Result<usize, DropReason> {
-    let cov = &gsa.cfg.coverage;
+    let cov = &gsa.coverage;
     let p = src.payload;
     let pcov_len = match cov.payload {
         PayloadCoverage::First(n) => p.len().min(usize::from(n)),
@@ -353,7 +353,7 @@ pub(crate) fn apply_gao(
     );
     let repr = gso::Repr {
         sn_low: sn as u32,
-        gsa_id: gsa.cfg.gsa_id,
+        gsa_id: gsa.gsa_id,
         covered_len: cov_len,
         icv,
     };
@@ -408,7 +408,7 @@ impl Work<'_> {
     /// Verify a GAO at absolute offset `off` and remove it.
     pub fn open_gao(
         &mut self,
-        gsa: &Gsa,
+        gsa: &GsaCrypto,
         sn: u64,
         off: usize,
         r: &gso::Repr,
@@ -424,14 +424,14 @@ impl Work<'_> {
         let ok = match &gsa.cipher {
             GsaCipher::Gcm(g) => {
                 mac_in.clear();
-                gso_aad_prefix(mac_in, &hdr, sn, gsa.cfg.gsa_id, r.covered_len);
+                gso_aad_prefix(mac_in, &hdr, sn, gsa.gsa_id, r.covered_len);
                 mac_in.extend_from_slice(&self.buf[cs..ce]);
                 g.open(&gsa.nonce(sn), mac_in, &mut [], &r.icv).is_ok()
             }
             GsaCipher::Hmac(m) => {
                 mac_in.clear();
                 mac_in.extend_from_slice(GAO_STRING);
-                gso_aad_prefix(mac_in, &hdr, sn, gsa.cfg.gsa_id, r.covered_len);
+                gso_aad_prefix(mac_in, &hdr, sn, gsa.gsa_id, r.covered_len);
                 mac_in.extend_from_slice(&self.buf[cs..ce]);
                 // Constant-time comparison of the truncated tag (RFC 4868 §2.3).
                 (**m)
@@ -468,7 +468,7 @@ impl Work<'_> {
     /// Decrypt a GEO at absolute offset `off`, restore its options and header, remove it.
     pub fn open_geo(
         &mut self,
-        gsa: &Gsa,
+        gsa: &GsaCrypto,
         sn: u64,
         off: usize,
         r: &gso::Repr,
@@ -480,7 +480,7 @@ impl Work<'_> {
             return Err(DropReason::Malformed);
         }
         let ct_len = usize::from(r.covered_len);
-        let suffix = gsa.cfg.coverage.payload == PayloadCoverage::AfterInnerHeaders;
+        let suffix = gsa.coverage.payload == PayloadCoverage::AfterInnerHeaders;
         let avail = self.end - opt_end;
         if ct_len > avail || ct_len < 2 {
             return Err(DropReason::Malformed);
@@ -493,7 +493,7 @@ impl Work<'_> {
         let ce = cs + ct_len;
         aad.clear();
         let hdr: [u8; 8] = self.hdr().try_into().map_err(|_| DropReason::Malformed)?;
-        gso_aad_prefix(aad, &hdr, sn, gsa.cfg.gsa_id, r.covered_len);
+        gso_aad_prefix(aad, &hdr, sn, gsa.gsa_id, r.covered_len);
         aad.extend_from_slice(&self.buf[opt_end..cs]);
         let GsaCipher::Gcm(gcm) = &gsa.cipher else {
             return Err(DropReason::PolicyMismatch);

@@ -7,8 +7,9 @@
 //! one queue, so per-flow order holds), every worker has its own queue of every tun and its own
 //! SO_REUSEPORT socket on the Geneve port, and workers 1.. send from their own source port
 //! (RFC 8926 §3.3 asks for source-port entropy) so that the peer's SO_REUSEPORT spreads them.
-//! The [`Dataplane`] is shared behind a mutex taken once per batch (a tun read or a received
-//! train), never across a tun read or a socket receive.
+//! The [`Dataplane`] is shared behind a mutex, never held across a tun read or a socket
+//! receive: taken once per received train, and once per super-packet read from a tun, whose
+//! segments are then sealed with the lock released ([`Prepared`]).
 
 use super::batch::{self, RxBatch, TxBatch};
 use super::keying_server::KeyingServer;
@@ -17,7 +18,8 @@ use super::tun::{Device, Kind, TunError};
 use super::udp;
 use crate::keying::{self, Reply, Route};
 use crate::offload::{self, Coalescer, Offer, VnetHdr};
-use crate::{Dataplane, DataplaneConfig, InVerdict, OutVerdict};
+use crate::wire::inner;
+use crate::{Dataplane, DataplaneConfig, InVerdict, OutVerdict, Prepared};
 use mio::unix::SourceFd;
 use mio::Waker;
 use mio::{Events, Interest, Poll, Token};
@@ -182,6 +184,63 @@ impl Egress<'_> {
     }
 }
 
+/// The engine's decision for the segments of super-packet `frame` to `to`, if it takes one
+/// (see [`Dataplane::prepare_segments`]).
+fn prepare(
+    dp: &mut Dataplane,
+    now: Instant,
+    h: &VnetHdr,
+    frame: &[u8],
+    to: SocketAddr,
+    (vni, ptype): (u32, u16),
+) -> Option<Prepared> {
+    if !h.is_gso() {
+        return None; // one packet: nothing to share between segments
+    }
+    let info = inner::parse(ptype, frame);
+    let (n, bytes) = offload::segment_count(h, frame.len(), info.headers_len?)?;
+    dp.prepare_segments(now, Some(to.ip()), vni, ptype, info, n, bytes)
+}
+
+/// Where the segments of a prepared super-packet go: sealed into the send batch without the
+/// engine, except one the preparation did not cover, which takes the lock.
+struct Unlocked<'a> {
+    dp: &'a Mutex<Dataplane>,
+    tx: &'a mut TxBatch,
+    aad: &'a mut Vec<u8>,
+    fd: RawFd,
+}
+
+impl Unlocked<'_> {
+    /// Segment and send `frame`; true if it could not be segmented.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        self,
+        now: Instant,
+        (vni, ptype): (u32, u16),
+        mut p: Prepared,
+        h: &VnetHdr,
+        frame: &mut [u8],
+        scratch: &mut [u8],
+        to: SocketAddr,
+    ) -> bool {
+        let Unlocked { dp, tx, aad, fd } = self;
+        let r = offload::segment(h, frame, scratch, &mut |head, body| {
+            let slot = tx.slot(fd);
+            match p.emit(head, body, slot, aad) {
+                Some(len) => tx.commit(len, to),
+                None => Egress {
+                    dp: &mut lock(dp),
+                    tx,
+                    fd,
+                }
+                .send(now, vni, ptype, (head, body), &[to]),
+            }
+        });
+        r.is_err()
+    }
+}
+
 /// A packet opened by the engine, waiting (after the lock is released) for its tun write:
 /// device index, the inner packet's range in the receive buffer, whether it was authenticated.
 type Delivery = (usize, Range<usize>, bool);
@@ -204,6 +263,8 @@ struct Worker {
     tuns: Vec<Tun>,
     rx: Vec<u8>,
     scratch: Vec<u8>,
+    /// AAD scratch for segments sealed outside the engine lock.
+    aad: Vec<u8>,
     batch: TxBatch,
     rx_batch: RxBatch,
     gro: bool,
@@ -236,6 +297,7 @@ impl Worker {
             tuns: s.tuns,
             rx: vec![0; BUF * RX_WINDOWS],
             scratch: vec![0; offload::SEGMENT_SCRATCH],
+            aad: Vec::with_capacity(512),
             batch: TxBatch::new(s.offloads.gso),
             rx_batch: RxBatch::new(),
             gro: s.offloads.gro,
@@ -415,6 +477,23 @@ impl Worker {
                 continue;
             }
             let targets = &self.targets[..];
+            // A super-packet to one NVE: one engine decision for all its segments, which are
+            // then sealed with the lock released, so other workers go on meanwhile.
+            if let (Some(h), &[to]) = (hdr, targets) {
+                if let Some(p) = prepare(&mut guard, now, &h, frame, to, (vni, ptype)) {
+                    drop(guard);
+                    let out = Unlocked {
+                        dp,
+                        tx: &mut self.batch,
+                        aad: &mut self.aad,
+                        fd,
+                    };
+                    if out.send(now, (vni, ptype), p, &h, frame, &mut self.scratch, to) {
+                        self.counters.offload_errors += 1;
+                    }
+                    continue;
+                }
+            }
             let mut eg = Egress {
                 dp: &mut guard,
                 tx: &mut self.batch,
