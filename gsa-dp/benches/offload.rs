@@ -1,17 +1,18 @@
 //! Criterion benches for the tun offload code: userspace TSO (a 64,000-byte TCP super-packet cut
 //! into 1448-byte segments, checksums included) and coalescing those segments back; and two
 //! workers sealing super-packets through one engine, under its lock or prepared and sealed
-//! outside it.
+//! outside it; two workers opening the trains those super-packets make, under the lock or
+//! with the AEAD outside it.
 //!
 //! `cargo bench -p nvesec-gsa-dp --bench offload -- --warm-up-time 1 --measurement-time 3`
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use nvesec_gsa_dp::aead::Backend;
 use nvesec_gsa_dp::fuzzing;
 use nvesec_gsa_dp::gsa::{Algorithm, Coverage};
 use nvesec_gsa_dp::offload::{self, Coalescer, Offer, VnetHdr, F_NEEDS_CSUM, GSO_TCPV4};
 use nvesec_gsa_dp::wire::inner;
-use nvesec_gsa_dp::Dataplane;
+use nvesec_gsa_dp::{Dataplane, OutVerdict};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -158,5 +159,90 @@ fn workers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tso, workers);
+/// One worker's share of received trains (one per super-packet), opened as the daemon opens a
+/// train: under one lock each, or begun under one lock, opened without it, finished under a
+/// second.
+fn opener(dp: &Mutex<Dataplane>, now: Instant, trains: &mut [Vec<Vec<u8>>], staged: bool) {
+    let mut aad = Vec::new();
+    for train in trains {
+        if staged {
+            let mut g = dp.lock().unwrap();
+            let started: Vec<_> = train
+                .iter_mut()
+                .map(|p| g.inbound_begin(p).unwrap())
+                .collect();
+            drop(g);
+            let opened: Vec<_> = started
+                .into_iter()
+                .zip(train.iter_mut())
+                .map(|(s, p)| s.open(p, &mut aad))
+                .collect();
+            let mut g = dp.lock().unwrap();
+            for (o, p) in opened.into_iter().zip(train.iter_mut()) {
+                black_box(g.inbound_finish(now, p, o));
+            }
+        } else {
+            let mut g = dp.lock().unwrap();
+            for p in train.iter_mut() {
+                black_box(g.inbound(now, p));
+            }
+        }
+    }
+}
+
+fn openers(c: &mut Criterion) {
+    let (hdr, mut pkt) = super_packet();
+    let now = Instant::now();
+    let pair = || {
+        fuzzing::pair(
+            Algorithm::AesGcm128,
+            Coverage::default(),
+            Backend::Ring,
+            Backend::Ring,
+            now,
+        )
+    };
+    let (mut tx, _) = pair();
+    let mut scratch = [0u8; offload::SEGMENT_SCRATCH];
+    let mut out = vec![0u8; 2048];
+    let trains: Vec<Vec<Vec<u8>>> = (0..2 * PER_WORKER)
+        .map(|_| {
+            let mut train = Vec::new();
+            offload::segment(&hdr, &mut pkt, &mut scratch, &mut |h, b| {
+                let v = tx.outbound_to_parts(now, None, 42, 0x0800, h, b, &mut out);
+                let OutVerdict::Send { len } = v else {
+                    panic!("{v:?}")
+                };
+                train.push(out[..len].to_vec());
+            })
+            .unwrap();
+            train
+        })
+        .collect();
+    let mut g = c.benchmark_group("two workers opening GEO trains of 64000 B");
+    g.throughput(Throughput::Bytes((2 * PER_WORKER * PAYLOAD) as u64));
+    for (name, staged) in [
+        ("opened under the engine lock", false),
+        ("begun under the lock, opened outside", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                // A fresh receiver each time: the packets would be replays the second time.
+                || (Mutex::new(pair().1), trains.clone()),
+                |(rx, mut trains)| {
+                    std::thread::scope(|s| {
+                        for half in trains.chunks_mut(PER_WORKER) {
+                            let rx = &rx;
+                            s.spawn(move || opener(rx, now, half, staged));
+                        }
+                    })
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, tso, workers, openers);
 criterion_main!(benches);

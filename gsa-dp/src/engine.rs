@@ -159,6 +159,69 @@ impl Prepared {
     }
 }
 
+/// A received packet after [`Dataplane::inbound_begin`]: its first GSO (if it has one the
+/// engine knows), looked up and replay-checked.
+#[derive(Debug)]
+pub struct InboundStart {
+    first: Option<Opening>,
+}
+
+impl InboundStart {
+    /// Steps 2.3 and 2.5 of [`Dataplane::inbound`] for the first GSO, without the engine:
+    /// verify (GAO) or decrypt (GEO) `packet` in place and remove the GSO. `aad` is scratch.
+    pub fn open(self, packet: &mut [u8], aad: &mut Vec<u8>) -> InboundOpened {
+        InboundOpened {
+            first: self.first.map(|o| o.open(packet, aad)),
+        }
+    }
+}
+
+/// A received packet after [`InboundStart::open`], for [`Dataplane::inbound_finish`].
+#[derive(Debug)]
+pub struct InboundOpened {
+    first: Option<OpenedGso>,
+}
+
+#[derive(Debug)]
+struct Opening {
+    crypto: Arc<GsaCrypto>,
+    sn: u64,
+    off: usize,
+    kind: GsoKind,
+    repr: gso::Repr,
+}
+
+impl Opening {
+    fn open(self, packet: &mut [u8], aad: &mut Vec<u8>) -> OpenedGso {
+        let end = packet.len();
+        let mut work = Work {
+            buf: packet,
+            start: 0,
+            end,
+        };
+        let c = &self.crypto;
+        let result = match self.kind {
+            GsoKind::Gao => work.open_gao(c, self.sn, self.off, &self.repr, aad),
+            GsoKind::Geo => work.open_geo(c, self.sn, self.off, &self.repr, aad),
+        };
+        OpenedGso {
+            start: work.start,
+            end: work.end,
+            opening: self,
+            result,
+        }
+    }
+}
+
+/// What [`Opening::open`] did to the packet.
+#[derive(Debug)]
+struct OpenedGso {
+    opening: Opening,
+    result: Result<seal::Opened, DropReason>,
+    start: usize,
+    end: usize,
+}
+
 /// A packet produced outside `outbound` (released from the hold queue, or a dummy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
@@ -769,7 +832,43 @@ impl Dataplane {
 
     /// Verify, decrypt and policy-check one Geneve packet (the UDP payload), in place.
     pub fn inbound(&mut self, now: Instant, packet: &mut [u8]) -> InVerdict {
-        let v = self.inbound_inner(now, packet);
+        let started = match self.inbound_begin(packet) {
+            Ok(s) => s,
+            Err(v) => return v,
+        };
+        let mut aad = std::mem::take(&mut self.aad);
+        let opened = started.open(packet, &mut aad);
+        self.aad = aad;
+        self.inbound_finish(now, packet, opened)
+    }
+
+    /// [`Self::inbound`] in three steps, so that a worker runs the AEAD with the engine lock
+    /// released. This one is steps 1 and 2.1-2.2 for the packet's first GSO: the Geneve checks,
+    /// the GSA lookup and the replay pre-check. Then [`InboundStart::open`] (no `&mut
+    /// Dataplane`), then [`Self::inbound_finish`] with the same packet. `Err`: the packet's
+    /// verdict, already counted.
+    pub fn inbound_begin(&mut self, packet: &mut [u8]) -> Result<InboundStart, InVerdict> {
+        match self.first_gso(packet) {
+            Ok(first) => Ok(InboundStart { first }),
+            Err(r) => Err(self.counted_in(InVerdict::Drop(r))),
+        }
+    }
+
+    /// The rest of [`Self::inbound`] after [`Self::inbound_begin`] and [`InboundStart::open`]:
+    /// the window update for the first GSO (only now, after authentication: a copy opened
+    /// meanwhile by another worker is a replay here), any further GSOs, the restored options,
+    /// the selector, coverage and policy checks, the counters. The verdict is counted.
+    pub fn inbound_finish(
+        &mut self,
+        now: Instant,
+        packet: &mut [u8],
+        opened: InboundOpened,
+    ) -> InVerdict {
+        let v = self.inbound_inner(now, packet, opened.first);
+        self.counted_in(v)
+    }
+
+    fn counted_in(&mut self, v: InVerdict) -> InVerdict {
         match &v {
             InVerdict::Drop(r) => self.stats.drops.inc(*r),
             InVerdict::Dummy => self.stats.dummies_received += 1,
@@ -784,30 +883,89 @@ impl Dataplane {
         v
     }
 
-    fn inbound_inner(&mut self, now: Instant, packet: &mut [u8]) -> InVerdict {
-        self.validated.clear();
+    /// Step 1, and 2.1-2.2 for the first GSO.
+    fn first_gso(&mut self, packet: &mut [u8]) -> Result<Option<Opening>, DropReason> {
         // 1. Length checks and the RFC 8926 endpoint rules.
         // Version != 0, truncation and option lengths not summing to Opt Len are all malformed.
         if geneve::Packet::new_checked(&packet[..])
             .and_then(|p| geneve::Repr::parse(&p))
             .is_err()
         {
-            return InVerdict::Drop(DropReason::Malformed);
+            return Err(DropReason::Malformed);
         }
-        let class = self.cfg.option_class;
         // Cheap gate before any crypto: unknown critical options in the clear part.
-        if let Err(r) = self.check_clear_options(packet) {
-            return InVerdict::Drop(r);
-        }
+        self.check_clear_options(packet)?;
+        let end = packet.len();
+        let work = Work {
+            buf: packet,
+            start: 0,
+            end,
+        };
+        let Some((off, kind, repr)) = find_gso(&work, self.cfg.option_class, &[])? else {
+            return Ok(None);
+        };
+        let Some(gsa) = self.gsas.inbound(repr.gsa_id) else {
+            // An unknown GAO is skipped by the loop in `inbound_inner`.
+            return match kind {
+                GsoKind::Geo => Err(DropReason::NoGsa),
+                GsoKind::Gao => Ok(None),
+            };
+        };
+        let sn = pre_check(gsa, kind, &repr)?;
+        Ok(Some(Opening {
+            crypto: Arc::clone(&gsa.crypto),
+            sn,
+            off,
+            kind,
+            repr,
+        }))
+    }
+
+    /// The first GSO's window update and checks (its AEAD ran in [`Opening::open`]).
+    fn first_opened(&mut self, work: &mut Work<'_>, first: OpenedGso) -> Result<bool, DropReason> {
+        let OpenedGso {
+            opening,
+            result,
+            start,
+            end,
+        } = first;
+        let opened = result?;
+        (work.start, work.end) = (start, end);
+        // The GSA may have been removed, or replaced under the same ID, while the AEAD ran.
+        let gsa = self
+            .gsas
+            .inbound_mut(opening.repr.gsa_id)
+            .filter(|g| Arc::ptr_eq(&g.crypto, &opening.crypto))
+            .ok_or(DropReason::NoGsa)?;
+        self.validated
+            .push(validate(gsa, work, opening.sn, opened)?);
+        Ok(opened.dummy)
+    }
+
+    fn inbound_inner(
+        &mut self,
+        now: Instant,
+        packet: &mut [u8],
+        first: Option<OpenedGso>,
+    ) -> InVerdict {
+        self.validated.clear();
+        let class = self.cfg.option_class;
         let end = packet.len();
         let mut work = Work {
             buf: packet,
             start: 0,
             end,
         };
+        if let Some(first) = first {
+            match self.first_opened(&mut work, first) {
+                Ok(false) => {}
+                Ok(true) => return InVerdict::Dummy,
+                Err(r) => return InVerdict::Drop(r),
+            }
+        }
         let mut skipped: Vec<usize> = Vec::new();
-        // 2..6. Each GSO in wire order: lookup, replay pre-check, verify/decrypt, window
-        // update, restore.
+        // 2..6. Each (further) GSO in wire order: lookup, replay pre-check, verify/decrypt,
+        // window update, restore.
         loop {
             let next = match find_gso(&work, class, &skipped) {
                 Ok(n) => n,
@@ -826,36 +984,21 @@ impl Dataplane {
                 skipped.push(off - work.start);
                 continue;
             };
-            if gsa.kind() != kind {
-                return InVerdict::Drop(DropReason::PolicyMismatch);
-            }
-            let Some(sn) = gsa.replay.infer(repr.sn_low) else {
-                return InVerdict::Drop(DropReason::Replay);
+            let sn = match pre_check(gsa, kind, &repr) {
+                Ok(sn) => sn,
+                Err(r) => return InVerdict::Drop(r),
             };
-            if gsa.replay.check(sn).is_err() {
-                return InVerdict::Drop(DropReason::Replay);
-            }
             let opened = match kind {
                 GsoKind::Gao => work.open_gao(&gsa.crypto, sn, off, &repr, &mut self.aad),
                 GsoKind::Geo => work.open_geo(&gsa.crypto, sn, off, &repr, &mut self.aad),
             };
-            let opened = match opened {
-                Ok(o) => o,
+            let v = match opened.and_then(|o| validate(gsa, &work, sn, o)) {
+                Ok(v) => v,
                 Err(r) => return InVerdict::Drop(r),
             };
-            if gsa.replay.update(sn).is_err() {
-                return InVerdict::Drop(DropReason::Replay);
-            }
-            if !options_covered(gsa, &work, opened.covered_opts) {
-                return InVerdict::Drop(DropReason::PolicyMismatch);
-            }
             // Skipped options before the removed GSO keep their offsets relative to `start`.
-            self.validated.push(Validated {
-                gsa_id: repr.gsa_id,
-                opened,
-            });
-            if opened.dummy {
-                gsa.counters.dummies += 1;
+            self.validated.push(v);
+            if v.opened.dummy {
                 return InVerdict::Dummy;
             }
         }
@@ -1106,6 +1249,38 @@ fn apply(
 }
 
 /// First GSO (in wire order) not skipped: (absolute offset, kind, fields).
+/// Steps 2.1-2.2 once the GSA is found: its kind, the SN inferred (RFC 4303 Appendix A2) and
+/// checked against the window.
+fn pre_check(gsa: &Gsa, kind: GsoKind, repr: &gso::Repr) -> Result<u64, DropReason> {
+    if gsa.kind() != kind {
+        return Err(DropReason::PolicyMismatch);
+    }
+    let sn = gsa.replay.infer(repr.sn_low).ok_or(DropReason::Replay)?;
+    gsa.replay.check(sn).map_err(|_| DropReason::Replay)?;
+    Ok(sn)
+}
+
+/// Steps 2.4-2.5 after a GSO verified: the window update (only now, after authentication), the
+/// options it covered, the dummy count.
+fn validate(
+    gsa: &mut Gsa,
+    work: &Work<'_>,
+    sn: u64,
+    opened: seal::Opened,
+) -> Result<Validated, DropReason> {
+    gsa.replay.update(sn).map_err(|_| DropReason::Replay)?;
+    if !options_covered(gsa, work, opened.covered_opts) {
+        return Err(DropReason::PolicyMismatch);
+    }
+    if opened.dummy {
+        gsa.counters.dummies += 1;
+    }
+    Ok(Validated {
+        gsa_id: gsa.cfg.gsa_id,
+        opened,
+    })
+}
+
 fn find_gso(
     w: &Work<'_>,
     class: u16,
@@ -1164,5 +1339,5 @@ fn options_covered(g: &Gsa, w: &Work<'_>, (cs, ce): (usize, usize)) -> bool {
 mod tests;
 
 #[cfg(test)]
-#[path = "prepared_tests.rs"]
-mod prepared_tests;
+#[path = "unlocked_tests.rs"]
+mod unlocked_tests;

@@ -33,7 +33,10 @@ pub mod replay;
 pub mod seal;
 pub mod wire;
 
-pub use engine::{Dataplane, DataplaneConfig, Event, InVerdict, OutVerdict, Prepared, Transmit};
+pub use engine::{
+    Dataplane, DataplaneConfig, Event, InVerdict, InboundOpened, InboundStart, OutVerdict,
+    Prepared, Transmit,
+};
 
 /// The examples in docs/dataplane.md are compiled and run as doctests.
 #[cfg(doctest)]

@@ -16,6 +16,7 @@ use nix::sys::socket::{
 };
 use std::io::{IoSlice, IoSliceMut};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::os::fd::{AsFd, RawFd};
 
 /// Room for one packet: the largest UDP payload plus slack.
@@ -323,10 +324,15 @@ impl RxBatch {
         &self.bufs
     }
 
-    /// Datagram `k` of the last [`Self::recv`].
-    pub fn get_mut(&mut self, k: usize) -> &mut [u8] {
+    /// Where datagram `k` of the last [`Self::recv`] lies in [`Self::bytes`].
+    pub fn range(&self, k: usize) -> Range<usize> {
         let len = if k < self.count { self.lens[k] } else { 0 };
-        &mut self.bufs[k * SLOT..k * SLOT + len]
+        k * SLOT..k * SLOT + len
+    }
+
+    /// All slots, to open datagrams in place.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.bufs
     }
 }
 
@@ -432,9 +438,9 @@ mod tests {
         let n = rx.recv(b.as_raw_fd()).unwrap();
         assert_eq!(n, 5);
         for k in 0..5 {
-            assert_eq!(rx.get_mut(k), &[k as u8; 10]);
+            assert_eq!(&rx.bytes()[rx.range(k)], &[k as u8; 10]);
         }
-        assert!(rx.get_mut(5).is_empty());
+        assert!(rx.range(5).is_empty());
         assert_eq!(rx.recv(b.as_raw_fd()), Err(Errno::EAGAIN));
     }
 }

@@ -8,8 +8,9 @@
 //! SO_REUSEPORT socket on the Geneve port, and workers 1.. send from their own source port
 //! (RFC 8926 §3.3 asks for source-port entropy) so that the peer's SO_REUSEPORT spreads them.
 //! The [`Dataplane`] is shared behind a mutex, never held across a tun read or a socket
-//! receive: taken once per received train, and once per super-packet read from a tun, whose
-//! segments are then sealed with the lock released ([`Prepared`]).
+//! receive, nor while the AEAD runs: taken once per super-packet read from a tun, whose
+//! segments are then sealed with the lock released ([`Prepared`]), and twice per received
+//! train, before and after it is opened ([`InboundStart`]).
 
 use super::batch::{self, RxBatch, TxBatch};
 use super::keying_server::KeyingServer;
@@ -19,7 +20,9 @@ use super::udp;
 use crate::keying::{self, Reply, Route};
 use crate::offload::{self, Coalescer, Offer, VnetHdr};
 use crate::wire::inner;
-use crate::{Dataplane, DataplaneConfig, InVerdict, OutVerdict, Prepared};
+use crate::{
+    Dataplane, DataplaneConfig, InVerdict, InboundOpened, InboundStart, OutVerdict, Prepared,
+};
 use mio::unix::SourceFd;
 use mio::Waker;
 use mio::{Events, Interest, Poll, Token};
@@ -265,12 +268,13 @@ struct Worker {
     scratch: Vec<u8>,
     /// AAD scratch for segments sealed outside the engine lock.
     aad: Vec<u8>,
+    /// The datagrams of the batch being opened, what they deliver, the scratch to open them.
+    opening: Opening,
     batch: TxBatch,
     rx_batch: RxBatch,
     gro: bool,
     gro_cmsg: Vec<u8>,
     targets: Vec<SocketAddr>,
-    deliveries: Vec<Delivery>,
     counters: IoCounters,
 }
 
@@ -298,12 +302,12 @@ impl Worker {
             rx: vec![0; BUF * RX_WINDOWS],
             scratch: vec![0; offload::SEGMENT_SCRATCH],
             aad: Vec::with_capacity(512),
+            opening: Opening::default(),
             batch: TxBatch::new(s.offloads.gso),
             rx_batch: RxBatch::new(),
             gro: s.offloads.gro,
             gro_cmsg: batch::gro_cmsg_space(),
             targets: Vec::with_capacity(16),
-            deliveries: Vec::with_capacity(batch::MAX_SEGMENTS.max(batch::RX_BATCH)),
             counters: IoCounters::default(),
         }
     }
@@ -525,7 +529,7 @@ impl Worker {
         // segments and one of 4); held payloads are written out before a window is reused.
         let mut window = 0;
         loop {
-            self.deliveries.clear();
+            self.opening.out.clear();
             if self.gro {
                 if window == RX_WINDOWS {
                     flush_coalesced(&mut self.tuns, &mut self.counters, &self.rx);
@@ -539,33 +543,18 @@ impl Worker {
                     Err(_) => break,
                 };
                 window += 1;
-                let mut g = lock(dp);
-                if n == 0 {
-                    // An empty datagram is malformed Geneve: the engine counts it (never a
-                    // zero-size chunk, which would panic).
-                    open(
-                        &mut g,
-                        &self.tuns,
-                        &mut self.counters,
-                        now,
-                        &mut self.rx[w..w],
-                        w,
-                        &mut self.deliveries,
-                    );
-                }
-                for (k, d) in self.rx[w..w + n].chunks_mut(seg.max(1)).enumerate() {
-                    open(
-                        &mut g,
-                        &self.tuns,
-                        &mut self.counters,
-                        now,
-                        d,
-                        w + k * seg,
-                        &mut self.deliveries,
-                    );
-                }
-                drop(g);
-                for (t, r, auth) in self.deliveries.drain(..) {
+                // A train is datagrams of `seg` bytes (the last may be shorter). An empty
+                // datagram is malformed Geneve: the engine counts it.
+                let step = seg.max(1);
+                self.opening.ranges.clear();
+                self.opening.ranges.extend(
+                    (0..n.max(1))
+                        .step_by(step)
+                        .map(|k| w + k..w + n.min(k + step)),
+                );
+                let (tuns, counters) = (&self.tuns[..], &mut self.counters);
+                self.opening.open_all(dp, tuns, counters, now, &mut self.rx);
+                for (t, r, auth) in self.opening.out.drain(..) {
                     deliver(&mut self.tuns[t], &mut self.counters, &self.rx, r, auth);
                 }
             } else {
@@ -574,23 +563,14 @@ impl Worker {
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break,
                 };
-                let mut g = lock(dp);
-                for k in 0..n {
-                    let base = self.rx_batch.offset(k);
-                    let d = self.rx_batch.get_mut(k);
-                    open(
-                        &mut g,
-                        &self.tuns,
-                        &mut self.counters,
-                        now,
-                        d,
-                        base,
-                        &mut self.deliveries,
-                    );
-                }
-                drop(g);
+                self.opening.ranges.clear();
+                let rx = &mut self.rx_batch;
+                self.opening.ranges.extend((0..n).map(|k| rx.range(k)));
+                let (tuns, counters) = (&self.tuns[..], &mut self.counters);
+                self.opening
+                    .open_all(dp, tuns, counters, now, rx.bytes_mut());
                 let src = self.rx_batch.bytes();
-                for (t, r, auth) in self.deliveries.drain(..) {
+                for (t, r, auth) in self.opening.out.drain(..) {
                     deliver(&mut self.tuns[t], &mut self.counters, src, r, auth);
                 }
                 // Coalesced payloads point into this batch's buffer: out before it is reused.
@@ -773,30 +753,68 @@ impl Daemon {
 
 /// Open one received datagram (at `base` in the receive buffer) and note where its inner packet
 /// goes.
-fn open(
-    dp: &mut Dataplane,
-    tuns: &[Tun],
-    counters: &mut IoCounters,
-    now: Instant,
-    datagram: &mut [u8],
-    base: usize,
-    out: &mut Vec<Delivery>,
-) {
-    let InVerdict::Deliver {
-        vni,
-        protocol_type,
-        inner,
-        authenticated,
-    } = dp.inbound(now, datagram)
-    else {
-        return;
-    };
-    match tuns
-        .iter()
-        .position(|t| t.vni == vni && t.dev.carries(protocol_type))
-    {
-        Some(t) => out.push((t, base + inner.start..base + inner.end, authenticated)),
-        None => counters.no_device += 1,
+/// A worker's received batch being opened: its datagrams, what they deliver, and scratch, all
+/// reused so a batch allocates nothing.
+#[derive(Debug, Default)]
+struct Opening {
+    /// Where each datagram of the batch lies in the receive buffer.
+    ranges: Vec<Range<usize>>,
+    started: Vec<Option<InboundStart>>,
+    opened: Vec<Option<InboundOpened>>,
+    aad: Vec<u8>,
+    /// What to deliver: device, the inner packet in the receive buffer, authenticated.
+    out: Vec<Delivery>,
+}
+
+impl Opening {
+    /// Open the datagrams `self.ranges` of `buf` in place and queue what is to be delivered:
+    /// lookups and replay pre-checks for the whole batch under one engine lock, the AEAD with
+    /// the lock released (other workers go on meanwhile), then the window updates, policy
+    /// checks and counters under a second lock.
+    fn open_all(
+        &mut self,
+        dp: &Mutex<Dataplane>,
+        tuns: &[Tun],
+        counters: &mut IoCounters,
+        now: Instant,
+        buf: &mut [u8],
+    ) {
+        let mut g = lock(dp);
+        let begun = self
+            .ranges
+            .iter()
+            .map(|r| g.inbound_begin(&mut buf[r.clone()]).ok());
+        self.started.extend(begun);
+        drop(g);
+        for (r, s) in self.ranges.iter().zip(self.started.drain(..)) {
+            let aad = &mut self.aad;
+            self.opened
+                .push(s.map(|s| s.open(&mut buf[r.clone()], aad)));
+        }
+        let mut g = lock(dp);
+        for (r, opened) in self.ranges.iter().zip(self.opened.drain(..)) {
+            // `None`: dropped by `inbound_begin`, which counted it.
+            let Some(opened) = opened else { continue };
+            let InVerdict::Deliver {
+                vni,
+                protocol_type,
+                inner,
+                authenticated,
+            } = g.inbound_finish(now, &mut buf[r.clone()], opened)
+            else {
+                continue;
+            };
+            match tuns
+                .iter()
+                .position(|t| t.vni == vni && t.dev.carries(protocol_type))
+            {
+                Some(t) => {
+                    let at = r.start + inner.start..r.start + inner.end;
+                    self.out.push((t, at, authenticated));
+                }
+                None => counters.no_device += 1,
+            }
+        }
     }
 }
 

@@ -1,6 +1,9 @@
-//! Segments of a super-packet prepared once under the engine and sealed outside it
-//! ([`Dataplane::prepare_segments`], [`Prepared::emit`]): the same packets and the same
-//! accounting as sealing each segment through [`Dataplane::outbound_to_parts`].
+//! The AEAD outside the engine (and so outside the daemon's engine lock). Outbound: segments
+//! of a super-packet prepared once and sealed without the engine ([`Dataplane::prepare_segments`],
+//! [`Prepared::emit`]) are the packets, and the accounting, of sealing each segment through
+//! [`Dataplane::outbound_to_parts`]. Inbound: [`Dataplane::inbound`] is itself
+//! [`Dataplane::inbound_begin`], [`InboundStart::open`] and [`Dataplane::inbound_finish`], so
+//! every engine test covers the stages; these tests cover what may happen between them.
 
 use super::tests::{gsa, pair, secure};
 use super::*;
@@ -293,4 +296,149 @@ fn threads_seal_outside_the_lock_with_distinct_sequence_numbers() {
         assert!(matches!(v, InVerdict::Deliver { .. }), "{v:?}");
     }
     assert_eq!(out_counters(&dp.lock().unwrap()).2, 400);
+}
+
+/// Sealed GEO packets of `frame` from a fresh pair, and the receiving engine.
+fn sealed_for_receiver(n: usize) -> (Vec<Vec<u8>>, Dataplane, Instant) {
+    let (mut tx, rx, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let frame = super_packet(false, &vec![3; 1000 * n], 1000, ACK, &[]);
+    (one_by_one(&mut tx, now, &frame), rx, now)
+}
+
+/// Begin, open (with the engine free) and finish one packet.
+fn staged(rx: &mut Dataplane, now: Instant, pkt: &mut [u8]) -> InVerdict {
+    let started = match rx.inbound_begin(pkt) {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let opened = started.open(pkt, &mut Vec::new());
+    rx.inbound_finish(now, pkt, opened)
+}
+
+/// Two copies of a packet can both pass the replay pre-check before either is opened (two
+/// workers): the window update after authentication lets exactly one through.
+#[test]
+fn a_copy_opened_meanwhile_is_a_replay() {
+    let (pkts, mut rx, now) = sealed_for_receiver(1);
+    let (mut a, mut b) = (pkts[0].clone(), pkts[0].clone());
+    let sa = rx.inbound_begin(&mut a).unwrap();
+    let sb = rx.inbound_begin(&mut b).unwrap();
+    let (oa, ob) = (
+        sa.open(&mut a, &mut Vec::new()),
+        sb.open(&mut b, &mut Vec::new()),
+    );
+    assert!(matches!(
+        rx.inbound_finish(now, &mut a, oa),
+        InVerdict::Deliver { .. }
+    ));
+    assert_eq!(
+        rx.inbound_finish(now, &mut b, ob),
+        InVerdict::Drop(DropReason::Replay)
+    );
+    assert_eq!(rx.stats().drops.get(DropReason::Replay), 1);
+    assert_eq!(rx.stats().delivered_secured, 1);
+}
+
+/// A GSA deleted, or replaced under the same ID, while a packet was being opened: the packet
+/// is not delivered, and the new GSA's window is untouched.
+#[test]
+fn a_gsa_gone_while_opening_drops_the_packet() {
+    let (pkts, mut rx, now) = sealed_for_receiver(2);
+    let key = GsaKey {
+        dir: Direction::In,
+        gsa_id: super::tests::ID,
+        reqid: 1,
+    };
+    let mut p = pkts[0].clone();
+    let s = rx.inbound_begin(&mut p).unwrap();
+    let o = s.open(&mut p, &mut Vec::new());
+    rx.del_gsa(key).unwrap();
+    assert_eq!(
+        rx.inbound_finish(now, &mut p, o),
+        InVerdict::Drop(DropReason::NoGsa)
+    );
+    rx.add_gsa(
+        now,
+        gsa(Direction::In, Algorithm::AesGcm128, Coverage::default()),
+    )
+    .unwrap();
+    let mut p = pkts[1].clone();
+    let s = rx.inbound_begin(&mut p).unwrap();
+    let o = s.open(&mut p, &mut Vec::new());
+    rx.del_gsa(key).unwrap();
+    rx.add_gsa(
+        now,
+        gsa(Direction::In, Algorithm::AesGcm128, Coverage::default()),
+    )
+    .unwrap();
+    assert_eq!(
+        rx.inbound_finish(now, &mut p, o),
+        InVerdict::Drop(DropReason::NoGsa)
+    );
+    assert_eq!(
+        rx.gsas().inbound(super::tests::ID).unwrap().sn_high_water(),
+        0
+    );
+    // The same packets through the replaced GSA, in one go: delivered.
+    for pkt in &pkts {
+        let mut pkt = pkt.clone();
+        assert!(matches!(
+            staged(&mut rx, now, &mut pkt),
+            InVerdict::Deliver { .. }
+        ));
+    }
+}
+
+/// Every verdict is counted once, whichever stage gave it.
+#[test]
+fn staged_verdicts_are_counted_once() {
+    let (pkts, mut rx, now) = sealed_for_receiver(1);
+    let mut short = pkts[0][..5].to_vec();
+    assert_eq!(
+        staged(&mut rx, now, &mut short),
+        InVerdict::Drop(DropReason::Malformed)
+    );
+    let mut bad = pkts[0].clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        staged(&mut rx, now, &mut bad),
+        InVerdict::Drop(DropReason::BadIcv)
+    );
+    let d = &rx.stats().drops;
+    assert_eq!(
+        (d.get(DropReason::Malformed), d.get(DropReason::BadIcv)),
+        (1, 1)
+    );
+}
+
+/// Two threads open under one engine: begin and finish under its lock, the AEAD outside.
+#[test]
+fn threads_open_outside_the_lock() {
+    let (pkts, rx, now) = sealed_for_receiver(200);
+    let rx = Mutex::new(rx);
+    std::thread::scope(|s| {
+        for half in pkts.chunks(100) {
+            let rx = &rx;
+            s.spawn(move || {
+                let mut aad = Vec::new();
+                for pkt in half {
+                    let mut pkt = pkt.clone();
+                    let started = rx.lock().unwrap().inbound_begin(&mut pkt).unwrap();
+                    let opened = started.open(&mut pkt, &mut aad);
+                    let v = rx.lock().unwrap().inbound_finish(now, &mut pkt, opened);
+                    assert!(matches!(v, InVerdict::Deliver { .. }), "{v:?}");
+                }
+            });
+        }
+    });
+    let rx = rx.lock().unwrap();
+    assert_eq!(rx.stats().delivered_secured, 200);
+    assert_eq!(
+        rx.gsas()
+            .inbound(super::tests::ID)
+            .unwrap()
+            .counters
+            .packets,
+        200
+    );
 }
