@@ -108,8 +108,7 @@ fn worker(dp: &Mutex<Dataplane>, now: Instant, hdr: &VnetHdr, pkt: &[u8], prepar
     for _ in 0..PER_WORKER {
         if prepared {
             let info = inner::parse(0x0800, &pkt);
-            let (n, bytes) =
-                offload::segment_count(hdr, pkt.len(), info.headers_len.unwrap()).unwrap();
+            let (n, bytes, _) = offload::segment_count(hdr, &pkt).unwrap();
             let mut p = dp
                 .lock()
                 .unwrap()

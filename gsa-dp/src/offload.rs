@@ -103,11 +103,6 @@ impl fmt::Debug for VnetHdr {
 }
 
 impl VnetHdr {
-    /// Whether the frame is a super-packet to segment (TCP or UDP GSO).
-    pub fn is_gso(&self) -> bool {
-        matches!(self.gso_type & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6 | GSO_UDP_L4)
-    }
-
     /// Split a frame read from the tun into its header and the IP packet.
     pub fn parse(frame: &[u8]) -> Result<(VnetHdr, &[u8]), OffloadError> {
         let h = frame.get(..VNET_HDR_LEN).ok_or(OffloadError::Truncated)?;
@@ -252,21 +247,48 @@ pub fn finish_checksum(hdr: &VnetHdr, pkt: &mut [u8]) -> Result<(), OffloadError
     Ok(())
 }
 
-/// How many packets [`segment`] makes of a `frame_len`-byte super-packet whose L3 + L4 headers
-/// are `headers_len` bytes, and their total length (each repeats the headers): what an engine
-/// reserves before they are made. `None` if `hdr` asks for no segmentation or the lengths do
-/// not fit.
-pub fn segment_count(
-    hdr: &VnetHdr,
-    frame_len: usize,
-    headers_len: usize,
-) -> Option<(usize, usize)> {
-    if !hdr.is_gso() || hdr.gso_size == 0 {
-        return None;
+/// What [`segment`] will make of super-packet `pkt`: how many packets, their total length
+/// (each repeats the headers) and the length of those L3 + L4 headers; what an engine reserves
+/// before they are made. `None` if `hdr` asks for no segmentation or [`segment`] would refuse
+/// the packet.
+pub fn segment_count(hdr: &VnetHdr, pkt: &[u8]) -> Option<(usize, usize, usize)> {
+    let (_, _, hl, size) = layout(hdr, pkt).ok()?;
+    let payload = pkt.len() - hl;
+    let n = payload.div_ceil(size).max(1);
+    Some((n, payload + n * hl, hl))
+}
+
+/// The layout of a TCP or UDP super-packet as [`segment`] cuts it: IPv6 or not, the IP header
+/// length, the L3 + L4 headers length, the segment payload size.
+fn layout(hdr: &VnetHdr, pkt: &[u8]) -> Result<(bool, usize, usize, usize), OffloadError> {
+    let gso = hdr.gso_type & !GSO_ECN;
+    let (v6, iphl, hl) = match gso {
+        GSO_UDP_L4 => {
+            let (v6, iphl) = ip_header(pkt, PROTO_UDP).ok_or(OffloadError::BadIp)?;
+            let hl = iphl + 8;
+            if hl > pkt.len() {
+                return Err(OffloadError::BadUdp);
+            }
+            (v6, iphl, hl)
+        }
+        GSO_TCPV4 | GSO_TCPV6 => {
+            let (v6, iphl) = ip_header(pkt, PROTO_TCP).ok_or(OffloadError::BadIp)?;
+            if v6 != (gso == GSO_TCPV6) {
+                return Err(OffloadError::BadIp);
+            }
+            let thl = pkt
+                .get(iphl + 12)
+                .map(|b| usize::from(b >> 4) * 4)
+                .filter(|&t| t >= 20 && iphl + t <= pkt.len())
+                .ok_or(OffloadError::BadTcp)?;
+            (v6, iphl, iphl + thl)
+        }
+        _ => return Err(OffloadError::UnsupportedGso(hdr.gso_type)),
+    };
+    if hdr.gso_size == 0 {
+        return Err(OffloadError::ZeroGsoSize);
     }
-    let payload = frame_len.checked_sub(headers_len)?;
-    let n = payload.div_ceil(usize::from(hdr.gso_size)).max(1);
-    Some((n, payload + n * headers_len))
+    Ok((v6, iphl, hl, usize::from(hdr.gso_size)))
 }
 
 /// Turn one frame read from the tun (after its [`VnetHdr`]) into finished IP packets, each
@@ -292,23 +314,7 @@ pub fn segment(
     if gso == GSO_UDP_L4 {
         return segment_udp(hdr, pkt, scratch, emit);
     }
-    if gso != GSO_TCPV4 && gso != GSO_TCPV6 {
-        return Err(OffloadError::UnsupportedGso(hdr.gso_type));
-    }
-    let (v6, iphl) = ip_header(pkt, PROTO_TCP).ok_or(OffloadError::BadIp)?;
-    if v6 != (gso == GSO_TCPV6) {
-        return Err(OffloadError::BadIp);
-    }
-    let thl = pkt
-        .get(iphl + 12)
-        .map(|b| usize::from(b >> 4) * 4)
-        .filter(|&t| t >= 20 && iphl + t <= pkt.len())
-        .ok_or(OffloadError::BadTcp)?;
-    let hl = iphl + thl;
-    let mss = usize::from(hdr.gso_size);
-    if mss == 0 {
-        return Err(OffloadError::ZeroGsoSize);
-    }
+    let (v6, iphl, hl, mss) = layout(hdr, pkt)?;
     if scratch.len() < hl {
         return Err(OffloadError::BufferTooSmall);
     }
@@ -355,15 +361,7 @@ fn segment_udp(
     scratch: &mut [u8],
     emit: &mut dyn FnMut(&[u8], &[u8]),
 ) -> Result<usize, OffloadError> {
-    let (v6, iphl) = ip_header(pkt, PROTO_UDP).ok_or(OffloadError::BadIp)?;
-    let hl = iphl + 8;
-    if hl > pkt.len() {
-        return Err(OffloadError::BadUdp);
-    }
-    let size = usize::from(hdr.gso_size);
-    if size == 0 {
-        return Err(OffloadError::ZeroGsoSize);
-    }
+    let (v6, iphl, hl, size) = layout(hdr, pkt)?;
     if scratch.len() < hl {
         return Err(OffloadError::BufferTooSmall);
     }

@@ -333,7 +333,8 @@ fn reference_checksum_sum(data: &[u8]) -> u16 {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// `segment_count` foretells what `segment` makes: as many packets, as many bytes.
+    /// `segment_count` foretells what `segment` makes: as many packets, as many bytes, the
+    /// same headers; and `None` whenever `segment` refuses the packet.
     #[test]
     fn segment_count_matches_segment(
         len in 0usize..20_000,
@@ -356,9 +357,20 @@ proptest! {
             bytes += h.len() + b.len();
             heads.push(h.len());
         }).unwrap();
-        let expect = segment_count(&hdr, pkt.len(), heads[0]);
-        prop_assert_eq!(expect, Some((n, bytes)));
+        let expect = segment_count(&hdr, &pkt);
+        prop_assert_eq!(expect, Some((n, bytes, heads[0])));
         prop_assert!(heads.iter().all(|&h| h == heads[0]));
+        // Any byte of the headers changed: both refuse it, or both cut it the same way.
+        let at = len % heads[0];
+        pkt[at] ^= 0xa5;
+        let mut count = (0, 0, 0);
+        let r = segment(&hdr, &mut pkt.clone(), &mut scratch, &mut |h, b| {
+            count = (count.0 + 1, count.1 + h.len() + b.len(), h.len());
+        });
+        match r {
+            Ok(_) => prop_assert_eq!(segment_count(&hdr, &pkt), Some(count)),
+            Err(_) => prop_assert_eq!(segment_count(&hdr, &pkt), None),
+        }
     }
 
     /// The 64-bit-word sum folds to the RFC 1071 16-bit-word sum, also when split in parts.

@@ -36,8 +36,9 @@ fn prepare(dp: &mut Dataplane, now: Instant, frame: &[u8]) -> Option<Prepared> {
     let (h, _) = VnetHdr::parse(frame).unwrap();
     let pkt = &frame[VNET_HDR_LEN..];
     let ptype = ptype_of(frame);
+    let (n, bytes, headers_len) = offload::segment_count(&h, pkt)?;
     let info = inner::parse(ptype, pkt);
-    let (n, bytes) = offload::segment_count(&h, pkt.len(), info.headers_len?)?;
+    assert_eq!(info.headers_len, Some(headers_len));
     dp.prepare_segments(now, None, 42, ptype, info, n, bytes)
 }
 

@@ -197,11 +197,11 @@ fn prepare(
     to: SocketAddr,
     (vni, ptype): (u32, u16),
 ) -> Option<Prepared> {
-    if !h.is_gso() {
-        return None; // one packet: nothing to share between segments
-    }
+    // `None` for a single packet too: nothing to share between segments.
+    let (n, bytes, headers_len) = offload::segment_count(h, frame)?;
     let info = inner::parse(ptype, frame);
-    let (n, bytes) = offload::segment_count(h, frame.len(), info.headers_len?)?;
+    // The engine's selectors and coverage must see the headers the segments will have.
+    (info.headers_len == Some(headers_len)).then_some(())?;
     dp.prepare_segments(now, Some(to.ip()), vni, ptype, info, n, bytes)
 }
 
