@@ -266,7 +266,7 @@ struct Worker {
     tuns: Vec<Tun>,
     rx: Vec<u8>,
     scratch: Vec<u8>,
-    /// AAD scratch for segments sealed outside the engine lock.
+    /// AAD scratch for what is sealed or opened outside the engine lock.
     aad: Vec<u8>,
     /// The datagrams of the batch being opened, what they deliver, the scratch to open them.
     opening: Opening,
@@ -553,7 +553,8 @@ impl Worker {
                         .map(|k| w + k..w + n.min(k + step)),
                 );
                 let (tuns, counters) = (&self.tuns[..], &mut self.counters);
-                self.opening.open_all(dp, tuns, counters, now, &mut self.rx);
+                let (rx, aad) = (&mut self.rx, &mut self.aad);
+                self.opening.open_all(dp, tuns, counters, now, rx, aad);
                 for (t, r, auth) in self.opening.out.drain(..) {
                     deliver(&mut self.tuns[t], &mut self.counters, &self.rx, r, auth);
                 }
@@ -567,8 +568,8 @@ impl Worker {
                 let rx = &mut self.rx_batch;
                 self.opening.ranges.extend((0..n).map(|k| rx.range(k)));
                 let (tuns, counters) = (&self.tuns[..], &mut self.counters);
-                self.opening
-                    .open_all(dp, tuns, counters, now, rx.bytes_mut());
+                let (buf, aad) = (rx.bytes_mut(), &mut self.aad);
+                self.opening.open_all(dp, tuns, counters, now, buf, aad);
                 let src = self.rx_batch.bytes();
                 for (t, r, auth) in self.opening.out.drain(..) {
                     deliver(&mut self.tuns[t], &mut self.counters, src, r, auth);
@@ -761,7 +762,6 @@ struct Opening {
     ranges: Vec<Range<usize>>,
     started: Vec<Option<InboundStart>>,
     opened: Vec<Option<InboundOpened>>,
-    aad: Vec<u8>,
     /// What to deliver: device, the inner packet in the receive buffer, authenticated.
     out: Vec<Delivery>,
 }
@@ -770,7 +770,7 @@ impl Opening {
     /// Open the datagrams `self.ranges` of `buf` in place and queue what is to be delivered:
     /// lookups and replay pre-checks for the whole batch under one engine lock, the AEAD with
     /// the lock released (other workers go on meanwhile), then the window updates, policy
-    /// checks and counters under a second lock.
+    /// checks and counters under a second lock. `aad` is scratch.
     fn open_all(
         &mut self,
         dp: &Mutex<Dataplane>,
@@ -778,6 +778,7 @@ impl Opening {
         counters: &mut IoCounters,
         now: Instant,
         buf: &mut [u8],
+        aad: &mut Vec<u8>,
     ) {
         let mut g = lock(dp);
         let begun = self
@@ -787,7 +788,6 @@ impl Opening {
         self.started.extend(begun);
         drop(g);
         for (r, s) in self.ranges.iter().zip(self.started.drain(..)) {
-            let aad = &mut self.aad;
             self.opened
                 .push(s.map(|s| s.open(&mut buf[r.clone()], aad)));
         }
