@@ -134,14 +134,7 @@ impl Prepared {
             inner_headers: Some(self.headers_len),
         };
         match &mut self.how {
-            Sealing::Plain => {
-                let total = HEADER_LEN + src.payload.len();
-                let dst = out.get_mut(..total)?;
-                dst[..HEADER_LEN].copy_from_slice(&self.hdr);
-                src.payload
-                    .copy_to(0..src.payload.len(), &mut dst[HEADER_LEN..]);
-                Some(total)
-            }
+            Sealing::Plain => plain_packet(&src, out),
             Sealing::Geo {
                 crypto,
                 next,
@@ -199,11 +192,7 @@ impl Opening {
             start: 0,
             end,
         };
-        let c = &self.crypto;
-        let result = match self.kind {
-            GsoKind::Gao => work.open_gao(c, self.sn, self.off, &self.repr, aad),
-            GsoKind::Geo => work.open_geo(c, self.sn, self.off, &self.repr, aad),
-        };
+        let result = work.open(self.kind, &self.crypto, self.sn, self.off, &self.repr, aad);
         OpenedGso {
             start: work.start,
             end: work.end,
@@ -695,16 +684,11 @@ impl Dataplane {
     }
 
     fn emit_plain(&mut self, src: &Src<'_>, out: &mut [u8]) -> OutVerdict {
-        let total = HEADER_LEN + src.options.len() + src.payload.len();
-        if out.len() < total {
+        let Some(len) = plain_packet(src, out) else {
             return OutVerdict::Drop(DropReason::BufferTooSmall);
-        }
-        out[..8].copy_from_slice(&src.hdr);
-        out[8..8 + src.options.len()].copy_from_slice(src.options);
-        src.payload
-            .copy_to(0..src.payload.len(), &mut out[8 + src.options.len()..total]);
+        };
         self.stats.sent_bypass += 1;
-        OutVerdict::Send { len: total }
+        OutVerdict::Send { len }
     }
 
     /// ACQUIRE (rate-limited per reqid and peer) and hold `h` until its GSA arrives.
@@ -988,10 +972,7 @@ impl Dataplane {
                 Ok(sn) => sn,
                 Err(r) => return InVerdict::Drop(r),
             };
-            let opened = match kind {
-                GsoKind::Gao => work.open_gao(&gsa.crypto, sn, off, &repr, &mut self.aad),
-                GsoKind::Geo => work.open_geo(&gsa.crypto, sn, off, &repr, &mut self.aad),
-            };
+            let opened = work.open(kind, &gsa.crypto, sn, off, &repr, &mut self.aad);
             let v = match opened.and_then(|o| validate(gsa, &work, sn, o)) {
                 Ok(v) => v,
                 Err(r) => return InVerdict::Drop(r),
@@ -1234,6 +1215,19 @@ fn plain_header(vni: u32, protocol_type: u16, critical: bool, options_len: usize
     hdr
 }
 
+/// BYPASS: the Geneve header, the options and the frame, as they are; `None` if `out` is too
+/// small.
+fn plain_packet(src: &Src<'_>, out: &mut [u8]) -> Option<usize> {
+    let opt_end = HEADER_LEN + src.options.len();
+    let total = opt_end + src.payload.len();
+    let out = out.get_mut(..total)?;
+    out[..HEADER_LEN].copy_from_slice(&src.hdr);
+    out[HEADER_LEN..opt_end].copy_from_slice(src.options);
+    src.payload
+        .copy_to(0..src.payload.len(), &mut out[opt_end..]);
+    Some(total)
+}
+
 fn apply(
     gsa: &Gsa,
     sn: u64,
@@ -1248,7 +1242,6 @@ fn apply(
     }
 }
 
-/// First GSO (in wire order) not skipped: (absolute offset, kind, fields).
 /// Steps 2.1-2.2 once the GSA is found: its kind, the SN inferred (RFC 4303 Appendix A2) and
 /// checked against the window.
 fn pre_check(gsa: &Gsa, kind: GsoKind, repr: &gso::Repr) -> Result<u64, DropReason> {
@@ -1281,6 +1274,7 @@ fn validate(
     })
 }
 
+/// First GSO (in wire order) not skipped: (absolute offset, kind, fields).
 fn find_gso(
     w: &Work<'_>,
     class: u16,

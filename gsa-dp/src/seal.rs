@@ -405,8 +405,25 @@ impl Work<'_> {
         set_opt_len(&mut self.buf[s..s + HEADER_LEN], bytes)
     }
 
+    /// Verify (GAO) or decrypt (GEO) the GSO of kind `kind` at absolute offset `off`, and
+    /// remove it.
+    pub fn open(
+        &mut self,
+        kind: GsoKind,
+        gsa: &GsaCrypto,
+        sn: u64,
+        off: usize,
+        r: &gso::Repr,
+        aad: &mut Vec<u8>,
+    ) -> Result<Opened, DropReason> {
+        match kind {
+            GsoKind::Gao => self.open_gao(gsa, sn, off, r, aad),
+            GsoKind::Geo => self.open_geo(gsa, sn, off, r, aad),
+        }
+    }
+
     /// Verify a GAO at absolute offset `off` and remove it.
-    pub fn open_gao(
+    fn open_gao(
         &mut self,
         gsa: &GsaCrypto,
         sn: u64,
@@ -466,7 +483,7 @@ impl Work<'_> {
     }
 
     /// Decrypt a GEO at absolute offset `off`, restore its options and header, remove it.
-    pub fn open_geo(
+    fn open_geo(
         &mut self,
         gsa: &GsaCrypto,
         sn: u64,
