@@ -1110,3 +1110,152 @@ fn a_collision_lost_by_an_overtaking_delete_reports_the_rekey() {
     }
     assert!(tested > 0, "no seed let B win the collision");
 }
+
+/// gsa-dp's part in a rekey, as nvesecd wires it: the inbound GSAs installed in one
+/// dataplane, each with its soft (rekey) and hard deadline counted from its install
+/// (gsa-dp/src/lifetime.rs), raising `on_expire` like its EXPIRE events; `GsaRemove` and a hard
+/// expiry take a GSA out.
+#[derive(Default)]
+struct DpSim {
+    /// Events of the node already applied.
+    seen: usize,
+    /// Inbound GSA-ID -> (soft deadline, still to fire; hard deadline).
+    inbound: std::collections::BTreeMap<u32, (Option<std::time::Instant>, std::time::Instant)>,
+    max_inbound: usize,
+    /// The inbound GSA-IDs at the moment the maximum was first reached.
+    worst: Vec<u32>,
+}
+
+impl DpSim {
+    fn absorb(&mut self, net: &Net, node: usize) {
+        let now = net.now;
+        for e in &net.nodes[node].events[self.seen..] {
+            match e {
+                Event::GsaInstall {
+                    params, inbound, ..
+                } => {
+                    let l = params.lifetimes;
+                    self.inbound.insert(
+                        inbound.gsa_id,
+                        (Some(now + l.rekey_time), now + l.life_time),
+                    );
+                    // In event order: an install and a removal in the same tick still count.
+                    if self.inbound.len() > self.max_inbound {
+                        self.max_inbound = self.inbound.len();
+                        self.worst = self.inbound.keys().copied().collect();
+                    }
+                }
+                Event::GsaRemove { inbound, .. } => {
+                    self.inbound.remove(inbound);
+                }
+                _ => {}
+            }
+        }
+        self.seen = net.nodes[node].events.len();
+    }
+
+    /// Fires what is due at `now`, as gsa-dp's EXPIRE would reach nvesecd.
+    fn expire(&mut self, net: &mut Net, node: usize) {
+        let now = net.now;
+        let mut due = Vec::new();
+        for (id, (soft, hard)) in self.inbound.iter_mut() {
+            if *hard <= now {
+                due.push((*id, true));
+            } else if soft.is_some_and(|s| s <= now) {
+                *soft = None;
+                due.push((*id, false));
+            }
+        }
+        for (id, hard) in due {
+            if hard {
+                self.inbound.remove(&id);
+            }
+            // The engine may have removed it already (not an error for the daemon either).
+            let _ = net.nodes[node].ep.on_expire(now, id, hard);
+        }
+    }
+}
+
+/// Regression (issue 13, the rekey-collisions-under-load namespace scenario): both ends with
+/// the same GSA lifetimes (rekey_time 2 s, life_time 3 s, no jitter) rekey every GSA at once,
+/// so each rekey is a collision (§2.8.1). The loser of one collision kept the inbound half of
+/// its redundant GSA for the rekeyed-inbound grace period (5 s, capped by gsa-dp's 3 s hard
+/// lifetime): that is past the next soft expiry, 2 s after the collision, whose own collision
+/// adds two more, so the loser held four inbound GSAs (its redundant one, the surviving one,
+/// and both new ones). The peer never sends on a redundant GSA (its outbound half goes live
+/// only through our Delete of the GSA it replaced, which the loser never sends), so it goes
+/// as soon as the loser's Delete is answered: at most three inbound GSAs at any moment (the
+/// old one during make-before-break, and a collision's two new ones).
+#[test]
+fn crossed_rekeys_keep_at_most_three_inbound_gsas() {
+    let mut worst_seen = 0;
+    let mut collisions = 0;
+    for seed in 100..106u8 {
+        let mut ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
+        let mut bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
+        for c in [&mut ac, &mut bc] {
+            c.children[0].lifetimes = nvesec_ikev2::config::Lifetimes {
+                rekey_time: Duration::from_secs(2),
+                life_time: Duration::from_secs(3),
+            };
+        }
+        let mut net = Net::new();
+        // A LAN: the peer's request arrives within the millisecond in which the soft
+        // expiries of both ends fire, so they cross.
+        net.latency = Duration::from_micros(200);
+        net.add("a", A_ADDR, engine(vec![ac]), seed);
+        net.add("b", B_ADDR, engine(vec![bc]), seed + 50);
+        let mut dp = [DpSim::default(), DpSim::default()];
+        let now = net.now;
+        net.nodes[0]
+            .ep
+            .initiate(now, "to-b", addr(A_ADDR), None)
+            .unwrap();
+        // 20 s of virtual time in 1 ms ticks: ten generations of GSAs.
+        for _ in 0..20_000 {
+            net.advance(Duration::from_millis(1));
+            for (n, d) in dp.iter_mut().enumerate() {
+                d.absorb(&net, n);
+                d.expire(&mut net, n);
+            }
+            net.pump();
+            for (n, d) in dp.iter_mut().enumerate() {
+                d.absorb(&net, n);
+            }
+        }
+        collisions += net
+            .nodes
+            .iter()
+            .flat_map(|n| &n.events)
+            .filter(|e| matches!(e, Event::Log(r) if r.message.contains("collision won")))
+            .count();
+        for (n, d) in dp.iter().enumerate() {
+            assert!(
+                d.max_inbound <= 3,
+                "seed {seed}: {} held {} inbound GSAs at once: {:08x?}",
+                net.nodes[n].name,
+                d.max_inbound,
+                d.worst
+            );
+            worst_seen = worst_seen.max(d.max_inbound);
+        }
+        // Still one live pair per side, the same one.
+        let live = |n: usize| -> Vec<(u32, u32)> {
+            net.sa(n)
+                .gsas()
+                .iter()
+                .filter(|g| g.remove_at.is_none())
+                .map(|g| (g.inbound_id, g.outbound_id))
+                .collect()
+        };
+        assert!(live(0).len() <= 2 && live(1).len() <= 2, "seed {seed}");
+    }
+    assert!(
+        collisions >= 10,
+        "only {collisions} collisions: the ends did not cross"
+    );
+    assert_eq!(
+        worst_seen, 3,
+        "a collision holds three inbound GSAs for a moment"
+    );
+}

@@ -547,6 +547,7 @@ impl IkeSa {
             remove_at: None,
             created_by_us: we_initiated,
             replaced: replaces,
+            redundant: false,
         });
     }
 }

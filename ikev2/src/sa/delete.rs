@@ -40,13 +40,15 @@ impl IkeSa {
     }
 
     /// Our Delete for GSAs was answered: the peer no longer sends on them, but packets may be
-    /// in flight, so the inbound side goes after the grace period.
+    /// in flight, so the inbound side goes after the grace period; a redundant GSA of a lost
+    /// collision, on which the peer never sent, goes now.
     pub(crate) fn on_delete_gsa_response(&mut self, ctx: &mut Ctx<'_>, ids: &[u32]) {
-        let at = ctx.now + ctx.cfg.rekeyed_inbound_grace;
+        let grace = ctx.now + ctx.cfg.rekeyed_inbound_grace;
         for g in self.gsas.iter_mut().filter(|g| ids.contains(&g.inbound_id)) {
-            g.remove_at = Some(at);
+            g.remove_at = Some(if g.redundant { ctx.now } else { grace });
         }
-        self.arm_housekeeping();
+        // Removes what is due now (the redundant ones) and arms the timer for the rest.
+        self.on_housekeeping(ctx);
     }
 
     pub(crate) fn on_delete_ike_response(&mut self, ctx: &mut Ctx<'_>) {

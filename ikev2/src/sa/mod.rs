@@ -201,6 +201,12 @@ pub struct Gsa {
     pub created_by_us: bool,
     /// Inbound GSA-ID of the GSA this one replaced (rekey).
     pub replaced: Option<u32>,
+    /// Our redundant GSA of a lost rekey collision (§2.8.1), being deleted. The peer never
+    /// sends on it: as the responder of our rekey it moves its outbound traffic onto the new
+    /// GSA only when we delete the one it replaced, which the loser never does. So its inbound
+    /// half goes as soon as our Delete is answered, without the rekey grace period (which
+    /// would outlast the next soft expiry at short lifetimes: issue 13).
+    pub redundant: bool,
 }
 
 /// One IKE SA.

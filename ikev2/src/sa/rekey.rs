@@ -501,6 +501,9 @@ impl IkeSa {
                     if let Some(e) = self.established_mut() {
                         e.queue.push_back(Task::DeleteGsa(new));
                     }
+                    if let Some(g) = self.gsas.iter_mut().find(|g| g.inbound_id == new) {
+                        g.redundant = true;
+                    }
                     let to = peer_new
                         .map(|t| t.outbound_id)
                         .or_else(|| self.current_outbound_besides(new));
