@@ -132,6 +132,9 @@ pub struct DropCounters {
     /// Retransmitted requests to an IKE SA we closed, answered from its tombstone (counted
     /// here because no SA handled them; not an error).
     pub answered_after_close: u64,
+    /// Retransmitted requests from an address other than the IKE SA's peer: not answered,
+    /// a replayed copy must not reflect our response at a third party.
+    pub foreign_retransmit: u64,
 }
 
 /// Rotating secret for stateless cookies (RFC 7296 §2.6): `cookie = version(1) ||
@@ -562,6 +565,7 @@ impl Endpoint {
     /// After any input: insert IKE SAs created by rekeys, apply GSA hand-overs, INITIAL_CONTACT
     /// and the full-mesh duplicate rule.
     fn post_process(&mut self, now: Instant) {
+        self.drops.foreign_retransmit += std::mem::take(&mut self.out.foreign_retransmits);
         for sa in self.out.spawned.drain(..) {
             self.sas.insert(sa.id().local_spi, sa);
         }

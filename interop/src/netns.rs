@@ -36,6 +36,63 @@ fn ip(args: &[&str]) -> Result<Output, HarnessError> {
     run(Command::new("ip").args(args))
 }
 
+/// Every namespace the harness makes starts with this.
+const NS_PREFIX: &str = "nv";
+
+static SWEEP: std::sync::Once = std::sync::Once::new();
+
+/// Removes what killed runs left behind (a SIGKILLed test runs no destructors): every `nv*`
+/// namespace whose creating process is gone, after killing what still runs in it, and every
+/// `nv*` namespace nothing runs in whose creator cannot be told (older names). A namespace
+/// of a live process, another test binary running at the same time, is left alone.
+pub fn sweep_stale() {
+    let Ok(list) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&list.stdout).lines() {
+        // `ip netns list` prints "name" or "name (id: N)".
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !name.starts_with(NS_PREFIX) {
+            continue;
+        }
+        let creator = match name.split('-').collect::<Vec<_>>().as_slice() {
+            [_, pid, n] if n.parse::<u32>().is_ok() => u32::from_str_radix(pid, 16).ok(),
+            _ => None,
+        };
+        let pids = ns_pids(name);
+        let stale = match creator {
+            Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            None => pids.is_empty(),
+        };
+        if stale {
+            kill_and_delete(name, &pids);
+        }
+    }
+}
+
+fn ns_pids(name: &str) -> Vec<String> {
+    Command::new("ip")
+        .args(["netns", "pids", name])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn kill_and_delete(name: &str, pids: &[String]) {
+    // Killing what still runs inside first lets `netns del` free the name.
+    for pid in pids {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    let _ = Command::new("ip").args(["netns", "del", name]).status();
+}
+
 /// One network namespace, deleted on drop.
 #[derive(Debug)]
 pub struct Netns {
@@ -43,9 +100,13 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates a namespace with its loopback up.
+    /// Creates a namespace with its loopback up, named `nv<prefix>-<pid>-<n>` (hex pid) so
+    /// that a later run can tell whose it was (see [`sweep_stale`]).
     pub fn new(prefix: &str) -> Result<Self, HarnessError> {
-        let name = unique_name(prefix);
+        SWEEP.call_once(sweep_stale);
+        let prefix = prefix.strip_prefix(NS_PREFIX).unwrap_or(prefix);
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{NS_PREFIX}{prefix}-{:x}-{n}", std::process::id());
         ip(&["netns", "add", &name])?;
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"])?;
@@ -78,18 +139,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Killing what still runs inside first lets `netns del` free the name.
-        let _ = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-            .map(|o| {
-                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
-            });
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        kill_and_delete(&self.name, &ns_pids(&self.name));
     }
 }
 

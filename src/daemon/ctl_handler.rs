@@ -619,6 +619,7 @@ impl State {
             ("ike_rate_limited", d.rate_limited),
             ("ike_unexpected_response", d.unexpected_response),
             ("ike_answered_after_close", d.answered_after_close),
+            ("ike_foreign_retransmit", d.foreign_retransmit),
             ("ike_natt_no_marker", self.io.natt_no_marker()),
         ] {
             drops.push(DropCounter {

@@ -204,6 +204,7 @@ impl IkeSa {
             conn,
             local,
             remote,
+            reply_to: None,
             spi_i: 0,
             spi_r: 0,
             initiator,

@@ -63,6 +63,8 @@ pub struct Output {
     /// Deferred tasks handed to the IKE SA (by local SPI) that replaced the one they were
     /// queued on.
     pub(crate) task_transfers: Vec<(u64, Instant, rekey::Task)>,
+    /// Retransmitted requests from another address than the SA's peer, not answered.
+    pub(crate) foreign_retransmits: u64,
 }
 
 impl Output {
@@ -214,7 +216,13 @@ pub struct IkeSa {
     pub(crate) uid: u32,
     pub(crate) conn: Arc<ConnectionConfig>,
     pub(crate) local: SocketAddr,
+    /// The peer's address: where our requests go. It never follows a request from elsewhere
+    /// (no NAT traversal or MOBIKE here, RFC 7296 §2.23): an authenticated request whose
+    /// source an on-path attacker rewrote must not redirect the SA.
     pub(crate) remote: SocketAddr,
+    /// While a request is handled: the (local, remote) it came on, where its response goes
+    /// (RFC 7296 §2.11), even when that is not `remote`.
+    pub(crate) reply_to: Option<(SocketAddr, SocketAddr)>,
     pub(crate) spi_i: u64,
     pub(crate) spi_r: u64,
     /// We are the original initiator (the I flag, RFC 7296 §3.1).
@@ -494,10 +502,19 @@ impl IkeSa {
     }
 
     pub(crate) fn transmit(&self, ctx: &mut Ctx<'_>, packets: &[Vec<u8>]) {
+        self.transmit_to(ctx, (self.local, self.remote), packets);
+    }
+
+    fn transmit_to(
+        &self,
+        ctx: &mut Ctx<'_>,
+        (src, dst): (SocketAddr, SocketAddr),
+        packets: &[Vec<u8>],
+    ) {
         for p in packets {
             ctx.out.transmits.push_back(Transmit {
-                src: self.local,
-                dst: self.remote,
+                src,
+                dst,
                 bytes: p.clone(),
             });
         }
@@ -545,7 +562,8 @@ impl IkeSa {
         let hdr = self.header(exchange, true, msg_id);
         match self.protect(ctx.cfg, hdr, inner) {
             Ok(packets) => {
-                self.transmit(ctx, &packets);
+                let to = self.reply_to.unwrap_or((self.local, self.remote));
+                self.transmit_to(ctx, to, &packets);
                 self.rwin.responded(msg_id, packets);
             }
             Err(e) => self.log(
@@ -625,6 +643,19 @@ impl IkeSa {
         hdr: &IkeHeader,
         bytes: &[u8],
     ) {
+        self.reply_to = Some((local, remote));
+        self.handle_request_from(ctx, local, remote, hdr, bytes);
+        self.reply_to = None;
+    }
+
+    fn handle_request_from(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &IkeHeader,
+        bytes: &[u8],
+    ) {
         // Requests carry the I flag exactly when the sender is the original initiator.
         if hdr.flags.is_initiator() == self.initiator {
             return;
@@ -638,8 +669,23 @@ impl IkeSa {
                     .map(|r| r.fragment.is_none_or(|(n, _)| n == 1))
                     // No SK at all: an unencrypted request (IKE_SA_INIT), answered as is.
                     .unwrap_or(true);
+                if (local, remote) != (self.local, self.remote) {
+                    // Anyone who saw the request can replay it from any source: answering
+                    // would reflect our (possibly fragmented, larger) response at a victim.
+                    // The peer retransmits from its own address, which is answered.
+                    self.log(
+                        ctx,
+                        LogLevel::Debug,
+                        format!(
+                            "retransmitted request {} from {remote}, not the peer's {}: \
+                             not answered",
+                            hdr.message_id, self.remote
+                        ),
+                    );
+                    ctx.out.foreign_retransmits += 1;
+                    return;
+                }
                 if first_or_whole {
-                    // Answer where the retransmission came from (RFC 7296 §2.11).
                     for bytes in p {
                         ctx.out.transmits.push_back(Transmit {
                             src: local,
@@ -658,16 +704,21 @@ impl IkeSa {
         }
         let payloads = match self.unprotect(hdr.message_id, bytes) {
             Ok(Some(p)) => {
-                // An authenticated request from a new address/port: the peer moved (a host
-                // not behind a NAT SHOULD follow, RFC 7296 §2.23); reply there from now on.
+                // An authenticated request from another address/port. Without NAT detection
+                // or MOBIKE the SA does not follow it (RFC 7296 §2.23 updates addresses only
+                // for a peer behind a NAT): the source may have been rewritten by an on-path
+                // attacker, or be another NVE's address. Its response goes there (§2.11);
+                // our own requests keep going to the peer's address.
                 if (local, remote) != (self.local, self.remote) {
                     self.log(
                         ctx,
-                        LogLevel::Info,
-                        format!("peer moved from {} to {remote}", self.remote),
+                        LogLevel::Warn,
+                        format!(
+                            "authenticated request {} from {remote}, not the peer's {}: \
+                             answered there, the IKE_SA stays at {}",
+                            hdr.message_id, self.remote, self.remote
+                        ),
                     );
-                    self.local = local;
-                    self.remote = remote;
                 }
                 p
             }

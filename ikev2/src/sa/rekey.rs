@@ -977,6 +977,7 @@ impl IkeSa {
             conn: self.conn.clone(),
             local: self.local,
             remote: self.remote,
+            reply_to: None,
             spi_i,
             spi_r,
             initiator: we_initiated,
