@@ -212,9 +212,7 @@ fn three_nves_two_vnis_full_mesh() {
         assert_eq!(json_u64(&s, "policy_mismatch"), Some(0), "{s}");
         assert!(json_u64(&s, "sent_secured").unwrap() >= 8, "{s}");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "took {:?}",
-        started.elapsed()
-    );
+    // Not a bound: the first scenario of a binary also builds the daemons, and under load
+    // (the soak's CPU hog) that alone took over a minute. Every wait above has its own limit.
+    eprintln!("full mesh checked in {:?}", started.elapsed());
 }
