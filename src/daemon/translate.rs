@@ -291,7 +291,11 @@ fn connection(
         .map(|p| ike_proposal(p))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| err(format!("{ctx}.proposals"), m))?;
-    let children = c.children.iter().map(gsa_config).collect();
+    let children = c
+        .children
+        .iter()
+        .map(|ch| gsa_config(ch, &peer_prefixes(&cfg.overlay, &remote_addrs, ch)))
+        .collect();
     let dpd_action = match c.children.first().map(|ch| ch.dpd_action) {
         Some(conf::DpdAction::Restart) => DpdAction::Restart,
         Some(conf::DpdAction::Trap) => DpdAction::Trap,
@@ -461,7 +465,27 @@ fn ranges(sel: &conf::Selector, max: u32) -> Vec<(u32, u32)> {
     }
 }
 
-fn gsa_config(ch: &conf::Child) -> GsaConfig {
+/// The inner prefixes `overlay.networks.*.peers` route to the connection's peer on the
+/// child's VNIs: what that NVE may source (seed 000 REQ 14) when the child names no
+/// `remote_prefixes`. Empty when the connection names no peer address (a wildcard
+/// connection) or the overlay lists no such peer: then any inner source, as configured.
+fn peer_prefixes(o: &conf::Overlay, remote: &[IpAddr], ch: &conf::Child) -> Vec<conf::Prefix> {
+    let vni_ok = |vni: u32| match &ch.selectors.vnis {
+        conf::Selector::Any | conf::Selector::Opaque => true,
+        conf::Selector::Ranges(r) => r.iter().any(|r| (r.start..=r.end).contains(&vni)),
+    };
+    let same = |a: &IpAddr, b: &IpAddr| a.to_canonical() == b.to_canonical();
+    o.networks
+        .iter()
+        .filter(|n| vni_ok(n.vni))
+        .flat_map(|n| &n.peers)
+        .filter(|p| remote.iter().any(|r| same(r, &p.underlay)))
+        .flat_map(|p| p.prefixes.iter().copied())
+        .collect()
+}
+
+/// One child's GSA configuration; `peer_prefixes` stand in where it names no remote_prefixes.
+fn gsa_config(ch: &conf::Child, peer_prefixes: &[conf::Prefix]) -> GsaConfig {
     let first = ch
         .gsa_proposals
         .first()
@@ -491,7 +515,11 @@ fn gsa_config(ch: &conf::Child) -> GsaConfig {
         selectors: GsaSelectors {
             geneve,
             local_inner: inner(&ch.selectors.local_prefixes),
-            remote_inner: inner(&ch.selectors.remote_prefixes),
+            remote_inner: if ch.selectors.remote_prefixes.is_empty() {
+                inner(peer_prefixes)
+            } else {
+                inner(&ch.selectors.remote_prefixes)
+            },
         },
         lifetimes: Lifetimes {
             rekey_time: ch.rekey_time,
@@ -804,5 +832,84 @@ mod tests {
         assert_eq!(lt.hard.bytes, None);
         let out = lifetime(&l, &dp, Duration::ZERO, false);
         assert_eq!(out.soft.time_secs, None);
+    }
+}
+
+#[cfg(test)]
+mod peer_prefix_tests {
+    use super::*;
+
+    fn config(child_extra: &str) -> conf::Config {
+        let text = format!(
+            "connections {{
+                nve2 {{
+                    remote_addrs = 192.0.2.2
+                    local {{ auth = psk
+                        id = nve1 }}
+                    remote {{ auth = psk
+                        id = nve2 }}
+                    children {{
+                        red {{
+                            vnis = 100
+                            {child_extra}
+                        }}
+                    }}
+                }}
+            }}
+            secrets {{ ike-1 {{ id-1 = nve1
+                id-2 = nve2
+                secret = k }} }}
+            overlay {{
+                networks {{
+                    red {{
+                        vni = 100
+                        device = tun
+                        peers {{
+                            nve2 {{ underlay = 192.0.2.2
+                                prefixes = 10.100.0.2/32 }}
+                            nve3 {{ underlay = 192.0.2.3
+                                prefixes = 10.100.0.3/32 }}
+                        }}
+                    }}
+                    blue {{
+                        vni = 200
+                        device = tun
+                        peers {{
+                            nve2 {{ underlay = 192.0.2.2
+                                prefixes = 10.200.0.2/32 }}
+                        }}
+                    }}
+                }}
+            }}"
+        );
+        let fs = conf::MemFs::new();
+        conf::parse_str(&fs, std::path::Path::new("/etc/nvesec/nvesec.conf"), &text)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .config
+    }
+
+    fn remote_inner(cfg: &conf::Config) -> Vec<IpRange> {
+        let translated = translate(cfg, &Creds::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        let conn = translated
+            .engine
+            .connections
+            .iter()
+            .find(|c| c.name == "nve2")
+            .unwrap();
+        conn.children[0].selectors.remote_inner.clone()
+    }
+
+    /// Issue 14 item 3 (seed 000 REQ 14): a child that names no remote_prefixes authorized
+    /// any inner source from its peer. It now takes the prefixes the overlay routes to that
+    /// peer on the child's VNIs (not another peer's, not another VNI's).
+    #[test]
+    fn a_child_without_prefixes_authorizes_the_peers_overlay_prefixes() {
+        let got = remote_inner(&config(""));
+        let want = IpRange::from_prefix("10.100.0.2".parse().unwrap(), 32).unwrap();
+        assert_eq!(got, vec![want]);
+        // Named prefixes win.
+        let got = remote_inner(&config("remote_prefixes = 10.9.0.0/16"));
+        let want = IpRange::from_prefix("10.9.0.0".parse().unwrap(), 16).unwrap();
+        assert_eq!(got, vec![want]);
     }
 }

@@ -141,8 +141,20 @@ pub(crate) fn narrow(allowed: &GsaSelectors, tsi: &Ts, tsr: &Ts) -> Result<GsaSe
             allowed.geneve
         )));
     }
-    let remote_inner = intersect_all(&ipi, &allowed.remote_inner, IpRange::intersect);
-    let local_inner = intersect_all(&ipr, &allowed.local_inner, IpRange::intersect);
+    // A side the peer sent no IP selector for gets what is configured for it, never "any":
+    // leaving a TS out must not widen the authorization (issue 14 item 3). An empty
+    // configured list is itself "any inner address".
+    let within_allowed = |asked: &[IpRange], allowed: &[IpRange]| {
+        if asked.is_empty() {
+            allowed.to_vec()
+        } else if allowed.is_empty() {
+            asked.to_vec()
+        } else {
+            intersect_all(asked, allowed, IpRange::intersect)
+        }
+    };
+    let remote_inner = within_allowed(&ipi, &allowed.remote_inner);
+    let local_inner = within_allowed(&ipr, &allowed.local_inner);
     if (!ipi.is_empty() && remote_inner.is_empty()) || (!ipr.is_empty() && local_inner.is_empty()) {
         return Err(refuse(format!(
             "requested inner prefixes {ipi:?} / {ipr:?} not allowed"
@@ -163,18 +175,29 @@ pub(crate) fn accept_narrowed(offered: &GsaSelectors, tsi: &Ts, tsr: &Ts) -> Opt
     let within_g = gi
         .iter()
         .all(|g| offered.geneve.iter().any(|o| o.intersect(g) == Some(*g)));
+    // An empty offer is "any inner address": every answer narrows it.
     let within = |got: &[IpRange], off: &[IpRange]| {
-        got.iter()
-            .all(|g| off.iter().any(|o| o.intersect(g) == Some(*g)))
+        off.is_empty()
+            || got
+                .iter()
+                .all(|g| off.iter().any(|o| o.intersect(g) == Some(*g)))
     };
     let ok = !gi.is_empty()
         && within_g
         && within(&ipi, &offered.local_inner)
         && within(&ipr, &offered.remote_inner);
-    ok.then_some(GsaSelectors {
+    // A side the responder left out keeps what we offered (configured), never "any".
+    let or_offered = |got: Vec<IpRange>, off: &[IpRange]| {
+        if got.is_empty() {
+            off.to_vec()
+        } else {
+            got
+        }
+    };
+    ok.then(|| GsaSelectors {
         geneve: gi,
-        local_inner: ipi,
-        remote_inner: ipr,
+        local_inner: or_offered(ipi, &offered.local_inner),
+        remote_inner: or_offered(ipr, &offered.remote_inner),
     })
 }
 
@@ -319,6 +342,36 @@ mod tests {
         // Responder widening is refused by the initiator.
         let (wtsi, wtsr) = ts_from_selectors(&sel(vec![g(0, 1000)], vec![], vec![]));
         assert!(accept_narrowed(&sel(vec![g(150, 300)], vec![], vec![]), &wtsi, &wtsr).is_none());
+    }
+
+    /// Issue 14 item 3: a peer that sends no IP selectors (only Geneve ones) got a GSA with
+    /// no inner-address restriction where the child names prefixes. Omitted means
+    /// "configured", on both ends.
+    #[test]
+    fn omitted_ip_selectors_mean_the_configured_prefixes_not_any() {
+        let allowed = sel(
+            vec![g(1, 10)],
+            vec![pfx("10.2.0.0", 16)],
+            vec![pfx("10.1.0.0", 16)],
+        );
+        let (tsi, tsr) = ts_from_selectors(&sel(vec![g(1, 10)], vec![], vec![]));
+        let got = narrow(&allowed, &tsi, &tsr).unwrap();
+        assert_eq!(got.remote_inner, vec![pfx("10.1.0.0", 16)]);
+        assert_eq!(got.local_inner, vec![pfx("10.2.0.0", 16)]);
+        // The initiator's view when the responder answers with Geneve selectors only.
+        let mine = accept_narrowed(&allowed, &tsi, &tsr).unwrap();
+        assert_eq!(mine.local_inner, vec![pfx("10.2.0.0", 16)]);
+        assert_eq!(mine.remote_inner, vec![pfx("10.1.0.0", 16)]);
+        // Nothing configured stays "any inner address"...
+        let open = sel(vec![g(1, 10)], vec![], vec![]);
+        let got = narrow(&open, &tsi, &tsr).unwrap();
+        assert!(got.remote_inner.is_empty() && got.local_inner.is_empty());
+        // ...and accepts what the peer names (one end configured, the other not).
+        let (tsi, tsr) = ts_from_selectors(&allowed);
+        let got = narrow(&open, &tsi, &tsr).unwrap();
+        assert_eq!(got.remote_inner, allowed.local_inner);
+        let mine = accept_narrowed(&open, &tsi, &tsr).unwrap();
+        assert_eq!(mine.local_inner, allowed.local_inner);
     }
 
     #[test]
