@@ -244,11 +244,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         peer: Option<IpAddr>,
     },
-    /// A lifetime limit was reached; hard means the GSA is already removed.
+    /// A lifetime limit was reached; hard means the GSA is already removed. `peer`: an
+    /// outbound GSA's peer NVE (its GSA-ID is unique only with it, see `GsaKey`).
     Expire {
         dir: Direction,
         gsa_id: u32,
         reqid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<IpAddr>,
         kind: ExpireKind,
     },
 }
@@ -581,11 +584,7 @@ impl Dataplane {
         g.last_sn = last;
         g.counters.record_many(now, n, bytes);
         let crypto = Arc::clone(&g.crypto);
-        let key = GsaKey {
-            dir: Direction::Out,
-            gsa_id: g.cfg.gsa_id,
-            reqid,
-        };
+        let key = GsaKey::of(&g.cfg);
         if let Some(kind) = g.lifetime.poll(now, g.usage()) {
             self.expire(key, kind);
         }
@@ -790,11 +789,7 @@ impl Dataplane {
         g.last_sn = sn;
         g.counters.record(now, bytes);
         let usage = g.usage();
-        let key = GsaKey {
-            dir: Direction::Out,
-            gsa_id: g.cfg.gsa_id,
-            reqid,
-        };
+        let key = GsaKey::of(&g.cfg);
         if let Some(kind) = g.lifetime.poll(now, usage) {
             self.expire(key, kind);
         }
@@ -808,6 +803,7 @@ impl Dataplane {
             dir: key.dir,
             gsa_id: key.gsa_id,
             reqid: key.reqid,
+            peer: key.peer,
             kind,
         });
     }
@@ -1064,11 +1060,7 @@ impl Dataplane {
             };
             g.counters.record(now, bytes);
             let usage = g.usage();
-            let key = GsaKey {
-                dir: Direction::In,
-                gsa_id: id,
-                reqid: g.cfg.reqid,
-            };
+            let key = GsaKey::inbound(id, g.cfg.reqid);
             if let Some(kind) = g.lifetime.poll(now, usage) {
                 self.expire(key, kind);
             }
@@ -1167,14 +1159,7 @@ impl Dataplane {
         for g in self.gsas.iter_mut() {
             let usage = g.usage();
             if let Some(kind) = g.lifetime.poll(now, usage) {
-                fired.push((
-                    GsaKey {
-                        dir: g.cfg.dir,
-                        gsa_id: g.cfg.gsa_id,
-                        reqid: g.cfg.reqid,
-                    },
-                    kind,
-                ));
+                fired.push((GsaKey::of(&g.cfg), kind));
             }
         }
         fired.sort_by_key(|(k, _)| (k.dir == Direction::Out, k.reqid, k.gsa_id));

@@ -261,11 +261,7 @@ fn policy_checks() {
 #[test]
 fn gsa_selectors_checked_after_decrypt() {
     let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
-    let key = GsaKey {
-        dir: Direction::In,
-        gsa_id: ID,
-        reqid: 1,
-    };
+    let key = GsaKey::inbound(ID, 1);
     let sel = Selectors {
         dst_port: Sel::value(80),
         ..Default::default()
@@ -549,11 +545,7 @@ fn held_packets_time_out() {
 #[test]
 fn lifetimes_raise_expire_once_and_hard_removes() {
     let (mut a, _, now) = pair(Algorithm::AesGcm128, Coverage::default());
-    let key = GsaKey {
-        dir: Direction::Out,
-        gsa_id: ID,
-        reqid: 1,
-    };
+    let key = GsaKey::outbound(ID, 1, None);
     let lt = LifetimeConfig {
         soft: Limits {
             packets: Some(2),
@@ -582,6 +574,7 @@ fn lifetimes_raise_expire_once_and_hard_removes() {
             dir: Direction::Out,
             gsa_id: ID,
             reqid: 1,
+            peer: None,
             kind: ExpireKind::Soft
         })
     );
@@ -592,6 +585,7 @@ fn lifetimes_raise_expire_once_and_hard_removes() {
             dir: Direction::Out,
             gsa_id: ID,
             reqid: 1,
+            peer: None,
             kind: ExpireKind::Hard
         })
     );
@@ -608,11 +602,7 @@ fn lifetimes_raise_expire_once_and_hard_removes() {
 #[test]
 fn time_lifetime_via_handle_timeout() {
     let (_, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
-    let key = GsaKey {
-        dir: Direction::In,
-        gsa_id: ID,
-        reqid: 1,
-    };
+    let key = GsaKey::inbound(ID, 1);
     let lt = LifetimeConfig {
         soft: Limits {
             time_secs: Some(10),
@@ -639,6 +629,7 @@ fn time_lifetime_via_handle_timeout() {
             dir: Direction::In,
             gsa_id: ID,
             reqid: 1,
+            peer: None,
             kind: ExpireKind::Soft
         })
     );
@@ -651,6 +642,7 @@ fn time_lifetime_via_handle_timeout() {
             dir: Direction::In,
             gsa_id: ID,
             reqid: 1,
+            peer: None,
             kind: ExpireKind::Hard
         })
     );
@@ -755,12 +747,7 @@ fn listed_option_left_uncovered_is_refused() {
             ..Default::default()
         },
     );
-    b.del_gsa(GsaKey {
-        dir: Direction::In,
-        gsa_id: ID,
-        reqid: 1,
-    })
-    .unwrap();
+    b.del_gsa(GsaKey::inbound(ID, 1)).unwrap();
     let cov = Coverage {
         options: OptionCoverage::List(vec![(0x0102, 3)]),
         ..Default::default()

@@ -406,13 +406,67 @@ pub struct GsaUpdate {
     pub selectors: Option<Selectors>,
 }
 
-/// Addresses one GSA: inbound GSA-IDs are unique; outbound ones are unique per reqid.
+/// Addresses one GSA: inbound GSA-IDs are unique (we chose them); an outbound one is unique
+/// per reqid and peer NVE only, since each peer chooses its own (RFC 7296 §2.8 and
+/// RFC 4301 §4.4.2: outbound SAs are told apart by destination and SPI). A hostile peer may
+/// choose the GSA-ID another peer uses: `peer` keeps its requests off the other one's GSA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GsaKey {
     pub dir: Direction,
     pub gsa_id: u32,
     pub reqid: u32,
+    /// Outbound: the GSA's peer NVE (`None`: a GSA installed without one). Ignored inbound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<IpAddr>,
+}
+
+impl GsaKey {
+    pub fn inbound(gsa_id: u32, reqid: u32) -> Self {
+        Self {
+            dir: Direction::In,
+            gsa_id,
+            reqid,
+            peer: None,
+        }
+    }
+
+    pub fn outbound(gsa_id: u32, reqid: u32, peer: Option<IpAddr>) -> Self {
+        Self {
+            dir: Direction::Out,
+            gsa_id,
+            reqid,
+            peer,
+        }
+    }
+
+    /// The key of an installed GSA.
+    pub fn of(cfg: &GsaConfig) -> Self {
+        Self {
+            dir: cfg.dir,
+            gsa_id: cfg.gsa_id,
+            reqid: cfg.reqid,
+            peer: if cfg.dir == Direction::Out {
+                cfg.peer
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Whether this (outbound) key names the GSA with `cfg`.
+    fn names_outbound(&self, cfg: &GsaConfig) -> bool {
+        cfg.gsa_id == self.gsa_id && same_optional_peer(cfg.peer, self.peer)
+    }
+}
+
+/// Two optional peers are the same NVE (IPv4 and its IPv4-mapped IPv6 form alike).
+fn same_optional_peer(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.to_canonical() == b.to_canonical(),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Whether an outbound GSA configured for `configured` may seal a packet routed to `peer`.
@@ -441,8 +495,10 @@ impl GsaDb {
                 self.inbound.insert(c.gsa_id, gsa);
             }
             Direction::Out => {
+                let key = GsaKey::of(c);
                 let list = self.outbound.entry(c.reqid).or_default();
-                if list.iter().any(|g| g.cfg.gsa_id == c.gsa_id) {
+                // Bounded by the GSAs of one reqid (those of every peer on that child).
+                if list.iter().any(|g| key.names_outbound(&g.cfg)) {
                     return Err(GsaError::Duplicate(c.gsa_id));
                 }
                 list.push(gsa);
@@ -461,7 +517,7 @@ impl GsaDb {
                 .outbound
                 .get_mut(&k.reqid)?
                 .iter_mut()
-                .find(|g| g.cfg.gsa_id == k.gsa_id),
+                .find(|g| k.names_outbound(&g.cfg)),
         }
     }
 
@@ -475,7 +531,7 @@ impl GsaDb {
             }
             Direction::Out => {
                 let list = self.outbound.get_mut(&k.reqid)?;
-                let pos = list.iter().position(|g| g.cfg.gsa_id == k.gsa_id)?;
+                let pos = list.iter().position(|g| k.names_outbound(&g.cfg))?;
                 let g = list.remove(pos);
                 if list.is_empty() {
                     self.outbound.remove(&k.reqid);
@@ -648,20 +704,8 @@ pub(crate) mod tests {
         db.add(mk(Direction::Out, 101, 1)).unwrap();
         assert_eq!(db.outbound(1).unwrap().cfg.gsa_id, 101);
         assert_eq!(db.len(), 3);
-        assert!(db
-            .remove(GsaKey {
-                dir: Direction::In,
-                gsa_id: 7,
-                reqid: 9
-            })
-            .is_none());
-        assert!(db
-            .remove(GsaKey {
-                dir: Direction::Out,
-                gsa_id: 101,
-                reqid: 1
-            })
-            .is_some());
+        assert!(db.remove(GsaKey::inbound(7, 9)).is_none());
+        assert!(db.remove(GsaKey::outbound(101, 1, None)).is_some());
         assert_eq!(db.outbound(1).unwrap().cfg.gsa_id, 100);
         assert_eq!(
             db.iter().map(|g| g.cfg.gsa_id).collect::<Vec<_>>(),
@@ -697,12 +741,42 @@ pub(crate) mod tests {
         assert_eq!(id(db.outbound_to(1, ip("192.0.2.4"))), Some(0x90));
         assert_eq!(id(db.outbound_to(1, None)), Some(0x90));
         assert_eq!(id(db.outbound(1)), Some(0x21));
-        db.remove(GsaKey {
-            dir: Direction::Out,
-            gsa_id: 0x21,
-            reqid: 1,
-        })
-        .unwrap();
+        // The key names the peer too: another peer's key, or none, does not remove it.
+        assert!(db.remove(GsaKey::outbound(0x21, 1, None)).is_none());
+        assert!(db
+            .remove(GsaKey::outbound(0x21, 1, ip("192.0.2.3")))
+            .is_none());
+        db.remove(GsaKey::outbound(0x21, 1, ip("::ffff:192.0.2.2")))
+            .unwrap();
         assert_eq!(id(db.outbound_to(1, ip("192.0.2.2"))), Some(0x20));
+    }
+
+    /// Issue 14 item 4: peers choose the GSA-IDs we send on. A hostile peer that picks the
+    /// one another peer uses gets its own GSA (outbound GSA-IDs are unique per peer only),
+    /// and its deletion leaves the victim's alone.
+    #[test]
+    fn a_peer_choosing_anothers_gsa_id_touches_only_its_own() {
+        let now = Instant::now();
+        let mut db = GsaDb::default();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        for peer in [ip("192.0.2.2"), ip("192.0.2.66")] {
+            let mut c = cfg(Direction::Out, 0x77, 1, Algorithm::AesGcm128);
+            c.peer = peer;
+            db.add(Gsa::new(c, now, Backend::Ring).unwrap()).unwrap();
+        }
+        let mut dup = cfg(Direction::Out, 0x77, 1, Algorithm::AesGcm128);
+        dup.peer = ip("192.0.2.66");
+        assert!(matches!(
+            db.add(Gsa::new(dup, now, Backend::Ring).unwrap()),
+            Err(GsaError::Duplicate(0x77))
+        ));
+        db.remove(GsaKey::outbound(0x77, 1, ip("192.0.2.66")))
+            .unwrap();
+        let victim = db.outbound_to(1, ip("192.0.2.2")).unwrap();
+        assert_eq!(
+            (victim.cfg.gsa_id, victim.cfg.peer),
+            (0x77, ip("192.0.2.2"))
+        );
+        assert!(db.outbound_to(1, ip("192.0.2.66")).is_none());
     }
 }

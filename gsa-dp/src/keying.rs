@@ -523,11 +523,7 @@ mod tests {
 
     #[test]
     fn every_request_round_trips() {
-        let key = GsaKey {
-            dir: Direction::Out,
-            gsa_id: 9,
-            reqid: 2,
-        };
+        let key = GsaKey::outbound(9, 2, None);
         let pol = Policy {
             id: 1,
             dir: Direction::Out,
@@ -666,11 +662,7 @@ mod tests {
         // DEL and FLUSH.
         let del = RequestMsg {
             seq: 6,
-            req: Request::DelGsa(GsaKey {
-                dir: Direction::In,
-                gsa_id: 4097,
-                reqid: 1,
-            }),
+            req: Request::DelGsa(GsaKey::inbound(4097, 1)),
         };
         assert!(dp.handle_request(now, del.clone()).ok);
         assert!(!dp.handle_request(now, del).ok);
@@ -692,6 +684,7 @@ mod tests {
             dir: Direction::Out,
             gsa_id: 5,
             reqid: 2,
+            peer: None,
             kind: ExpireKind::Soft,
         };
         let line = encode_event(&e);

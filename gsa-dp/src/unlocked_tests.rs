@@ -345,11 +345,7 @@ fn a_copy_opened_meanwhile_is_a_replay() {
 #[test]
 fn a_gsa_gone_while_opening_drops_the_packet() {
     let (pkts, mut rx, now) = sealed_for_receiver(2);
-    let key = GsaKey {
-        dir: Direction::In,
-        gsa_id: super::tests::ID,
-        reqid: 1,
-    };
+    let key = GsaKey::inbound(super::tests::ID, 1);
     let mut p = pkts[0].clone();
     let s = rx.inbound_begin(&mut p).unwrap();
     let o = s.open(&mut p, &mut Vec::new());

@@ -265,11 +265,7 @@ mod tests {
         let e = c
             .request(
                 poll.registry(),
-                Request::DelGsa(nvesec_gsa_dp::gsa::GsaKey {
-                    dir: nvesec_gsa_dp::gsp::Direction::In,
-                    gsa_id: 9,
-                    reqid: 1,
-                }),
+                Request::DelGsa(nvesec_gsa_dp::gsa::GsaKey::inbound(9, 1)),
             )
             .unwrap_err();
         assert!(matches!(e, DpError::Refused { op: "DEL_GSA", .. }), "{e}");

@@ -51,6 +51,8 @@ pub struct GsaRecord {
     /// Whether the outbound half is in gsa-dp yet.
     pub out_installed: bool,
     pub params: GsaParams,
+    /// The peer NVE: the outbound GSA-ID (the peer's choice) is unique only with it.
+    pub peer: IpAddr,
 }
 
 /// What a GSA install needs besides the engine event.
@@ -71,8 +73,16 @@ pub struct InstallCtx<'a> {
 pub struct GsaTable {
     /// By inbound GSA-ID.
     pub records: BTreeMap<u32, GsaRecord>,
-    /// Outbound halves waiting for `GsaSwitchOutbound`, by outbound GSA-ID.
-    pending_out: HashMap<u32, DpGsa>,
+    /// Outbound halves waiting for `GsaSwitchOutbound`, by IKE SA and outbound GSA-ID.
+    pending_out: HashMap<(IkeSaId, u32), DpGsa>,
+    /// Inbound GSA-ID of each record by its IKE SA and outbound GSA-ID: the peer chose the
+    /// outbound one, and a hostile peer may choose the one another peer uses (issue 14
+    /// item 4), so an outbound GSA-ID alone never names a record.
+    by_outbound: HashMap<(IkeSaId, u32), u32>,
+    /// The same by peer NVE (canonical address) and outbound GSA-ID, for gsa-dp's EXPIRE
+    /// and DUMP, which know the peer but not the IKE SA. Two IKE SAs with one peer that
+    /// chose one GSA-ID twice: the newer record.
+    by_peer_outbound: HashMap<(IpAddr, u32), u32>,
     /// GSAs from before a restart, by reqid.
     /// With each its peer NVE: in a full mesh one reqid has GSAs towards several peers, and
     /// a new GSA replaces only the stale ones of its own peer.
@@ -173,8 +183,13 @@ impl GsaTable {
                 key_bits: params.key_bits,
                 out_installed: outbound_active,
                 params: params.clone(),
+                peer: ctx.peer,
             },
         );
+        self.by_outbound
+            .insert((ike, outbound.gsa_id), inbound.gsa_id);
+        self.by_peer_outbound
+            .insert((ctx.peer.to_canonical(), outbound.gsa_id), inbound.gsa_id);
         let mut reqs = vec![Request::AddGsa(Box::new(din))];
         if let (true, Some(t)) = (outbound_active, ctx.defer_outbound_until) {
             self.timed.push((t, Request::AddGsa(Box::new(dout))));
@@ -182,30 +197,43 @@ impl GsaTable {
             reqs.push(Request::AddGsa(Box::new(dout)));
             reqs.extend(self.retire_stale(ctx.child.reqid, Some(ctx.peer), ctx.now));
         } else {
-            self.pending_out.insert(outbound.gsa_id, dout);
+            self.pending_out.insert((ike, outbound.gsa_id), dout);
         }
         reqs
     }
 
-    /// `Event::GsaSwitchOutbound`.
-    pub fn switch_outbound(&mut self, from: u32, to: u32, now: Instant) -> Vec<Request> {
+    /// The record of IKE SA `ike` whose outbound GSA-ID is `out`.
+    fn by_out_mut(&mut self, ike: IkeSaId, out: u32) -> Option<&mut GsaRecord> {
+        let inbound = self.by_outbound.get(&(ike, out))?;
+        self.records.get_mut(inbound)
+    }
+
+    fn out_key(r: &GsaRecord) -> GsaKey {
+        GsaKey::outbound(r.outbound, r.reqid, Some(r.peer))
+    }
+
+    /// `Event::GsaSwitchOutbound` of IKE SA `ike`.
+    pub fn switch_outbound(
+        &mut self,
+        ike: IkeSaId,
+        from: u32,
+        to: u32,
+        now: Instant,
+    ) -> Vec<Request> {
         let mut reqs = Vec::new();
-        if let Some(g) = self.pending_out.remove(&to) {
+        if let Some(g) = self.pending_out.remove(&(ike, to)) {
             let (reqid, peer) = (g.reqid, g.peer);
             reqs.push(Request::AddGsa(Box::new(g)));
-            if let Some(r) = self.records.values_mut().find(|r| r.outbound == to) {
+            if let Some(r) = self.by_out_mut(ike, to) {
                 r.out_installed = true;
             }
             reqs.extend(self.retire_stale(reqid, peer, now));
         }
-        if let Some(r) = self.records.values_mut().find(|r| r.outbound == from) {
+        if let Some(r) = self.by_out_mut(ike, from) {
             if r.out_installed {
                 r.out_installed = false;
-                reqs.push(Request::DelGsa(GsaKey {
-                    dir: Direction::Out,
-                    gsa_id: from,
-                    reqid: r.reqid,
-                }));
+                let key = Self::out_key(r);
+                reqs.push(Request::DelGsa(key));
             }
         }
         reqs
@@ -216,20 +244,17 @@ impl GsaTable {
     /// old GSA may still be in flight) and the outbound half after [`SWITCH_DELAY`] (it
     /// cannot open the new GSA before our response reaches it).
     pub fn remove(&mut self, inbound: u32, outbound: u32, linger: Option<Instant>) -> Vec<Request> {
-        self.pending_out.remove(&outbound);
         let Some(r) = self.records.remove(&inbound) else {
             return Vec::new();
         };
-        let key = GsaKey {
-            dir: Direction::In,
-            gsa_id: inbound,
-            reqid: r.reqid,
-        };
-        let out_key = GsaKey {
-            dir: Direction::Out,
-            gsa_id: outbound,
-            reqid: r.reqid,
-        };
+        self.pending_out.remove(&(r.ike, outbound));
+        self.by_outbound.remove(&(r.ike, r.outbound));
+        let peer_key = (r.peer.to_canonical(), r.outbound);
+        if self.by_peer_outbound.get(&peer_key) == Some(&inbound) {
+            self.by_peer_outbound.remove(&peer_key);
+        }
+        let key = GsaKey::inbound(inbound, r.reqid);
+        let out_key = Self::out_key(&r);
         let mut reqs = Vec::new();
         match linger {
             Some(now) => {
@@ -255,17 +280,20 @@ impl GsaTable {
     pub fn adopt_stale(&mut self, gsas: &[DpGsaInfo], known: &dyn Fn(u32) -> bool) -> Vec<Request> {
         let mut reqs = Vec::new();
         for g in gsas {
-            let ours = match g.dir {
-                Direction::In => self.records.contains_key(&g.gsa_id),
-                Direction::Out => self.records.values().any(|r| r.outbound == g.gsa_id),
+            // An outbound GSA is ours only with its peer: another peer may use its GSA-ID.
+            let ours = match (g.dir, g.peer) {
+                (Direction::In, _) => self.records.contains_key(&g.gsa_id),
+                (Direction::Out, Some(p)) => self
+                    .by_peer_outbound
+                    .contains_key(&(p.to_canonical(), g.gsa_id)),
+                (Direction::Out, None) => false,
             };
             if ours {
                 continue;
             }
-            let key = GsaKey {
-                dir: g.dir,
-                gsa_id: g.gsa_id,
-                reqid: g.reqid,
+            let key = match g.dir {
+                Direction::In => GsaKey::inbound(g.gsa_id, g.reqid),
+                Direction::Out => GsaKey::outbound(g.gsa_id, g.reqid, g.peer),
             };
             if known(g.reqid) {
                 let v = self.stale.entry(g.reqid).or_default();
@@ -329,35 +357,41 @@ impl GsaTable {
         self.timed.iter().map(|(t, _)| *t).min()
     }
 
-    /// The inbound GSA-ID of the pair an EXPIRE names.
-    pub fn inbound_of(&self, dir: Direction, gsa_id: u32) -> Option<u32> {
+    /// The inbound GSA-ID of the pair an EXPIRE names (an outbound one by its peer).
+    pub fn inbound_of(&self, dir: Direction, gsa_id: u32, peer: Option<IpAddr>) -> Option<u32> {
         match dir {
             Direction::In => self.records.contains_key(&gsa_id).then_some(gsa_id),
             Direction::Out => self
-                .records
-                .values()
-                .find(|r| r.outbound == gsa_id)
-                .map(|r| r.inbound),
+                .by_peer_outbound
+                .get(&(peer?.to_canonical(), gsa_id))
+                .copied(),
         }
     }
 
-    /// A hard EXPIRE removed this GSA already.
-    pub fn forget(&mut self, dir: Direction, gsa_id: u32) {
-        match dir {
-            Direction::In => {
-                if let Some(r) = self.records.get_mut(&gsa_id) {
-                    // The engine's GsaRemove will delete the outbound half.
-                    r.inbound = gsa_id;
-                }
-            }
-            Direction::Out => {
-                if let Some(r) = self.records.values_mut().find(|r| r.outbound == gsa_id) {
-                    r.out_installed = false;
-                }
+    /// A hard EXPIRE removed this GSA already (`peer`: an outbound one's).
+    pub fn forget(&mut self, dir: Direction, gsa_id: u32, peer: Option<IpAddr>) {
+        if dir == Direction::Out {
+            if let Some(r) = self
+                .inbound_of(dir, gsa_id, peer)
+                .and_then(|i| self.records.get_mut(&i))
+            {
+                // The engine's GsaRemove will delete the inbound half.
+                r.out_installed = false;
             }
         }
+        let gone = match dir {
+            Direction::In => GsaKey::inbound(gsa_id, 0),
+            Direction::Out => GsaKey::outbound(gsa_id, 0, peer),
+        };
+        let same = |k: &GsaKey| {
+            k.dir == gone.dir
+                && k.gsa_id == gone.gsa_id
+                && (k.dir == Direction::In
+                    || k.peer.map(|p| p.to_canonical()) == gone.peer.map(|p| p.to_canonical()))
+        };
+        // Bounded by the stale GSAs (those left from before a restart, until replaced).
         for v in self.stale.values_mut() {
-            v.retain(|(k, _)| !(k.dir == dir && k.gsa_id == gsa_id));
+            v.retain(|(k, _)| !same(k));
         }
         self.stale.retain(|_, v| !v.is_empty());
     }
@@ -371,6 +405,11 @@ impl GsaTable {
     pub fn move_ike(&mut self, old: IkeSaId, new: IkeSaId) {
         for r in self.records.values_mut().filter(|r| r.ike == old) {
             r.ike = new;
+            self.by_outbound.remove(&(old, r.outbound));
+            self.by_outbound.insert((new, r.outbound), r.inbound);
+            if let Some(g) = self.pending_out.remove(&(old, r.outbound)) {
+                self.pending_out.insert((new, r.outbound), g);
+            }
         }
     }
 }
@@ -464,12 +503,13 @@ mod tests {
         // Rekey as responder: new inbound now, outbound only on the switch.
         let r = t.install(&ctx, ike(), &params(), &keys(0xa2), &keys(0xb2), false);
         assert_eq!(describe(&r), ["add In a2"]);
-        let r = t.switch_outbound(0xb1, 0xb2, now);
+        let r = t.switch_outbound(ike(), 0xb1, 0xb2, now);
         assert_eq!(describe(&r), ["add Out b2", "del Out b1"]);
-        assert_eq!(t.inbound_of(Direction::Out, 0xb2), Some(0xa2));
+        let peer = Some(ctx.peer);
+        assert_eq!(t.inbound_of(Direction::Out, 0xb2, peer), Some(0xa2));
         let r = t.remove(0xa1, 0xb1, None);
         assert_eq!(describe(&r), ["del In a1"]);
-        assert_eq!(t.inbound_of(Direction::Out, 0xb1), None);
+        assert_eq!(t.inbound_of(Direction::Out, 0xb1, peer), None);
         // The peer restarted: its new IKE SA replaces ours (INITIAL_CONTACT). The new
         // outbound GSA and the old one's deletion wait SWITCH_DELAY, the old inbound lingers.
         let later = InstallCtx {
@@ -486,6 +526,76 @@ mod tests {
             ["add Out b3", "del Out b2"]
         );
         assert_eq!(describe(&t.due(now + STALE_GRACE)), ["del In a2"]);
+    }
+
+    /// Issue 14 item 4: the outbound GSA-ID is the peer's choice. A hostile peer whose GSA
+    /// uses the outbound GSA-ID of another peer's GSA must not make nvesecd switch, delete or
+    /// expire the victim's: before the fix its removal deleted the victim's outbound GSA
+    /// (records and gsa-dp keys named it by GSA-ID and reqid only).
+    #[test]
+    fn a_peer_reusing_anothers_outbound_gsa_id_touches_only_its_own() {
+        let now = Instant::now();
+        let c = child();
+        let ctx = |peer: &str| InstallCtx {
+            conn: "nve",
+            child: &c,
+            peer: peer.parse().unwrap(),
+            jitter: Duration::ZERO,
+            now,
+            defer_outbound_until: None,
+        };
+        let (victim, attacker) = (ctx("192.0.2.2"), ctx("192.0.2.66"));
+        let ike2 = IkeSaId {
+            local_spi: 2,
+            uid: 2,
+        };
+        let mut t = GsaTable::new();
+        t.install(&victim, ike(), &params(), &keys(0xa1), &keys(0xb1), true);
+        // The attacker rekeys as initiator: our new outbound half waits for the switch.
+        t.install(&attacker, ike2, &params(), &keys(0xa2), &keys(0xc1), true);
+        t.install(&attacker, ike2, &params(), &keys(0xa3), &keys(0xb1), false);
+        let r = t.switch_outbound(ike2, 0xc1, 0xb1, now);
+        let keys_of = |r: &[Request]| -> Vec<(String, Option<IpAddr>)> {
+            r.iter()
+                .map(|r| match r {
+                    Request::AddGsa(g) => (format!("add {:?} {:x}", g.dir, g.gsa_id), g.peer),
+                    Request::DelGsa(k) => (format!("del {:?} {:x}", k.dir, k.gsa_id), k.peer),
+                    other => (format!("{other:?}"), None),
+                })
+                .collect()
+        };
+        let atk = Some(attacker.peer);
+        assert_eq!(
+            keys_of(&r),
+            [("add Out b1".into(), atk), ("del Out c1".into(), atk)]
+        );
+        // The victim's record still names its own pair.
+        assert_eq!(t.records[&0xa1].outbound, 0xb1);
+        assert!(t.records[&0xa1].out_installed);
+        // gsa-dp's EXPIRE of each outbound GSA names its peer.
+        assert_eq!(
+            t.inbound_of(Direction::Out, 0xb1, Some(victim.peer)),
+            Some(0xa1)
+        );
+        assert_eq!(t.inbound_of(Direction::Out, 0xb1, atk), Some(0xa3));
+        // The attacker's GSA goes: only the attacker's keys are deleted.
+        let r = t.remove(0xa3, 0xb1, None);
+        assert_eq!(
+            keys_of(&r),
+            [("del In a3".into(), None), ("del Out b1".into(), atk)]
+        );
+        assert_eq!(
+            t.inbound_of(Direction::Out, 0xb1, Some(victim.peer)),
+            Some(0xa1)
+        );
+        // The victim's own switch still finds its record.
+        t.install(&victim, ike(), &params(), &keys(0xa4), &keys(0xb4), false);
+        let r = t.switch_outbound(ike(), 0xb1, 0xb4, now);
+        let vic = Some(victim.peer);
+        assert_eq!(
+            keys_of(&r),
+            [("add Out b4".into(), vic), ("del Out b1".into(), vic)]
+        );
     }
 
     #[test]

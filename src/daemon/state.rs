@@ -671,7 +671,7 @@ impl State {
                     ike_sa(&self.log.gsa, &conn, ike.uid),
                     "outbound GSA {from:08x} -> {to:08x}"
                 );
-                let reqs = self.gsas.switch_outbound(from, to, now);
+                let reqs = self.gsas.switch_outbound(ike, from, to, now);
                 self.dp_send(reqs);
             }
             Event::GsaRemove {
@@ -865,7 +865,11 @@ impl State {
                 });
             }
             DpEvent::Expire {
-                dir, gsa_id, kind, ..
+                dir,
+                gsa_id,
+                kind,
+                peer,
+                ..
             } => {
                 let hard = kind == ExpireKind::Hard;
                 self.broadcasts.push(EventBody::Expire {
@@ -873,15 +877,15 @@ impl State {
                     hard,
                     reason: "lifetime".into(),
                 });
-                let Some(inbound) = self.gsas.inbound_of(dir, gsa_id) else {
+                let Some(inbound) = self.gsas.inbound_of(dir, gsa_id, peer) else {
                     debug!(self.log.dp, "expire of GSA {gsa_id:08x} we do not own");
                     if hard {
-                        self.gsas.forget(dir, gsa_id);
+                        self.gsas.forget(dir, gsa_id, peer);
                     }
                     return;
                 };
                 if hard {
-                    self.gsas.forget(dir, gsa_id);
+                    self.gsas.forget(dir, gsa_id, peer);
                 }
                 info!(
                     self.log.gsa,
