@@ -1132,8 +1132,11 @@ impl Dataplane {
             .gsas
             .iter_mut()
             .find(|g| g.cfg.dir == Direction::Out && g.next_dummy.is_some_and(|t| t <= now))?;
-        let interval = Duration::from_millis(g.cfg.coverage.dummy_interval_ms.unwrap_or(1000));
-        g.next_dummy = Some(now + interval);
+        // At least 1 ms (ADD_GSA refuses 0), and counted from `now`, not from when it was due:
+        // each GSA gives at most one dummy per `now`, so a `poll_transmit` loop ends, and a
+        // late poll does not catch up with a burst.
+        let ms = g.cfg.coverage.dummy_interval_ms.unwrap_or(1000).max(1);
+        g.next_dummy = Some(now + Duration::from_millis(ms));
         if g.last_sn == limits::SN_MAX {
             return None;
         }

@@ -465,6 +465,46 @@ fn dummy_packets() {
     );
 }
 
+/// Issue 14: `1000 / rate` is 0 ms for a rate above 1000/s, and a 0 ms interval made every
+/// `poll_transmit` return a dummy, so the daemon's drain loop never ended (holding the lock).
+#[test]
+fn dummy_rate_is_bounded() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    let cov = |ms| Coverage {
+        dummy_interval_ms: Some(ms),
+        ..Default::default()
+    };
+    // What the daemon computes for 5000/s: refused, with the documented maximum.
+    let zero = a.add_gsa(
+        now,
+        gsa(Direction::Out, Algorithm::AesGcm128, cov(1000 / 5000)),
+    );
+    assert_eq!(zero, Err(GsaError::DummyInterval));
+    assert!(zero
+        .unwrap_err()
+        .to_string()
+        .contains("1000 dummy packets per second"));
+    assert_eq!(a.gsas().len(), 0);
+    // The fastest accepted rate: one dummy per `now`, however often polled.
+    a.add_gsa(now, gsa(Direction::Out, Algorithm::AesGcm128, cov(1)))
+        .unwrap();
+    let mut out = vec![0u8; 512];
+    let mut polled = |at: Instant| {
+        (0..100)
+            .filter_map(|_| a.poll_transmit(at, &mut out))
+            .count()
+    };
+    assert_eq!(polled(now), 0);
+    let t1 = now + Duration::from_millis(1);
+    assert_eq!(polled(t1), 1);
+    // A late poll (the loop stalled for a second) sends one, not a burst of 1000.
+    let t2 = t1 + Duration::from_secs(1);
+    assert_eq!(polled(t2), 1);
+    assert_eq!(a.next_deadline(), Some(t2 + Duration::from_millis(1)));
+    assert_eq!(a.stats().dummies_sent, 2);
+}
+
 #[test]
 fn acquire_hold_then_release() {
     let now = Instant::now();
