@@ -747,7 +747,12 @@ impl Dataplane {
             if gsa.last_sn == limits::SN_MAX {
                 return OutVerdict::Drop(DropReason::SnExhausted);
             }
+            // The SN is taken before sealing, as `reserve_geo` does for `Prepared::emit`: once
+            // the AEAD has run with an SN (a nonce, RFC 8750 §7), no path can run it again, even
+            // if sealing fails or panics half-way. A failed seal leaves a gap in the SNs, which
+            // the receiver's window does not mind.
             let sn = gsa.last_sn + 1;
+            gsa.last_sn = sn;
             let gsa = &*gsa;
             let class = self.cfg.option_class;
             let r = match (i, to_out) {
@@ -762,33 +767,39 @@ impl Dataplane {
                     Err(e) => Err(e),
                 },
             };
+            let is_geo = gsa.kind() == GsoKind::Geo;
             len = match r {
                 Ok(l) => l,
-                Err(e) => return OutVerdict::Drop(e),
+                Err(e) => {
+                    // The SN is spent: a hard `sn` limit it reached fires now.
+                    self.account_out(now, t.reqid, peer, None);
+                    return OutVerdict::Drop(e);
+                }
             };
-            if gsa.kind() == GsoKind::Geo {
+            if is_geo {
                 inner_headers = None;
             }
-            self.account_out(now, t.reqid, peer, sn, first.payload.len());
+            self.account_out(now, t.reqid, peer, Some(first.payload.len()));
         }
         self.stats.sent_secured += 1;
         OutVerdict::Send { len }
     }
 
-    /// After sealing: SN, counters, lifetime (EXPIRE events; hard removes the GSA).
+    /// After sealing (the SN was taken before): counters for a packet of `bytes` (`None`: the
+    /// seal failed, nothing to count), lifetime (EXPIRE events; hard removes the GSA).
     fn account_out(
         &mut self,
         now: Instant,
         reqid: u32,
         peer: Option<IpAddr>,
-        sn: u64,
-        bytes: usize,
+        bytes: Option<usize>,
     ) {
         let Some(g) = self.gsas.outbound_to_mut(reqid, peer) else {
             return;
         };
-        g.last_sn = sn;
-        g.counters.record(now, bytes);
+        if let Some(bytes) = bytes {
+            g.counters.record(now, bytes);
+        }
         let usage = g.usage();
         let key = GsaKey {
             dir: Direction::Out,
@@ -1140,7 +1151,9 @@ impl Dataplane {
         if g.last_sn == limits::SN_MAX {
             return None;
         }
+        // Taken before sealing, as in `seal_chain`.
         let sn = g.last_sn + 1;
+        g.last_sn = sn;
         let src = Src {
             hdr: [0; 8],
             options: &[],
@@ -1148,7 +1161,6 @@ impl Dataplane {
             inner_headers: None,
         };
         let len = seal::apply_geo(&g.crypto, sn, &src, out, class, true, &mut self.aad).ok()?;
-        g.last_sn = sn;
         g.counters.dummies += 1;
         let peer = g.cfg.peer;
         self.stats.dummies_sent += 1;

@@ -860,6 +860,38 @@ fn buffer_too_small_is_an_error_not_a_panic() {
     );
 }
 
+/// Issue 14: every sealing path takes its SN (the nonce's low half) before the AEAD runs, so a
+/// seal that fails (or panics) half-way can never be followed by a second seal with that SN.
+#[test]
+fn failed_seal_still_spends_its_sn() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let mut small = vec![0u8; 60];
+    let big = ipv4_udp(&[7; 100]);
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &big, &mut small),
+        OutVerdict::Drop(DropReason::BufferTooSmall)
+    );
+    assert_eq!(a.gsas.outbound(1).unwrap().sn_high_water(), 1);
+    let pkt = send(&mut a, now, &big);
+    assert_eq!(&pkt[12..16], &[0, 0, 0, 2], "SN 1 is never used twice");
+    assert_eq!(deliver(&mut b, now, &pkt).unwrap().2, big);
+    assert_eq!(a.gsas.outbound(1).unwrap().counters.packets, 1);
+
+    // Dummies too.
+    let cov = Coverage {
+        dummy_interval_ms: Some(10),
+        ..Default::default()
+    };
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, cov);
+    let later = now + Duration::from_millis(10);
+    assert!(a.poll_transmit(later, &mut [0u8; 8]).is_none());
+    let mut out = vec![0u8; 512];
+    let later = later + Duration::from_millis(10);
+    let tx = a.poll_transmit(later, &mut out).unwrap();
+    assert_eq!(&out[12..16], &[0, 0, 0, 2]);
+    assert_eq!(tx.len, 40 + 8, "hidden header, Pad Length, Flags");
+}
+
 #[test]
 fn esn_crossing_on_the_wire() {
     let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
