@@ -647,7 +647,7 @@ impl Dataplane {
             inner_headers: info.headers_len,
         };
         let (policy_id, tm, n) = match self.gsp.outbound.lookup(&fields) {
-            None => return OutVerdict::Drop(DropReason::Discard),
+            None => return OutVerdict::Drop(no_policy(&info)),
             Some(p) => match &p.action {
                 Action::Discard => return OutVerdict::Drop(DropReason::Discard),
                 Action::Bypass => return self.emit_plain(&src, out),
@@ -1029,7 +1029,8 @@ impl Dataplane {
         }
         // 9. Final GSP check: every GSO the policy demands was validated, in order.
         match self.gsp.inbound.lookup(&fields).map(|p| &p.action) {
-            None | Some(Action::Discard) => return InVerdict::Drop(DropReason::Discard),
+            None => return InVerdict::Drop(no_policy(&info)),
+            Some(Action::Discard) => return InVerdict::Drop(DropReason::Discard),
             Some(Action::Bypass) => {}
             Some(Action::Secure { gsos }) => {
                 if !self.validated_matches(gsos) {
@@ -1241,6 +1242,14 @@ fn plain_packet(src: &Src<'_>, out: &mut [u8]) -> Option<usize> {
     src.payload
         .copy_to(0..src.payload.len(), &mut out[opt_end..]);
     Some(total)
+}
+
+/// The default DISCARD: counted apart when the frame's selectors could not all be read.
+fn no_policy(info: &InnerInfo) -> DropReason {
+    match info.unreadable {
+        Some(_) => DropReason::Unreadable,
+        None => DropReason::Discard,
+    }
 }
 
 fn apply(
