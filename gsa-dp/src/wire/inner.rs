@@ -490,4 +490,239 @@ pub(crate) mod tests {
             (None, Some(53), Some(20))
         );
     }
+
+    /// Selector fields as a second, unbounded parser reads them: `None` where it cannot tell.
+    type Fields = (
+        Option<u8>,
+        Option<IpAddr>,
+        Option<IpAddr>,
+        Option<u16>,
+        Option<u16>,
+    );
+
+    fn fields(i: &InnerInfo) -> Fields {
+        (i.ip_proto, i.src, i.dst, i.src_port, i.dst_port)
+    }
+
+    fn reference(ptype: u16, f: &[u8]) -> Option<Fields> {
+        match ptype {
+            PTYPE_IPV4 => reference_v4(f),
+            PTYPE_IPV6 => reference_v6(f),
+            PTYPE_ETHERNET => {
+                let mut rest = f.get(12..)?;
+                loop {
+                    let et = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]);
+                    match et {
+                        0x8100 | 0x88a8 | 0x9100 => rest = rest.get(4..)?,
+                        PTYPE_IPV4 => return reference_v4(&rest[2..]),
+                        PTYPE_IPV6 => return reference_v6(&rest[2..]),
+                        0x0806 => return Some((None, None, None, None, None)),
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn reference_v4(p: &[u8]) -> Option<Fields> {
+        let h = p.get(..20)?;
+        let ihl = usize::from(h[0] & 15) * 4;
+        if h[0] >> 4 != 4 || ihl < 20 {
+            return None;
+        }
+        let later = u16::from_be_bytes([h[6], h[7]]) & 0x1fff != 0;
+        let a = |at: usize| Some(IpAddr::from(<[u8; 4]>::try_from(&h[at..at + 4]).unwrap()));
+        reference_l4(h[9], later, p.get(ihl..)?, a(12), a(16))
+    }
+
+    fn reference_v6(p: &[u8]) -> Option<Fields> {
+        let h = p.get(..40)?;
+        if h[0] >> 4 != 6 {
+            return None;
+        }
+        let a = |at: usize| Some(IpAddr::from(<[u8; 16]>::try_from(&h[at..at + 16]).unwrap()));
+        let (mut nh, mut rest) = (h[6], &p[40..]);
+        loop {
+            let e = rest.get(..8);
+            let len = match nh {
+                44 => {
+                    let e = e?;
+                    if u16::from_be_bytes([e[2], e[3]]) >> 3 != 0 {
+                        return reference_l4(e[0], true, &[], a(8), a(24));
+                    }
+                    8
+                }
+                51 => 4 * (usize::from(e?[1]) + 2),
+                n if V6_EXT.contains(&n) => 8 + 8 * usize::from(e?[1]),
+                _ => return reference_l4(nh, false, rest, a(8), a(24)),
+            };
+            nh = rest[0];
+            rest = rest.get(len..)?;
+        }
+    }
+
+    fn reference_l4(
+        proto: u8,
+        later: bool,
+        l4: &[u8],
+        src: Option<IpAddr>,
+        dst: Option<IpAddr>,
+    ) -> Option<Fields> {
+        let ports = matches!(proto, 6 | 17 | 132);
+        let ext = V6_EXT.contains(&proto) || proto == 44 || proto == 51;
+        if later && (ports || ext) {
+            return None;
+        }
+        if later || !ports {
+            return Some((Some(proto), src, dst, None, None));
+        }
+        let h = l4.get(..4)?;
+        let port = |at: usize| Some(u16::from_be_bytes([h[at], h[at + 1]]));
+        Some((Some(proto), src, dst, port(0), port(2)))
+    }
+
+    fn arb_frame() -> impl Strategy<Value = (u16, Vec<u8>)> {
+        let tpid = prop_oneof![Just(0x8100u16), Just(0x88a8), Just(0x9100), any::<u16>()];
+        let ethertype = prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x0806), any::<u16>()];
+        let ext = prop_oneof![
+            Just(60u8),
+            Just(0),
+            Just(43),
+            Just(44),
+            Just(51),
+            Just(135),
+            any::<u8>()
+        ];
+        let proto = prop_oneof![
+            Just(6u8),
+            Just(17),
+            Just(132),
+            Just(1),
+            Just(58),
+            any::<u8>()
+        ];
+        let frag = prop_oneof![Just(0u16), 1u16..8192];
+        (
+            prop_oneof![
+                Just(PTYPE_IPV4),
+                Just(PTYPE_IPV6),
+                Just(PTYPE_ETHERNET),
+                any::<u16>()
+            ],
+            proptest::collection::vec(tpid, 0..4),
+            ethertype,
+            proptest::collection::vec((ext, frag.clone()), 0..12),
+            (proto, frag, proptest::collection::vec(any::<u8>(), 0..24)),
+            (any::<bool>(), any::<u16>(), any::<(usize, u8)>()),
+        )
+            .prop_map(
+                |(ptype, tags, et, chain, (proto, frag, l4), (v6, cut, flip))| {
+                    let mut ip = if v6 {
+                        let mut p = ipv6_tcp(b"")[..40].to_vec();
+                        let mut nh = proto;
+                        let mut hdrs = Vec::new();
+                        for (t, off) in chain.iter().rev() {
+                            let mut e = vec![nh, 0, 0, 0, 0, 0, 0, 0];
+                            if *t == 44 {
+                                e[2..4].copy_from_slice(&(off << 3).to_be_bytes());
+                            }
+                            e.extend_from_slice(&hdrs);
+                            hdrs = e;
+                            nh = *t;
+                        }
+                        p[6] = nh;
+                        p.extend_from_slice(&hdrs);
+                        p
+                    } else {
+                        let mut p = ipv4_udp(b"")[..20].to_vec();
+                        p[9] = proto;
+                        p[6..8].copy_from_slice(&frag.to_be_bytes());
+                        p
+                    };
+                    ip.extend_from_slice(&l4);
+                    let mut f = match ptype {
+                        PTYPE_ETHERNET => {
+                            let mut f = vec![2; 12];
+                            for t in tags {
+                                f.extend_from_slice(&t.to_be_bytes());
+                                f.extend_from_slice(&[0, 1]);
+                            }
+                            f.extend_from_slice(&et.to_be_bytes());
+                            f.extend_from_slice(&ip);
+                            f
+                        }
+                        _ => ip,
+                    };
+                    // Sometimes cut short, sometimes one byte changed.
+                    if cut % 4 == 0 {
+                        f.truncate(usize::from(cut) % (f.len() + 1));
+                    }
+                    if !f.is_empty() && flip.1 % 3 == 0 {
+                        let at = flip.0 % f.len();
+                        f[at] ^= flip.1;
+                    }
+                    (ptype, f)
+                },
+            )
+    }
+
+    use crate::gsp::{Action, Direction, GspTable, PacketFields, Policy, Sel, Selectors};
+    use proptest::prelude::*;
+
+    fn bypass_table() -> GspTable {
+        let bypass = |id, selectors| Policy {
+            id,
+            dir: Direction::Out,
+            selectors,
+            action: Action::Bypass,
+        };
+        GspTable::new(vec![
+            bypass(
+                1,
+                Selectors {
+                    ip_proto: Sel::value(17),
+                    dst_port: Sel::value(53),
+                    ..Default::default()
+                },
+            ),
+            bypass(
+                2,
+                Selectors {
+                    ip_proto: Sel::value(6),
+                    ..Default::default()
+                },
+            ),
+            bypass(3, Selectors::default()),
+        ])
+    }
+
+    proptest! {
+        /// Issue 14: whatever the inner bytes, a BYPASS policy takes a frame only when every
+        /// selector field was read, and read as an unbounded parser reads it.
+        #[test]
+        fn bypass_implies_selectors_read((ptype, f) in arb_frame()) {
+            let info = parse(ptype, &f);
+            let p = PacketFields { protocol_type: ptype, inner: info, ..Default::default() };
+            if bypass_table().lookup(&p).is_some() {
+                prop_assert_eq!(info.unreadable, None);
+                prop_assert_eq!(reference(ptype, &f), Some(fields(&info)), "{:02x?}", f);
+            }
+            if info.unreadable.is_none() {
+                prop_assert_eq!(reference(ptype, &f), Some(fields(&info)), "{:02x?}", f);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_bypass_unread(
+            ptype in prop_oneof![Just(PTYPE_IPV4), Just(PTYPE_IPV6), Just(PTYPE_ETHERNET)],
+            f in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let info = parse(ptype, &f);
+            let p = PacketFields { protocol_type: ptype, inner: info, ..Default::default() };
+            if bypass_table().lookup(&p).is_some() {
+                prop_assert_eq!(reference(ptype, &f), Some(fields(&info)));
+            }
+        }
+    }
 }
