@@ -31,10 +31,13 @@ pub enum DropReason {
     SnExhausted,
     /// The caller's output buffer cannot hold the packet.
     BufferTooSmall,
+    /// No policy took a frame whose selectors could not all be read (which BYPASS never
+    /// takes): the default DISCARD.
+    Unreadable,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Malformed,
         DropReason::UnknownCritical,
         DropReason::NoGsa,
@@ -46,6 +49,7 @@ impl DropReason {
         DropReason::HoldTimeout,
         DropReason::SnExhausted,
         DropReason::BufferTooSmall,
+        DropReason::Unreadable,
     ];
 
     /// Stable snake_case name (used in STATS).
@@ -62,6 +66,7 @@ impl DropReason {
             DropReason::HoldTimeout => "hold_timeout",
             DropReason::SnExhausted => "sn_exhausted",
             DropReason::BufferTooSmall => "buffer_too_small",
+            DropReason::Unreadable => "unreadable_selectors",
         }
     }
 }

@@ -646,7 +646,7 @@ impl Dataplane {
             inner_headers: info.headers_len,
         };
         let (policy_id, tm, n) = match self.gsp.outbound.lookup(&fields) {
-            None => return OutVerdict::Drop(DropReason::Discard),
+            None => return OutVerdict::Drop(no_policy(&info)),
             Some(p) => match &p.action {
                 Action::Discard => return OutVerdict::Drop(DropReason::Discard),
                 Action::Bypass => return self.emit_plain(&src, out),
@@ -746,7 +746,12 @@ impl Dataplane {
             if gsa.last_sn == limits::SN_MAX {
                 return OutVerdict::Drop(DropReason::SnExhausted);
             }
+            // The SN is taken before sealing, as `reserve_geo` does for `Prepared::emit`: once
+            // the AEAD has run with an SN (a nonce, RFC 8750 §7), no path can run it again, even
+            // if sealing fails or panics half-way. A failed seal leaves a gap in the SNs, which
+            // the receiver's window does not mind.
             let sn = gsa.last_sn + 1;
+            gsa.last_sn = sn;
             let gsa = &*gsa;
             let class = self.cfg.option_class;
             let r = match (i, to_out) {
@@ -761,33 +766,39 @@ impl Dataplane {
                     Err(e) => Err(e),
                 },
             };
+            let is_geo = gsa.kind() == GsoKind::Geo;
             len = match r {
                 Ok(l) => l,
-                Err(e) => return OutVerdict::Drop(e),
+                Err(e) => {
+                    // The SN is spent: a hard `sn` limit it reached fires now.
+                    self.account_out(now, t.reqid, peer, None);
+                    return OutVerdict::Drop(e);
+                }
             };
-            if gsa.kind() == GsoKind::Geo {
+            if is_geo {
                 inner_headers = None;
             }
-            self.account_out(now, t.reqid, peer, sn, first.payload.len());
+            self.account_out(now, t.reqid, peer, Some(first.payload.len()));
         }
         self.stats.sent_secured += 1;
         OutVerdict::Send { len }
     }
 
-    /// After sealing: SN, counters, lifetime (EXPIRE events; hard removes the GSA).
+    /// After sealing (the SN was taken before): counters for a packet of `bytes` (`None`: the
+    /// seal failed, nothing to count), lifetime (EXPIRE events; hard removes the GSA).
     fn account_out(
         &mut self,
         now: Instant,
         reqid: u32,
         peer: Option<IpAddr>,
-        sn: u64,
-        bytes: usize,
+        bytes: Option<usize>,
     ) {
         let Some(g) = self.gsas.outbound_to_mut(reqid, peer) else {
             return;
         };
-        g.last_sn = sn;
-        g.counters.record(now, bytes);
+        if let Some(bytes) = bytes {
+            g.counters.record(now, bytes);
+        }
         let usage = g.usage();
         let key = GsaKey::of(&g.cfg);
         if let Some(kind) = g.lifetime.poll(now, usage) {
@@ -1014,7 +1025,8 @@ impl Dataplane {
         }
         // 9. Final GSP check: every GSO the policy demands was validated, in order.
         match self.gsp.inbound.lookup(&fields).map(|p| &p.action) {
-            None | Some(Action::Discard) => return InVerdict::Drop(DropReason::Discard),
+            None => return InVerdict::Drop(no_policy(&info)),
+            Some(Action::Discard) => return InVerdict::Drop(DropReason::Discard),
             Some(Action::Bypass) => {}
             Some(Action::Secure { gsos }) => {
                 if !self.validated_matches(gsos) {
@@ -1124,12 +1136,17 @@ impl Dataplane {
             .gsas
             .iter_mut()
             .find(|g| g.cfg.dir == Direction::Out && g.next_dummy.is_some_and(|t| t <= now))?;
-        let interval = Duration::from_millis(g.cfg.coverage.dummy_interval_ms.unwrap_or(1000));
-        g.next_dummy = Some(now + interval);
+        // At least 1 ms (ADD_GSA refuses 0), and counted from `now`, not from when it was due:
+        // each GSA gives at most one dummy per `now`, so a `poll_transmit` loop ends, and a
+        // late poll does not catch up with a burst.
+        let ms = g.cfg.coverage.dummy_interval_ms.unwrap_or(1000).max(1);
+        g.next_dummy = Some(now + Duration::from_millis(ms));
         if g.last_sn == limits::SN_MAX {
             return None;
         }
+        // Taken before sealing, as in `seal_chain`.
         let sn = g.last_sn + 1;
+        g.last_sn = sn;
         let src = Src {
             hdr: [0; 8],
             options: &[],
@@ -1137,7 +1154,6 @@ impl Dataplane {
             inner_headers: None,
         };
         let len = seal::apply_geo(&g.crypto, sn, &src, out, class, true, &mut self.aad).ok()?;
-        g.last_sn = sn;
         g.counters.dummies += 1;
         let peer = g.cfg.peer;
         self.stats.dummies_sent += 1;
@@ -1211,6 +1227,14 @@ fn plain_packet(src: &Src<'_>, out: &mut [u8]) -> Option<usize> {
     src.payload
         .copy_to(0..src.payload.len(), &mut out[opt_end..]);
     Some(total)
+}
+
+/// The default DISCARD: counted apart when the frame's selectors could not all be read.
+fn no_policy(info: &InnerInfo) -> DropReason {
+    match info.unreadable {
+        Some(_) => DropReason::Unreadable,
+        None => DropReason::Discard,
+    }
 }
 
 fn apply(

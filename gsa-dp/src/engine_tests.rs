@@ -4,7 +4,9 @@ use super::*;
 use crate::gsa::{Algorithm, Coverage, GsaConfig, Padding, SecretKey};
 use crate::gsp::{Sel, Selectors};
 use crate::lifetime::{LifetimeConfig, Limits};
-use crate::wire::inner::tests::{ipv4_udp, ipv6_tcp};
+use crate::wire::inner::tests::{
+    ethernet_tagged, ipv4_fragment, ipv4_udp, ipv6_ext_tcp, ipv6_fragment, ipv6_tcp,
+};
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use std::time::Duration;
 
@@ -461,6 +463,157 @@ fn dummy_packets() {
     );
 }
 
+/// Issue 14: `1000 / rate` is 0 ms for a rate above 1000/s, and a 0 ms interval made every
+/// `poll_transmit` return a dummy, so the daemon's drain loop never ended (holding the lock).
+#[test]
+fn dummy_rate_is_bounded() {
+    let now = Instant::now();
+    let mut a = Dataplane::new(DataplaneConfig::default());
+    let cov = |ms| Coverage {
+        dummy_interval_ms: Some(ms),
+        ..Default::default()
+    };
+    // What the daemon computes for 5000/s: refused, with the documented maximum.
+    let zero = a.add_gsa(
+        now,
+        gsa(Direction::Out, Algorithm::AesGcm128, cov(1000 / 5000)),
+    );
+    assert_eq!(zero, Err(GsaError::DummyInterval));
+    assert!(zero
+        .unwrap_err()
+        .to_string()
+        .contains("1000 dummy packets per second"));
+    assert_eq!(a.gsas().len(), 0);
+    // The fastest accepted rate: one dummy per `now`, however often polled.
+    a.add_gsa(now, gsa(Direction::Out, Algorithm::AesGcm128, cov(1)))
+        .unwrap();
+    let mut out = vec![0u8; 512];
+    let mut polled = |at: Instant| {
+        (0..100)
+            .filter_map(|_| a.poll_transmit(at, &mut out))
+            .count()
+    };
+    assert_eq!(polled(now), 0);
+    let t1 = now + Duration::from_millis(1);
+    assert_eq!(polled(t1), 1);
+    // A late poll (the loop stalled for a second) sends one, not a burst of 1000.
+    let t2 = t1 + Duration::from_secs(1);
+    assert_eq!(polled(t2), 1);
+    assert_eq!(a.next_deadline(), Some(t2 + Duration::from_millis(1)));
+    assert_eq!(a.stats().dummies_sent, 2);
+}
+
+/// Issue 14: a frame whose selectors cannot all be read never takes a BYPASS policy. Each
+/// policy set secures some traffic and bypasses the rest of the VNI (ARP, say); a frame of the
+/// secured traffic whose ports or protocol the parser could not read used to fall through to
+/// the BYPASS and leave in clear.
+#[test]
+fn unreadable_selectors_never_bypass() {
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let policies = |ip_proto: u8, port: u16| {
+        let mut sec = secure(Direction::Out, vec![t(GsoKind::Geo, 1)]);
+        sec.selectors.ip_proto = Sel::value(ip_proto);
+        sec.selectors.dst_port = Sel::value(port);
+        let bypass_ports = Policy {
+            id: 11,
+            dir: Direction::Out,
+            selectors: Selectors {
+                vni: Sel::value(42),
+                ip_proto: Sel::value(ip_proto),
+                dst_port: Sel::Opaque,
+                ..Default::default()
+            },
+            action: Action::Bypass,
+        };
+        let bypass_rest = Policy {
+            id: 12,
+            selectors: Selectors {
+                vni: Sel::value(42),
+                ..Default::default()
+            },
+            ..bypass_ports.clone()
+        };
+        vec![sec, bypass_ports, bypass_rest]
+    };
+    let mut out = vec![0u8; 2048];
+    let mut verdict =
+        |a: &mut Dataplane, ptype: u16, f: &[u8]| match a.outbound(now, 42, ptype, f, &mut out) {
+            OutVerdict::Send { len } if out[8..12] == [0xff, 0x00, 0x82, 0x07] => Ok(len),
+            OutVerdict::Send { len } => {
+                assert_eq!(&out[8..len], f, "sent in clear");
+                Err(None)
+            }
+            v => Err(Some(v)),
+        };
+    let unreadable = Err(Some(OutVerdict::Drop(DropReason::Unreadable)));
+
+    // UDP to port 53 is secured, other UDP bypassed.
+    a.set_gsp(policies(17, 53)).unwrap();
+    assert!(verdict(&mut a, 0x0800, &ipv4_udp(b"dns")).is_ok());
+    // A later fragment of a datagram to port 53: its ports are not in it.
+    assert_eq!(verdict(&mut a, 0x0800, &ipv4_fragment(0x20)), unreadable);
+    // QinQ (802.1ad S-tag + 802.1Q C-tag) is read: the DNS datagram inside is secured.
+    let qinq = ethernet_tagged(&[0x88a8, 0x8100]);
+    assert!(verdict(&mut a, 0x6558, &qinq).is_ok());
+    let triple = ethernet_tagged(&[0x88a8, 0x8100, 0x8100]);
+    assert_eq!(verdict(&mut a, 0x6558, &triple), unreadable);
+    // ARP is read in full and takes the BYPASS.
+    let mut arp = vec![0xff; 12];
+    arp.extend_from_slice(&[0x08, 0x06]);
+    arp.extend_from_slice(&[1; 28]);
+    assert_eq!(verdict(&mut a, 0x6558, &arp), Err(None));
+
+    // TCP to port 443 is secured, other TCP bypassed.
+    a.set_gsp(policies(6, 443)).unwrap();
+    assert!(verdict(&mut a, 0x86dd, &ipv6_ext_tcp(8)).is_ok());
+    assert_eq!(verdict(&mut a, 0x86dd, &ipv6_ext_tcp(9)), unreadable);
+    assert_eq!(verdict(&mut a, 0x86dd, &ipv6_fragment(3)), unreadable);
+    assert!(verdict(&mut a, 0x86dd, &ipv6_fragment(0)).is_ok());
+    assert_eq!(a.stats().drops.get(DropReason::Unreadable), 4);
+    assert_eq!(a.stats().drops.get(DropReason::Discard), 0);
+
+    // A SECURE policy that leaves the ports OPAQUE takes them.
+    let mut all_tcp = secure(Direction::Out, vec![t(GsoKind::Geo, 1)]);
+    all_tcp.selectors.ip_proto = Sel::value(6);
+    let mut p = policies(6, 443);
+    p.insert(1, all_tcp);
+    a.set_gsp(p).unwrap();
+    assert!(verdict(&mut a, 0x86dd, &ipv6_fragment(3)).is_ok());
+    // The upper layer of the 9-header chain is unknown: not even that.
+    assert_eq!(verdict(&mut a, 0x86dd, &ipv6_ext_tcp(9)), unreadable);
+}
+
+/// Inbound, a clear frame with unreadable selectors does not take a BYPASS either.
+#[test]
+fn unreadable_selectors_never_bypass_inbound() {
+    let mut b = Dataplane::new(DataplaneConfig::default());
+    let bypass = Policy {
+        id: 1,
+        dir: Direction::In,
+        selectors: Selectors {
+            vni: Sel::value(42),
+            ..Default::default()
+        },
+        action: Action::Bypass,
+    };
+    b.set_gsp(vec![bypass]).unwrap();
+    let clear = |f: &[u8]| {
+        let mut p = vec![0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x2a, 0x00];
+        p.extend_from_slice(f);
+        p
+    };
+    let now = Instant::now();
+    assert!(matches!(
+        b.inbound(now, &mut clear(&ipv4_udp(b"x"))),
+        InVerdict::Deliver { .. }
+    ));
+    assert_eq!(
+        b.inbound(now, &mut clear(&ipv4_fragment(1))),
+        InVerdict::Drop(DropReason::Unreadable)
+    );
+    assert_eq!(b.stats().drops.get(DropReason::Unreadable), 1);
+}
+
 #[test]
 fn acquire_hold_then_release() {
     let now = Instant::now();
@@ -805,6 +958,38 @@ fn buffer_too_small_is_an_error_not_a_panic() {
         a.outbound(now, 42, 0x0800, &ipv4_udp(&[0; 100]), &mut out),
         OutVerdict::Drop(DropReason::BufferTooSmall)
     );
+}
+
+/// Issue 14: every sealing path takes its SN (the nonce's low half) before the AEAD runs, so a
+/// seal that fails (or panics) half-way can never be followed by a second seal with that SN.
+#[test]
+fn failed_seal_still_spends_its_sn() {
+    let (mut a, mut b, now) = pair(Algorithm::AesGcm128, Coverage::default());
+    let mut small = vec![0u8; 60];
+    let big = ipv4_udp(&[7; 100]);
+    assert_eq!(
+        a.outbound(now, 42, 0x0800, &big, &mut small),
+        OutVerdict::Drop(DropReason::BufferTooSmall)
+    );
+    assert_eq!(a.gsas.outbound(1).unwrap().sn_high_water(), 1);
+    let pkt = send(&mut a, now, &big);
+    assert_eq!(&pkt[12..16], &[0, 0, 0, 2], "SN 1 is never used twice");
+    assert_eq!(deliver(&mut b, now, &pkt).unwrap().2, big);
+    assert_eq!(a.gsas.outbound(1).unwrap().counters.packets, 1);
+
+    // Dummies too.
+    let cov = Coverage {
+        dummy_interval_ms: Some(10),
+        ..Default::default()
+    };
+    let (mut a, _, now) = pair(Algorithm::AesGcm128, cov);
+    let later = now + Duration::from_millis(10);
+    assert!(a.poll_transmit(later, &mut [0u8; 8]).is_none());
+    let mut out = vec![0u8; 512];
+    let later = later + Duration::from_millis(10);
+    let tx = a.poll_transmit(later, &mut out).unwrap();
+    assert_eq!(&out[12..16], &[0, 0, 0, 2]);
+    assert_eq!(tx.len, 40 + 8, "hidden header, Pad Length, Flags");
 }
 
 #[test]

@@ -184,7 +184,8 @@ pub struct Coverage {
     pub padding: Padding,
     /// GEO only: the real VNI and Protocol Type travel inside the ciphertext (SEC-GEN-4).
     pub hidden_header: bool,
-    /// GEO outbound only: send a dummy packet this often (SEC-GEN-7).
+    /// GEO outbound only: send a dummy packet this often (SEC-GEN-7). At least 1 ms (at most
+    /// [`crate::limits::MAX_DUMMY_RATE`] dummies per second): 0 is refused.
     pub dummy_interval_ms: Option<u64>,
 }
 
@@ -233,6 +234,11 @@ pub enum GsaError {
     BadPadding,
     #[error("GSA-ID 0 is reserved")]
     ZeroId,
+    #[error(
+        "dummy_interval_ms must be at least 1 (at most {} dummy packets per second)",
+        crate::limits::MAX_DUMMY_RATE
+    )]
+    DummyInterval,
 }
 
 /// The per-GSA crypto state.
@@ -387,6 +393,9 @@ fn validate(cfg: &GsaConfig) -> Result<(), GsaError> {
         if c.dummy_interval_ms.is_some() {
             return Err(GsaError::GeoOnly("dummy packets"));
         }
+    }
+    if c.dummy_interval_ms == Some(0) {
+        return Err(GsaError::DummyInterval);
     }
     if let Padding::Multiple(n) = c.padding {
         if n == 0 || n > 256 {

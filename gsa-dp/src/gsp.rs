@@ -270,6 +270,21 @@ pub struct Policy {
     pub action: Action,
 }
 
+impl Policy {
+    /// Whether the policy applies to `p`: its selectors match and, for BYPASS, every selector
+    /// field of the inner frame was read. A frame with an unreadable field (a non-initial
+    /// fragment, too many IPv6 extension headers or VLAN tags, an unknown EtherType, a cut-off
+    /// header: see [`crate::wire::inner::Unreadable`]) might be anything a BYPASS policy was
+    /// written to exclude, so it goes on to the next policy, and to the default DISCARD. The
+    /// unreadable field itself is OPAQUE (RFC 4301 §4.4.1.1): only a selector that ignores it
+    /// matches.
+    #[inline]
+    pub fn takes(&self, p: &PacketFields<'_>) -> bool {
+        (p.inner.unreadable.is_none() || !matches!(self.action, Action::Bypass))
+            && self.selectors.matches(p)
+    }
+}
+
 /// Policy set errors (SET_GSP is refused as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GspError {
@@ -335,7 +350,7 @@ impl GspTable {
                 self.wide[j - 1]
             };
             let pol = &self.policies[idx as usize];
-            if pol.selectors.matches(p) {
+            if pol.takes(p) {
                 return Some(pol);
             }
         }
@@ -344,7 +359,7 @@ impl GspTable {
 
     /// Reference linear scan (tests and benches compare against it).
     pub fn lookup_linear(&self, p: &PacketFields<'_>) -> Option<&Policy> {
-        self.policies.iter().find(|pol| pol.selectors.matches(p))
+        self.policies.iter().find(|pol| pol.takes(p))
     }
 }
 

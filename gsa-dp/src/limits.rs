@@ -23,3 +23,7 @@ pub const SN_MAX: u64 = u64::MAX;
 pub const MAX_PAD: usize = 255;
 /// Most GSOs per packet: the length limit of a SECURE list and of inbound GSO processing.
 pub const MAX_GSOS: usize = 8;
+/// Most dummy packets per second per GSA (SEC-GEN-7): `dummy_interval_ms` counts whole
+/// milliseconds, so 1 ms is the shortest interval. ADD_GSA refuses 0 ms (what `1000 / rate`
+/// gives for a rate above this) rather than emit dummies without pause.
+pub const MAX_DUMMY_RATE: u64 = 1000;

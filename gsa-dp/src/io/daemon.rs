@@ -248,10 +248,37 @@ impl Unlocked<'_> {
 /// device index, the inner packet's range in the receive buffer, whether it was authenticated.
 type Delivery = (usize, Range<usize>, bool);
 
+/// The engine lock. A worker that panicked holding it may have left the engine half-updated (a
+/// GSA half-replaced, counters behind its SNs): nothing goes on with it. The release build
+/// aborts on panic (`panic = "abort"`) and [`Daemon::run`] makes any panic abort, so a poisoned
+/// lock is only a last line: stop the whole process, never continue.
 fn lock(dp: &Mutex<Dataplane>) -> MutexGuard<'_, Dataplane> {
-    // A worker that panicked cannot have left the engine half-updated in a way that matters
-    // more than stopping every other worker: keep going.
-    dp.lock().unwrap_or_else(|e| e.into_inner())
+    match dp.lock() {
+        Ok(g) => g,
+        Err(_) => poisoned(),
+    }
+}
+
+#[cold]
+fn poisoned() -> ! {
+    eprintln!("gsa-dp: a worker panicked holding the engine lock; aborting");
+    std::process::abort()
+}
+
+/// Make every panic abort the process (after the default hook has printed it), whatever the
+/// build profile: a worker thread that dies would otherwise leave its tun queues unread while
+/// the others go on. Sequence numbers do not depend on it: every sealing path takes its SN
+/// under the engine lock before the AEAD runs, so no unwinding can lead to an SN used twice.
+pub fn abort_on_panic() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            eprintln!("gsa-dp: panic: aborting");
+            std::process::abort();
+        }));
+    });
 }
 
 /// One data worker: its queue of every tun, its socket(s), its buffers.
@@ -635,8 +662,10 @@ impl Daemon {
         self.w0.counters
     }
 
-    /// Run until an unrecoverable poll error (in any worker).
+    /// Run until an unrecoverable poll error (in any worker). A panic in any thread aborts the
+    /// process ([`abort_on_panic`]).
     pub fn run(&mut self) -> Result<(), DaemonError> {
+        abort_on_panic();
         for w in self.others.drain(..) {
             let (dp, ev, wk) = (self.dp.clone(), self.events_tx.clone(), self.waker.clone());
             std::thread::spawn(move || {
@@ -892,6 +921,42 @@ fn fill_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14: a poisoned engine lock stops the process instead of being used. The test
+    /// re-runs itself in a child that poisons the lock and takes it again.
+    #[test]
+    fn poisoned_lock_aborts() {
+        const CHILD: &str = "GSA_DP_TEST_POISON_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let dp = Arc::new(Mutex::new(Dataplane::new(DataplaneConfig::default())));
+            let d = dp.clone();
+            let _ = std::thread::spawn(move || {
+                let _g = d.lock().unwrap();
+                panic!("worker dies holding the lock");
+            })
+            .join();
+            assert!(dp.is_poisoned());
+            drop(lock(&dp));
+            // Not reached.
+            std::process::exit(0);
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "io::daemon::tests::poisoned_lock_aborts",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "SIGABRT; stderr: {stderr}");
+        assert!(
+            stderr.contains("panicked holding the engine lock"),
+            "{stderr}"
+        );
+    }
 
     #[test]
     fn mtu_is_underlay_minus_real_overhead() {
