@@ -1202,13 +1202,15 @@ fn covered_length(s: &str) -> Result<CoveredLength, String> {
 
 fn dummy_rate(s: &str) -> Result<DummyRate, String> {
     let bad = || {
-        format!("'{s}' is not a dummy traffic rate; expected off, N/s (packets per second) or N% (1-100% of the data rate)")
+        format!("'{s}' is not a dummy traffic rate; expected off, N/s (1-1000 packets per second) or N% (1-100% of the data rate)")
     };
     if s == "off" || s == "0" {
         return Ok(DummyRate::Off);
     }
     if let Some(n) = s.strip_suffix("/s") {
-        return values::uint(n, 1, u64::from(u32::MAX))
+        // gsa-dp sends dummies at whole-millisecond intervals: 1000/s at most (its
+        // MAX_DUMMY_RATE; a higher rate used to round to a 0 ms interval, issue 14 item 9).
+        return values::uint(n, 1, 1000)
             .map(|n| DummyRate::PerSecond(n as u32))
             .map_err(|_| bad());
     }

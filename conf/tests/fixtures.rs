@@ -409,3 +409,26 @@ secrets {
 fn protection_without_matching_proposal() {
     one_error("protection_proposal.conf", "8:33: protection = geo+gao needs an AES-GMAC or sha256 proposal, but gsa_proposals has none; expected e.g. aes256gmac-esn");
 }
+
+/// Issue 14 item 9: gsa-dp sends dummies at whole-millisecond intervals; a rate above
+/// 1000/s used to round to a 0 ms interval and spin the dataplane. Refused with its position.
+#[test]
+fn dummy_rate_above_1000_per_second() {
+    let text = "connections {\n  c {\n    children {\n      g {\n        dummy_rate = 5000/s\n      }\n    }\n  }\n}\n";
+    let fs = MemFs::new();
+    let err = parse_str(&fs, std::path::Path::new("t.conf"), text).unwrap_err();
+    let msgs: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("t.conf:5:") && m.contains("1-1000 packets per second")),
+        "{msgs:?}"
+    );
+    let ok = "connections {\n  c {\n    children {\n      g {\n        dummy_rate = 1000/s\n      }\n    }\n  }\n}\n";
+    if let Err(e) = parse_str(&fs, std::path::Path::new("t.conf"), ok) {
+        assert!(
+            !e.errors.iter().any(|d| d.message.contains("dummy")),
+            "{:?}",
+            e.errors
+        );
+    }
+}

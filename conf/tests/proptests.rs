@@ -146,7 +146,7 @@ fn child(u: &mut U, i: u32) -> Child {
         hide_header: u.bool(),
         dummy_rate: match u.below(3) {
             0 => DummyRate::Off,
-            1 => DummyRate::PerSecond(1 + u.below(100_000)),
+            1 => DummyRate::PerSecond(1 + u.below(1000)),
             _ => DummyRate::Percent(1 + u.below(100) as u8),
         },
         start_action: u.pick(StartAction::ALL),

@@ -488,7 +488,7 @@ impl Drop for Pcap {
 pub struct DpCounters(pub BTreeMap<String, u64>);
 
 /// Drop reasons in gsa-dp's STATS (docs/dataplane.md, "Counters and drop reasons").
-pub const DROP_REASONS: [&str; 11] = [
+pub const DROP_REASONS: [&str; 12] = [
     "malformed",
     "unknown_critical",
     "no_gsa",
@@ -500,6 +500,7 @@ pub const DROP_REASONS: [&str; 11] = [
     "hold_timeout",
     "sn_exhausted",
     "buffer_too_small",
+    "unreadable_selectors",
 ];
 
 impl DpCounters {
