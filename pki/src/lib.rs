@@ -6,6 +6,7 @@
 //! - [`cert`], [`csr`], [`crl`]: loading PEM/DER credentials.
 //! - [`issue`]: self-signed CA certificates and issuing from a CSR.
 //! - [`verify`]: [`verify::TrustStore`] and [`verify::verify_chain`].
+//! - [`rdn`]: DNs compared as RDN sequences (`id = CN=...` in nvesec.conf).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod fuzz;
 pub mod issue;
 pub mod key;
 pub mod names;
+pub mod rdn;
 pub mod verify;
 
 pub use cert::{days_until, CertError, CertInfo, Certificate};
@@ -27,4 +29,5 @@ pub use csr::{Csr, CsrError};
 pub use issue::{issue, self_sign, CertProfile, Flag, IssueError};
 pub use key::{verify_signature, KeyError, KeyType, PrivateKey, PublicKey, SignatureError};
 pub use names::{Dn, NameError, SubjectAltName};
+pub use rdn::RdnSequence;
 pub use verify::{verify_chain, IkeIdentity, TrustStore, VerifiedCert, VerifyError};

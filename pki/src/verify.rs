@@ -6,17 +6,23 @@
 //! certificate in the [`TrustStore`]; every signature must verify, every
 //! certificate (trust anchor included, as strongSwan does) must be inside
 //! its validity window at `now`, every issuer must carry basicConstraints
-//! CA:TRUE (and keyCertSign if it has a keyUsage), path lengths are honoured,
-//! an end entity with a keyUsage must allow digitalSignature, and no
-//! certificate may be listed on a CRL from its issuer.
+//! CA:TRUE (and keyCertSign if it has a keyUsage), path lengths are honoured
+//! (RFC 5280 §6.1.4 (l),(m)), an end entity with a keyUsage must allow
+//! digitalSignature, and no certificate may be listed on a CRL from its
+//! issuer. No certificate of the path, the anchor included, may carry a
+//! critical extension not in [`PROCESSED_EXTENSIONS`] (RFC 5280 §4.2), and
+//! the nameConstraints of every CA of the path, the anchor included, hold for
+//! the certificates below it (RFC 5280 §4.2.1.10, §6.1.3 (b),(c); see
+//! [`check_name_constraints`]).
 
 use crate::cert::{unix_seconds, CertError, Certificate};
 use crate::crl::Crl;
 use crate::key::{KeyError, PublicKey};
 use crate::names::SubjectAltName;
+use crate::rdn::{RdnSequence, EMAIL_ADDRESS};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::SystemTime;
-use x509_parser::prelude::X509Certificate;
+use x509_parser::prelude::{GeneralName, X509Certificate};
 
 /// Longest chain accepted (end entity + intermediates + anchor).
 pub const MAX_CHAIN_DEPTH: usize = 8;
@@ -95,6 +101,37 @@ pub enum VerifyError {
     /// A CRL whose issuer is not in the store or whose signature is bad.
     #[error("CRL of \"{0}\" is not signed by a trusted CA")]
     CrlNotTrusted(String),
+    /// A certificate of the path has a critical extension nvesec does not
+    /// process (RFC 5280 §4.2).
+    #[error("certificate \"{subject}\" has a critical extension nvesec does not process ({oid})")]
+    UnknownCriticalExtension {
+        /// Subject DN.
+        subject: String,
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// A name of a certificate is outside the permitted or inside the
+    /// excluded subtrees of a CA above it (RFC 5280 §4.2.1.10).
+    #[error("{name} of certificate \"{subject}\" violates the name constraints of \"{ca}\"")]
+    NameConstraint {
+        /// Subject DN.
+        subject: String,
+        /// The offending name, e.g. `DNS name nve1.example.org`.
+        name: String,
+        /// The constraining CA's subject DN.
+        ca: String,
+    },
+    /// Critical nameConstraints restrict a name form nvesec cannot check
+    /// (RFC 5280 §4.2.1.10: process the constraint or reject).
+    #[error(
+        "critical name constraints of \"{ca}\" restrict {form} names, which nvesec cannot check"
+    )]
+    UnsupportedNameConstraint {
+        /// The constraining CA's subject DN.
+        ca: String,
+        /// The name form (URI, otherName, ...).
+        form: &'static str,
+    },
 }
 
 /// Trusted CA certificates plus the CRLs they signed.
@@ -251,14 +288,20 @@ pub fn verify_chain(
     let now_secs = unix_seconds(now);
     let mut current = end_entity.clone();
     let mut revocation_checked = false;
-    // Number of intermediates below the issuer being examined (RFC 5280
-    // §4.2.1.9: pathLen counts non-self-issued intermediates that follow).
+    // The path from the end entity up to the trust anchor.
+    let mut path = vec![end_entity.clone()];
+    // Number of non-self-issued intermediates between the issuer being
+    // examined and the end entity (RFC 5280 §4.2.1.9, §6.1.4 (l),(m): the end
+    // entity and self-issued CA certificates do not count).
     let mut below = 0u32;
     for depth in 0..MAX_CHAIN_DEPTH {
         let cur = current.x509()?;
         check_validity(&cur, now_secs)?;
         let (issuer, is_anchor) = find_issuer(&cur, intermediates, store)?;
         let iss = issuer.x509()?;
+        if depth > 0 && !self_issued(&cur) {
+            below += 1;
+        }
         check_issuer(&iss, below)?;
         if depth == 0 {
             revocation_checked = store.crl_signed_by(&iss).next().is_some();
@@ -272,8 +315,17 @@ pub fn verify_chain(
                 serial: crate::key::hex_colon(cur.raw_serial()),
             });
         }
+        path.push(issuer.clone());
         if is_anchor {
             check_validity(&iss, now_secs)?;
+            let parsed = path
+                .iter()
+                .map(Certificate::x509)
+                .collect::<Result<Vec<_>, _>>()?;
+            for c in &parsed {
+                check_critical_extensions(c)?;
+            }
+            check_name_constraints(&parsed)?;
             return Ok(VerifiedCert {
                 cert: end_entity.clone(),
                 subject_der: info.subject_der,
@@ -285,9 +337,6 @@ pub fn verify_chain(
                 anchor: iss.subject().to_string(),
                 revocation_checked,
             });
-        }
-        if depth > 0 || cur.subject().as_raw() != cur.issuer().as_raw() {
-            below += 1;
         }
         drop(cur);
         current = issuer;
@@ -363,6 +412,235 @@ fn check_issuer(iss: &X509Certificate<'_>, below: u32) -> Result<(), VerifyError
     {
         if !ku.value.key_cert_sign() {
             return Err(VerifyError::IssuerKeyUsage(name()));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 5280 §4.1.2.4/§6.1: a certificate whose subject and issuer are the
+/// same name is self-issued.
+fn self_issued(c: &X509Certificate<'_>) -> bool {
+    c.subject().as_raw() == c.issuer().as_raw()
+}
+
+/// The extensions path validation processes; any other extension marked
+/// critical rejects the certificate (RFC 5280 §4.2). Certificate policies,
+/// policy mappings, policyConstraints and inhibitAnyPolicy (§4.2.1.4,
+/// .5, .11, .14) are not processed, nor extendedKeyUsage (§4.2.1.12; RFC
+/// 4945 §5.1.3.12: a critical EKU an implementation does not support
+/// rejects the certificate).
+pub const PROCESSED_EXTENSIONS: &[(&str, &str)] = &[
+    ("2.5.29.14", "subjectKeyIdentifier"),
+    ("2.5.29.15", "keyUsage"),
+    ("2.5.29.17", "subjectAltName"),
+    ("2.5.29.19", "basicConstraints"),
+    ("2.5.29.30", "nameConstraints"),
+    ("2.5.29.35", "authorityKeyIdentifier"),
+];
+
+/// RFC 5280 §4.2: "A certificate-using system MUST reject the certificate
+/// if it encounters a critical extension it does not recognize".
+fn check_critical_extensions(c: &X509Certificate<'_>) -> Result<(), VerifyError> {
+    for ext in c.extensions().iter().filter(|e| e.critical) {
+        let oid = ext.oid.to_id_string();
+        if !PROCESSED_EXTENSIONS.iter().any(|(o, _)| *o == oid) {
+            return Err(VerifyError::UnknownCriticalExtension {
+                subject: c.subject().to_string(),
+                oid,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A name of a certificate, or a subtree base of a name constraint, in the
+/// forms nvesec checks (RFC 5280 §4.2.1.10).
+#[derive(Debug)]
+enum Name {
+    Dns(String),
+    Email(String),
+    /// An address (SAN: 4 or 16 bytes) or, as a subtree base, address and
+    /// mask (8 or 32 bytes).
+    Ip(Vec<u8>),
+    Dir(RdnSequence),
+}
+
+impl Name {
+    fn describe(&self) -> String {
+        match self {
+            Name::Dns(d) => format!("DNS name {d}"),
+            Name::Email(e) => format!("email address {e}"),
+            Name::Ip(b) => match <[u8; 4]>::try_from(b.as_slice()) {
+                Ok(v4) => format!("IP address {}", Ipv4Addr::from(v4)),
+                Err(_) => match <[u8; 16]>::try_from(b.as_slice()) {
+                    Ok(v6) => format!("IP address {}", Ipv6Addr::from(v6)),
+                    Err(_) => format!("IP address of {} bytes", b.len()),
+                },
+            },
+            Name::Dir(_) => "directory name".to_string(),
+        }
+    }
+
+    /// Whether this name is within the subtree `base` of the same form.
+    fn within(&self, base: &Name) -> bool {
+        match (self, base) {
+            (Name::Dns(n), Name::Dns(b)) => dns_within(n, b),
+            (Name::Email(n), Name::Email(b)) => email_within(n, b),
+            (Name::Ip(n), Name::Ip(b)) => ip_within(n, b),
+            (Name::Dir(n), Name::Dir(b)) => n.within(b),
+            _ => false,
+        }
+    }
+
+    fn same_form(&self, other: &Name) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+/// RFC 5280 §4.2.1.10 dNSName: a name that adds zero or more labels on the
+/// left of the base is within it; a base with a leading period (a common
+/// extension, as OpenSSL and strongSwan read it) admits subdomains only.
+fn dns_within(name: &str, base: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let base = base.trim_end_matches('.').to_ascii_lowercase();
+    if base.is_empty() {
+        return true;
+    }
+    if base.starts_with('.') {
+        return name.ends_with(&base);
+    }
+    name == base || name.ends_with(&format!(".{base}"))
+}
+
+/// RFC 5280 §4.2.1.10 rfc822Name: a base with '@' is one mailbox, a base
+/// with a leading period a domain's subdomains, otherwise one host.
+/// Compared case-insensitively throughout.
+fn email_within(addr: &str, base: &str) -> bool {
+    let addr = addr.to_lowercase();
+    let base = base.to_lowercase();
+    if base.contains('@') {
+        return addr == base;
+    }
+    let Some((_, host)) = addr.rsplit_once('@') else {
+        return false;
+    };
+    if base.starts_with('.') {
+        host.ends_with(&base)
+    } else {
+        host == base
+    }
+}
+
+/// RFC 5280 §4.2.1.10 iPAddress: the base is address then mask (8 bytes
+/// for IPv4, 32 for IPv6); an address of the other family is outside.
+fn ip_within(addr: &[u8], base: &[u8]) -> bool {
+    let (net, mask) = base.split_at(base.len() / 2);
+    addr.len() == net.len()
+        && addr
+            .iter()
+            .zip(net)
+            .zip(mask)
+            .all(|((a, n), m)| a & m == n & m)
+}
+
+/// The names of `c` that name constraints apply to: its subject (if not
+/// empty) and the emailAddress attributes in it (RFC 5280 §4.2.1.10), and
+/// its subjectAltNames of the forms nvesec checks (a critical constraint
+/// on another form has rejected the path already).
+fn names_of(c: &X509Certificate<'_>) -> Result<Vec<Name>, VerifyError> {
+    let mut names = Vec::new();
+    let subject = RdnSequence::from_x509_name(c.subject());
+    names.extend(
+        subject
+            .texts(EMAIL_ADDRESS)
+            .map(|e| Name::Email(e.to_string())),
+    );
+    if !subject.is_empty() {
+        names.push(Name::Dir(subject));
+    }
+    let san = c
+        .subject_alternative_name()
+        .map_err(|e| CertError::Malformed(e.to_string()))?;
+    for gn in san.iter().flat_map(|s| s.value.general_names.iter()) {
+        names.extend(general_name(gn).ok());
+    }
+    Ok(names)
+}
+
+/// A GeneralName in a checked form, or the name of its form.
+fn general_name(gn: &GeneralName<'_>) -> Result<Name, &'static str> {
+    Ok(match gn {
+        GeneralName::DNSName(d) => Name::Dns((*d).to_string()),
+        GeneralName::RFC822Name(e) => Name::Email((*e).to_string()),
+        GeneralName::IPAddress(b) => Name::Ip(b.to_vec()),
+        GeneralName::DirectoryName(n) => Name::Dir(RdnSequence::from_x509_name(n)),
+        GeneralName::URI(_) => return Err("URI"),
+        GeneralName::OtherName(..) => return Err("otherName"),
+        GeneralName::X400Address(_) => return Err("x400Address"),
+        GeneralName::EDIPartyName(_) => return Err("ediPartyName"),
+        GeneralName::RegisteredID(_) => return Err("registeredID"),
+        GeneralName::Invalid(..) => return Err("invalid"),
+    })
+}
+
+/// RFC 5280 §4.2.1.10, §6.1.3 (b),(c): every name of each certificate
+/// below a CA with nameConstraints (the anchor's included, as OpenSSL and
+/// strongSwan apply them; self-issued intermediates excepted) must be within
+/// one permitted subtree of its form, when the CA permits any of that form,
+/// and within no excluded subtree. dNSName, rfc822Name (also against the
+/// subject's emailAddress), iPAddress and directoryName are checked; a
+/// critical extension with a subtree of another form rejects the path. A
+/// subtree's minimum and maximum (which RFC 5280 profiles away) are not read.
+/// `path` runs from the end entity to the anchor.
+pub fn check_name_constraints(path: &[X509Certificate<'_>]) -> Result<(), VerifyError> {
+    for (j, ca) in path.iter().enumerate().skip(1) {
+        let Some(nc) = ca
+            .name_constraints()
+            .map_err(|e| CertError::Malformed(e.to_string()))?
+        else {
+            continue;
+        };
+        let ca_name = || ca.subject().to_string();
+        let subtrees = |s: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+            let mut out = Vec::new();
+            for st in s.iter().flatten() {
+                match general_name(&st.base) {
+                    Ok(Name::Ip(b)) if b.len() != 8 && b.len() != 32 => {
+                        return Err(VerifyError::Cert(CertError::Malformed(format!(
+                            "name constraint of \"{}\": iPAddress of {} bytes",
+                            ca_name(),
+                            b.len()
+                        ))))
+                    }
+                    Ok(n) => out.push(n),
+                    Err(form) if nc.critical => {
+                        return Err(VerifyError::UnsupportedNameConstraint {
+                            ca: ca_name(),
+                            form,
+                        })
+                    }
+                    Err(_) => {}
+                }
+            }
+            Ok(out)
+        };
+        let permitted = subtrees(&nc.value.permitted_subtrees)?;
+        let excluded = subtrees(&nc.value.excluded_subtrees)?;
+        for (i, cert) in path[..j].iter().enumerate() {
+            if i > 0 && self_issued(cert) {
+                continue;
+            }
+            for name in &names_of(cert)? {
+                let mut allowed = permitted.iter().filter(|b| b.same_form(name)).peekable();
+                let ok = allowed.peek().is_none() || allowed.any(|b| name.within(b));
+                if !ok || excluded.iter().any(|b| name.within(b)) {
+                    return Err(VerifyError::NameConstraint {
+                        subject: cert.subject().to_string(),
+                        name: name.describe(),
+                        ca: ca_name(),
+                    });
+                }
+            }
         }
     }
     Ok(())

@@ -276,3 +276,311 @@ fn key_usage_and_basic_constraints_of_foreign_certificates() {
         Err(VerifyError::NotCa("CN=odd ca".into()))
     );
 }
+
+/// A CA or end entity built with rcgen directly, for extensions nvesec-pki
+/// never writes.
+struct Rc {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    cert: Certificate,
+}
+
+fn rc_params(cn: &str, extra: &[(rcgen::DnType, &str)]) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    for (t, v) in extra {
+        p.distinguished_name.push(t.clone(), *v);
+    }
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p
+}
+
+fn rc_sign(params: rcgen::CertificateParams, issuer: Option<&Rc>) -> Rc {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let cert = match issuer {
+        None => params.self_signed(&key).unwrap(),
+        Some(i) => params
+            .signed_by(&key, &rcgen::Issuer::new(i.params.clone(), &i.key))
+            .unwrap(),
+    };
+    Rc {
+        params,
+        key,
+        cert: Certificate::from_der(cert.der().to_vec()).unwrap(),
+    }
+}
+
+fn rc_ca(cn: &str, path_len: Option<u8>) -> rcgen::CertificateParams {
+    let mut p = rc_params(cn, &[]);
+    p.is_ca = rcgen::IsCa::Ca(match path_len {
+        Some(n) => rcgen::BasicConstraints::Constrained(n),
+        None => rcgen::BasicConstraints::Unconstrained,
+    });
+    p
+}
+
+fn critical(oid: &[u64], content: Vec<u8>) -> rcgen::CustomExtension {
+    let mut e = rcgen::CustomExtension::from_oid_content(oid, content);
+    e.set_criticality(true);
+    e
+}
+
+/// An arbitrary private extension (DER NULL content).
+const PRIVATE_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 55555, 1];
+
+#[test]
+fn unknown_critical_extensions_reject_the_certificate() {
+    let now = SystemTime::now();
+    // RFC 5280 §4.2: in the end entity, an intermediate or the anchor.
+    for at in ["ee", "inter", "root"] {
+        let mut rp = rc_ca("root", None);
+        if at == "root" {
+            rp.custom_extensions.push(critical(PRIVATE_OID, vec![5, 0]));
+        }
+        let root = rc_sign(rp, None);
+        let mut ip = rc_ca("inter", None);
+        if at == "inter" {
+            ip.custom_extensions.push(critical(PRIVATE_OID, vec![5, 0]));
+        }
+        let inter = rc_sign(ip, Some(&root));
+        let mut ep = rc_params("nve", &[]);
+        if at == "ee" {
+            ep.custom_extensions.push(critical(PRIVATE_OID, vec![5, 0]));
+        }
+        let ee = rc_sign(ep, Some(&inter));
+        assert_eq!(
+            verify_chain(
+                &ee.cert,
+                std::slice::from_ref(&inter.cert),
+                &store(&[&root.cert]),
+                now
+            ),
+            Err(VerifyError::UnknownCriticalExtension {
+                subject: format!("CN={at}").replace("CN=ee", "CN=nve"),
+                oid: "1.3.6.1.4.1.55555.1".into()
+            }),
+            "{at}"
+        );
+    }
+    // The same extension, not critical, is ignored.
+    let root = rc_sign(rc_ca("root", None), None);
+    let mut ep = rc_params("nve", &[]);
+    ep.custom_extensions
+        .push(rcgen::CustomExtension::from_oid_content(
+            PRIVATE_OID,
+            vec![5, 0],
+        ));
+    let ee = rc_sign(ep, Some(&root));
+    assert!(verify_chain(&ee.cert, &[], &store(&[&root.cert]), now).is_ok());
+    // A critical extendedKeyUsage is not processed (RFC 4945 §5.1.3.12).
+    let mut ep = rc_params("nve", &[]);
+    // SEQUENCE { id-kp-serverAuth }
+    let eku = vec![0x30, 0x0a, 6, 8, 0x2b, 6, 1, 5, 5, 7, 3, 1];
+    ep.custom_extensions.push(critical(&[2, 5, 29, 37], eku));
+    let ee = rc_sign(ep, Some(&root));
+    assert!(matches!(
+        verify_chain(&ee.cert, &[], &store(&[&root.cert]), now),
+        Err(VerifyError::UnknownCriticalExtension { ref oid, .. }) if oid == "2.5.29.37"
+    ));
+}
+
+fn constrained_ca(nc: rcgen::NameConstraints) -> (Rc, Rc) {
+    let root = rc_sign(rc_ca("root", None), None);
+    let mut ip = rc_ca("inter", None);
+    ip.name_constraints = Some(nc);
+    let inter = rc_sign(ip, Some(&root));
+    (root, inter)
+}
+
+fn leaf_under(issuer: &Rc, dn: &[(rcgen::DnType, &str)], sans: Vec<rcgen::SanType>) -> Certificate {
+    let mut ep = rc_params("nve", dn);
+    ep.subject_alt_names = sans;
+    rc_sign(ep, Some(issuer)).cert
+}
+
+#[test]
+fn name_constraints_of_intermediates_bind_the_names_below() {
+    use rcgen::{CidrSubnet, DnType, GeneralSubtree as G, SanType as S};
+    let now = SystemTime::now();
+    let mut corp = rcgen::DistinguishedName::new();
+    corp.push(DnType::OrganizationName, "Corp");
+    let (root, inter) = constrained_ca(rcgen::NameConstraints {
+        permitted_subtrees: vec![
+            G::DnsName("example.net".into()),
+            G::Rfc822Name("example.net".into()),
+            G::IpAddress(CidrSubnet::V4([192, 0, 2, 0], [255, 255, 255, 0])),
+            G::DirectoryName(corp),
+        ],
+        excluded_subtrees: vec![G::DnsName("bad.example.net".into())],
+    });
+    let s = store(&[&root.cert]);
+    let check = |dn: &[(DnType, &str)], sans: Vec<S>| {
+        let leaf = leaf_under(&inter, dn, sans);
+        verify_chain(&leaf, std::slice::from_ref(&inter.cert), &s, now).map(|_| ())
+    };
+    let dns = |d: &str| S::DnsName(d.try_into().unwrap());
+    let mail = |m: &str| S::Rfc822Name(m.try_into().unwrap());
+    let ip = |a: &str| S::IpAddress(a.parse().unwrap());
+    let org = [(DnType::OrganizationName, "Corp")];
+    check(
+        &org,
+        vec![
+            dns("example.net"),
+            dns("nve1.dc1.EXAMPLE.net"),
+            mail("ops@example.net"),
+            ip("192.0.2.7"),
+        ],
+    )
+    .unwrap();
+    let refused = |dn: &[(DnType, &str)], sans: Vec<S>, name: &str| {
+        assert_eq!(
+            check(dn, sans),
+            Err(VerifyError::NameConstraint {
+                subject: format!(
+                    "{}CN=nve",
+                    dn.first()
+                        .map(|(_, v)| format!("O={v}, "))
+                        .unwrap_or_default()
+                ),
+                name: name.into(),
+                ca: "CN=inter".into()
+            })
+        )
+    };
+    refused(
+        &org,
+        vec![dns("nve1.example.org")],
+        "DNS name nve1.example.org",
+    );
+    // Labels are added on the left only: "nveexample.net" is not in example.net.
+    refused(&org, vec![dns("nveexample.net")], "DNS name nveexample.net");
+    refused(
+        &org,
+        vec![dns("nve.bad.example.net")],
+        "DNS name nve.bad.example.net",
+    );
+    refused(
+        &org,
+        vec![mail("ops@example.org")],
+        "email address ops@example.org",
+    );
+    refused(&org, vec![ip("198.51.100.1")], "IP address 198.51.100.1");
+    // Only IPv4 is permitted: an IPv6 address is outside.
+    refused(&org, vec![ip("2001:db8::1")], "IP address 2001:db8::1");
+    // The subject is a directoryName (RFC 5280 §4.2.1.10).
+    refused(
+        &[(DnType::OrganizationName, "Other")],
+        vec![dns("nve.example.net")],
+        "directory name",
+    );
+    refused(&[], vec![], "directory name");
+    // Without a SAN email, the subject's emailAddress is checked.
+    let e = leaf_under(
+        &inter,
+        &[
+            (DnType::OrganizationName, "Corp"),
+            (
+                DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+                "ops@example.org",
+            ),
+        ],
+        vec![],
+    );
+    assert!(matches!(
+        verify_chain(&e, std::slice::from_ref(&inter.cert), &s, now),
+        Err(VerifyError::NameConstraint { ref name, .. }) if name == "email address ops@example.org"
+    ));
+}
+
+#[test]
+fn name_constraints_of_the_anchor_apply() {
+    use rcgen::{GeneralSubtree as G, SanType as S};
+    let mut rp = rc_ca("root", None);
+    rp.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![],
+        excluded_subtrees: vec![G::DnsName(".example.org".into())],
+    });
+    let root = rc_sign(rp, None);
+    let s = store(&[&root.cert]);
+    let leaf = |d: &str| leaf_under(&root, &[], vec![S::DnsName(d.try_into().unwrap())]);
+    // A leading period excludes subdomains, not the domain itself.
+    assert!(verify_chain(&leaf("example.org"), &[], &s, SystemTime::now()).is_ok());
+    assert!(matches!(
+        verify_chain(&leaf("nve.example.org"), &[], &s, SystemTime::now()),
+        Err(VerifyError::NameConstraint { ref ca, .. }) if ca == "CN=root"
+    ));
+}
+
+#[test]
+fn critical_constraints_on_forms_nvesec_cannot_check_reject() {
+    // NameConstraints { permittedSubtrees [0] { GeneralSubtree { base [6] URI "x.example" } } }
+    let uri = b"x.example";
+    let mut der = vec![0x30, 15, 0xa0, 13, 0x30, 11, 0x86, uri.len() as u8];
+    der.extend_from_slice(uri);
+    let root = rc_sign(rc_ca("root", None), None);
+    let build = |crit: bool| {
+        let mut ip = rc_ca("inter", None);
+        let mut ext = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 30], der.clone());
+        ext.set_criticality(crit);
+        ip.custom_extensions.push(ext);
+        let inter = rc_sign(ip, Some(&root));
+        let ee = leaf_under(&inter, &[], vec![]);
+        verify_chain(
+            &ee,
+            std::slice::from_ref(&inter.cert),
+            &store(&[&root.cert]),
+            SystemTime::now(),
+        )
+        .map(|_| ())
+    };
+    assert_eq!(
+        build(true),
+        Err(VerifyError::UnsupportedNameConstraint {
+            ca: "CN=inter".into(),
+            form: "URI"
+        })
+    );
+    assert_eq!(build(false), Ok(()));
+}
+
+#[test]
+fn path_length_counts_non_self_issued_intermediates_only() {
+    let now = SystemTime::now();
+    // RFC 5280 §6.1.4 (l): a self-issued intermediate (a key rollover
+    // certificate, same name as the root) does not count.
+    let root = rc_sign(rc_ca("root", Some(0)), None);
+    let rollover = rc_sign(rc_ca("root", None), Some(&root));
+    let ee = rc_sign(rc_params("nve", &[]), Some(&rollover));
+    verify_chain(
+        &ee.cert,
+        std::slice::from_ref(&rollover.cert),
+        &store(&[&root.cert]),
+        now,
+    )
+    .unwrap();
+    // An end entity that happens to carry its issuer's name does not hide
+    // the intermediate from the root's pathLen 0.
+    let inter = rc_sign(rc_ca("inter", None), Some(&root));
+    let ee = rc_sign(rc_params("inter", &[]), Some(&inter));
+    assert_eq!(
+        verify_chain(
+            &ee.cert,
+            std::slice::from_ref(&inter.cert),
+            &store(&[&root.cert]),
+            now
+        ),
+        Err(VerifyError::PathLen("CN=root".into()))
+    );
+    // pathLen 1: one intermediate below is fine, two are not.
+    let root1 = rc_sign(rc_ca("root1", Some(1)), None);
+    let i1 = rc_sign(rc_ca("i1", None), Some(&root1));
+    let i2 = rc_sign(rc_ca("i2", None), Some(&i1));
+    let s1 = store(&[&root1.cert]);
+    let ee1 = rc_sign(rc_params("nve", &[]), Some(&i1));
+    verify_chain(&ee1.cert, std::slice::from_ref(&i1.cert), &s1, now).unwrap();
+    let ee2 = rc_sign(rc_params("nve", &[]), Some(&i2));
+    assert_eq!(
+        verify_chain(&ee2.cert, &[i2.cert.clone(), i1.cert.clone()], &s1, now),
+        Err(VerifyError::PathLen("CN=root1".into()))
+    );
+}

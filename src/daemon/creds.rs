@@ -13,7 +13,8 @@ use nvesec_conf as conf;
 use nvesec_ikev2::config::{AuthError, Identity, LocalSigner, PeerAuthenticator, PeerPublicKey};
 use nvesec_ikev2::crypto::Signer;
 use nvesec_pki::{
-    verify_chain, CertInfo, Certificate, IkeIdentity, KeyType, PrivateKey, TrustStore, VerifyError,
+    verify_chain, CertInfo, Certificate, IkeIdentity, KeyType, PrivateKey, RdnSequence, TrustStore,
+    VerifyError,
 };
 
 /// A credential file that did not load.
@@ -285,14 +286,15 @@ impl Creds {
 }
 
 /// The engine's certificate check through `nvesec-pki` (the same checks as
-/// `nvesec-pki --verify`), plus an optional required subject DN (`remote.id = CN=...`).
+/// `nvesec-pki --verify`), plus an optional required subject DN (`remote.id = CN=...`),
+/// compared RDN by RDN (RFC 5280 §7.1; docs/pki.md).
 pub struct PkiAuthenticator {
     store: TrustStore,
-    subject: Option<String>,
+    subject: Option<RdnSequence>,
 }
 
 impl PkiAuthenticator {
-    pub fn new(store: TrustStore, subject: Option<String>) -> Self {
+    pub fn new(store: TrustStore, subject: Option<RdnSequence>) -> Self {
         PkiAuthenticator { store, subject }
     }
 }
@@ -329,7 +331,7 @@ impl PeerAuthenticator for PkiAuthenticator {
             return Err(AuthError::IdentityMismatch);
         }
         if let Some(want) = &self.subject {
-            if !super::translate::same_dn(want, &v.subject) {
+            if !want.matches_der(&v.subject_der) {
                 return Err(AuthError::IdentityNotAllowed);
             }
         }
@@ -444,7 +446,10 @@ mod tests {
             ),
             Err(AuthError::IdentityMismatch)
         );
-        let strict = PkiAuthenticator::new(c.trust_store(&[]).unwrap(), Some("CN=other".into()));
+        let strict = PkiAuthenticator::new(
+            c.trust_store(&[]).unwrap(),
+            Some(RdnSequence::parse("CN=other").unwrap()),
+        );
         assert_eq!(
             strict.verify_peer_cert(&[der], &id, SystemTime::now()),
             Err(AuthError::IdentityNotAllowed)
@@ -459,5 +464,45 @@ mod tests {
             auth2.verify_peer_cert(&[der], &id, SystemTime::now()),
             Err(AuthError::UntrustedChain(_))
         ));
+    }
+
+    #[test]
+    fn required_dn_is_compared_rdn_by_rdn() {
+        use nvesec_pki::{issue, self_sign, CertProfile, Dn};
+        let now = SystemTime::now();
+        let ca_key = PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let ca = self_sign(
+            &ca_key,
+            &CertProfile::ca(Dn::parse("CN=Test CA").unwrap()),
+            now,
+        )
+        .unwrap();
+        let leaf = |dn: &str| {
+            let key = PrivateKey::generate(KeyType::Ed25519).unwrap();
+            let prof = CertProfile::end_entity(Dn::parse(dn).unwrap());
+            issue(&key.public_key(), &prof, &ca, &ca_key, now).unwrap()
+        };
+        // One CN whose value is "nve1, O=Corp", and CN=nve1 plus O=Corp.
+        let single = leaf("CN=nve1\\, O=Corp");
+        let two = leaf("CN=nve1, O=Corp");
+        let mut store = TrustStore::new();
+        store.add_ca(ca.clone()).unwrap();
+        let check = |want: &str, cert: &Certificate| {
+            let id = Identity::DerAsn1Dn(cert.info().unwrap().subject_der);
+            PkiAuthenticator::new(store.clone(), Some(RdnSequence::parse(want).unwrap()))
+                .verify_peer_cert(&[cert.der().to_vec()], &id, now)
+                .map(|_| ())
+        };
+        assert_eq!(
+            check("CN=nve1, O=Corp", &single),
+            Err(AuthError::IdentityNotAllowed)
+        );
+        assert_eq!(check("CN=nve1, O=Corp", &two), Ok(()));
+        assert_eq!(check("cn=NVE1 ,o=corp", &two), Ok(()));
+        assert_eq!(check("CN=nve1\\, O=Corp", &single), Ok(()));
+        assert_eq!(
+            check("CN=nve1\\, O=Corp", &two),
+            Err(AuthError::IdentityNotAllowed)
+        );
     }
 }

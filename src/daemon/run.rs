@@ -12,7 +12,7 @@ use slog::{error, info, warn};
 use super::dp_client::DpClient;
 use super::ike_io::IkeIo;
 use super::signals::{Action, Signals};
-use super::state::{load_all, Logs, State, EXPIRY_CHECK};
+use super::state::{load_all, os_seed, Logs, State, EXPIRY_CHECK};
 use super::{netdev, Options};
 use crate::ctl::server::ControlServer;
 use crate::log::{build_logger, feed_channel, LogConfig, SinkConfig};
@@ -38,6 +38,8 @@ pub enum DaemonError {
     Control(std::path::PathBuf, io::Error),
     #[error("poll: {0}")]
     Poll(#[from] io::Error),
+    #[error("the kernel random source failed ({0}); refusing to start with a predictable seed")]
+    Random(getrandom::Error),
 }
 
 fn log_config(opts: &Options) -> LogConfig {
@@ -60,6 +62,8 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
         env!("CARGO_PKG_VERSION"),
         opts.config.display()
     );
+    // Before anything is bound: without an unpredictable seed there is nothing to run.
+    let seed = os_seed().map_err(DaemonError::Random)?;
     let (loaded, warnings) = load_all(&opts.config).map_err(DaemonError::Config)?;
     for w in &warnings {
         warn!(log.cfg, "{w}");
@@ -96,7 +100,7 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
 
     let dp = DpClient::new(&opts.dp_socket, DP);
     let registry = poll.registry().try_clone()?;
-    let mut state = State::new(opts, log, loaded, io, dp, registry);
+    let mut state = State::new(opts, log, loaded, io, dp, registry, seed);
     let now = Instant::now();
     state.check_expiry(SystemTime::now());
     state.expiry_check_at = now + EXPIRY_CHECK;

@@ -147,14 +147,13 @@ pub struct State {
     replaced_reqids: HashSet<u32>,
 }
 
-fn os_seed() -> [u8; 32] {
+/// The seed of the engine's ChaCha20 RNG (SPIs, nonces, DH keys): 32 bytes from the kernel's
+/// CSPRNG (getrandom(2), which blocks until it is initialized). An error when it cannot give
+/// them: the daemon then refuses to start rather than run on a predictable seed.
+pub fn os_seed() -> Result<[u8; 32], getrandom::Error> {
     let mut seed = [0u8; 32];
-    // /dev/urandom is a character device: read exactly 32 bytes from it.
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut seed);
-    }
-    seed
+    getrandom::getrandom(&mut seed)?;
+    Ok(seed)
 }
 
 impl State {
@@ -165,9 +164,9 @@ impl State {
         io: IkeIo,
         dp: DpClient,
         registry: Registry,
+        seed: [u8; 32],
     ) -> Self {
         let now = Instant::now();
-        let seed = os_seed();
         let engine = Endpoint::new(
             Arc::new(loaded.tr.engine.clone()),
             seeded_rng(seed),
@@ -1105,7 +1104,7 @@ fn pick_conns<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::pick_conns;
+    use super::{os_seed, pick_conns};
     use std::net::IpAddr;
 
     fn ip(s: &str) -> IpAddr {
@@ -1147,5 +1146,15 @@ mod tests {
     fn unknown_or_unnamed_peer_falls_back_to_every_connection() {
         assert_eq!(pick(&["nve2", "nve3"], None), ["nve2", "nve3"]);
         assert_eq!(pick(&["nve3"], Some("192.0.2.99")), ["nve3"]);
+    }
+
+    #[test]
+    fn os_seeds_are_random() {
+        // The old reader returned 32 zero bytes when /dev/urandom could not be read; two draws
+        // from the kernel are neither zero nor equal (probability 2^-256).
+        let (a, b) = (os_seed().unwrap(), os_seed().unwrap());
+        assert_ne!(a, [0; 32]);
+        assert_ne!(b, [0; 32]);
+        assert_ne!(a, b);
     }
 }

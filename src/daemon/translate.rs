@@ -24,6 +24,8 @@ use nvesec_ikev2::config::{
     PeerAuthMethod, Protection, Psk, RemoteAuth, RetransmitConfig,
 };
 
+use nvesec_pki::RdnSequence;
+
 use super::creds::{Creds, PkiAuthenticator};
 
 /// Everything derived from one configuration.
@@ -226,8 +228,9 @@ pub fn algorithm(protection: Protection, key_bits: u16) -> Algorithm {
 
 /// An identity as written in `id = ...` (strongSwan's rules: IP literal, DN with `=`,
 /// `@name` or a name = FQDN, `user@host` = RFC 822). A DN needs its DER form, which only a
-/// certificate gives: `dn_der` is the local certificate's subject when its text matches.
-pub fn identity(text: &str, dn_der: Option<(&str, &[u8])>) -> Result<Identity, String> {
+/// certificate gives: `dn_der` is the local certificate's subject, used when its RDN sequence
+/// is the DN's (RFC 5280 §7.1; docs/pki.md).
+pub fn identity(text: &str, dn_der: Option<&[u8]>) -> Result<Identity, String> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         return Ok(match ip {
             IpAddr::V4(a) => Identity::Ipv4(a),
@@ -235,8 +238,9 @@ pub fn identity(text: &str, dn_der: Option<(&str, &[u8])>) -> Result<Identity, S
         });
     }
     if text.contains('=') {
+        let dn = RdnSequence::parse(text).map_err(|e| e.to_string())?;
         return match dn_der {
-            Some((subject, der)) if same_dn(subject, text) => Ok(Identity::DerAsn1Dn(der.to_vec())),
+            Some(der) if dn.matches_der(der) => Ok(Identity::DerAsn1Dn(der.to_vec())),
             _ => Err(format!(
                 "'{text}': a DN identity must equal the subject of the local certificate"
             )),
@@ -249,16 +253,6 @@ pub fn identity(text: &str, dn_der: Option<(&str, &[u8])>) -> Result<Identity, S
         return Ok(Identity::Rfc822(text.to_string()));
     }
     Ok(Identity::Fqdn(text.to_string()))
-}
-
-/// DN texts compared without spacing differences around separators.
-pub fn same_dn(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> Vec<String> {
-        s.split(',')
-            .map(|p| p.split('=').map(str::trim).collect::<Vec<_>>().join("="))
-            .collect()
-    };
-    norm(a) == norm(b)
 }
 
 fn connection(
@@ -350,7 +344,7 @@ fn local_auth(
                 )
             })?;
             let id = match &c.local.id {
-                Some(t) => identity(t, Some((&cert.info.subject, &cert.info.subject_der)))?,
+                Some(t) => identity(t, Some(&cert.info.subject_der))?,
                 None => Identity::DerAsn1Dn(cert.info.subject_der.clone()),
             };
             Ok(LocalAuth {
@@ -430,7 +424,10 @@ fn remote_auth(
             // A DN is checked by the authenticator against the certificate subject (the
             // engine's matcher cannot build its DER).
             let (id, subject) = match text {
-                Some(t) if t.contains('=') => (IdentityMatcher::Any, Some(t.to_string())),
+                Some(t) if t.contains('=') => (
+                    IdentityMatcher::Any,
+                    Some(RdnSequence::parse(t).map_err(|e| e.to_string())?),
+                ),
                 Some(t) => (matcher(t)?, None),
                 None => (IdentityMatcher::Any, None),
             };
@@ -781,10 +778,21 @@ mod tests {
             Identity::Rfc822("ops@example.net".into())
         );
         assert!(identity("CN=nve1", None).is_err());
+        // SEQUENCE { SET { CN "nve1" } SET { O "x" } }
+        let der = [
+            0x30, 0x1b, 0x31, 0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x04, b'n',
+            b'v', b'e', b'1', 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x01,
+            b'x',
+        ];
         assert_eq!(
-            identity("CN = nve1, O=x", Some(("CN=nve1, O=x", &[0x30, 0]))).unwrap(),
-            Identity::DerAsn1Dn(vec![0x30, 0])
+            identity("CN = nve1, O=x", Some(&der)).unwrap(),
+            Identity::DerAsn1Dn(der.to_vec())
         );
+        assert!(identity("CN=nve1\\, O=x", Some(&der)).is_err());
+        assert!(identity("O=x, CN=nve1", Some(&der)).is_err());
+        assert!(identity("CN=nve1, XX=x", Some(&der))
+            .unwrap_err()
+            .contains("unknown attribute name"));
         assert_eq!(
             matcher("*.nve.example").unwrap(),
             IdentityMatcher::DomainSuffix(".nve.example".into())
