@@ -9,8 +9,9 @@
 //! * the connection gets exactly one key, the unique best one; two different keys at the
 //!   best rank are a configuration error, not "the first one in the file" (strongSwan's
 //!   `psk_authenticator` would even try every key naming either identity in turn);
-//! * a key that names some other identity, and neither the peer's identity nor one of its
-//!   addresses, is never used: it belongs to another pair.
+//! * a key that names an identity outside this pair (neither ours, nor the peer's identity
+//!   or addresses) is used only if it also names both of us (a group key): otherwise it
+//!   belongs to another pair.
 //!
 //! Identities are compared as strongSwan compares them: FQDN and RFC 822 names without case,
 //! `@name` as `name`, IP addresses by value, DNs without spacing around separators.
@@ -155,8 +156,12 @@ fn rank(s: &IkeSecret, e: &Ends) -> Option<Rank> {
     } else {
         0
     };
-    if peer == 0 && ids.iter().any(|i| Some(i) != e.local.as_ref()) {
-        // Names someone who is not this peer: another pair's key (issue 14).
+    let foreign = ids.iter().any(|i| {
+        Some(i) != e.local.as_ref() && Some(i) != e.remote.as_ref() && !e.addrs.contains(i)
+    });
+    if foreign && !(local && peer > 0) {
+        // Names someone who is not one of this pair, and not both of us (a group key):
+        // another pair's key (issue 14).
         return None;
     }
     Some(2 * Rank::from(local) + peer)
@@ -262,6 +267,11 @@ mod tests {
         assert_eq!(r(&["%any"]), Some(0));
         assert_eq!(r(&["nve1", "nve3"]), None, "the nve1-nve3 key");
         assert_eq!(r(&["nve3"]), None);
+        assert_eq!(
+            r(&["nve2", "nve3"]),
+            None,
+            "the nve2-nve3 key, held by nve1"
+        );
         assert_eq!(r(&["nve1", "nve2", "nve3"]), Some(4), "a group key");
         // A pattern peer: a key of one peer it matches is not the connection's key.
         let any = ends("hub", Some("*.nve"), &[]);
