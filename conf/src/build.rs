@@ -11,6 +11,7 @@ use crate::diag::{suggest, Pos, Sink};
 use crate::fs::Fs;
 use crate::model::*;
 use crate::prefix::{IfAddr, Prefix};
+use crate::psk::{self, Ambiguity, PskError};
 use crate::schema::{self, SectionDoc};
 use crate::secret::Secret;
 use crate::syntax::{Section, Value};
@@ -18,9 +19,9 @@ use crate::values::{self, TimeSpec};
 
 /// Positions kept for the checks that span sections.
 struct PskUse {
-    conn: String,
+    /// Index in `Config::connections`.
+    conn: usize,
     pos: Pos,
-    ids: Vec<String>,
 }
 
 pub(crate) struct Builder<'a> {
@@ -28,6 +29,8 @@ pub(crate) struct Builder<'a> {
     fs: &'a dyn Fs,
     base: PathBuf,
     psk_uses: Vec<PskUse>,
+    /// Where each of `Config::secrets` is written (its section).
+    secret_pos: Vec<Pos>,
     policy_pos: Vec<Pos>,
     /// Every `gsas` item: the reference, its policy, where it is written.
     gsa_refs: Vec<(GsaRef, String, Pos)>,
@@ -84,6 +87,7 @@ impl<'a> Builder<'a> {
             fs,
             base,
             psk_uses: Vec::new(),
+            secret_pos: Vec::new(),
             policy_pos: Vec::new(),
             gsa_refs: Vec::new(),
         }
@@ -94,7 +98,12 @@ impl<'a> Builder<'a> {
         let mut cfg = Config::default();
         if let Some(conns) = sub(root, "connections") {
             self.no_keys(conns, "connections");
-            cfg.connections = conns.sections.iter().map(|c| self.connection(c)).collect();
+            cfg.connections = conns
+                .sections
+                .iter()
+                .enumerate()
+                .map(|(i, c)| self.connection(i, c))
+                .collect();
         }
         if let Some(secrets) = sub(root, "secrets") {
             cfg.secrets = self.secrets(secrets);
@@ -326,7 +335,7 @@ impl<'a> Builder<'a> {
 
     // ----- connections ----------------------------------------------------------------
 
-    fn connection(&mut self, sec: &Section) -> Connection {
+    fn connection(&mut self, index: usize, sec: &Section) -> Connection {
         let path = format!("connections.{}", sec.name);
         self.check_names(sec, &schema::CONNECTION, &path, false);
         let rekey_time = self.get(
@@ -414,21 +423,7 @@ impl<'a> Builder<'a> {
             let pos = sub(sec, side)
                 .and_then(|s| value(s, "auth"))
                 .map_or(sec.pos.clone(), |v| v.pos.clone());
-            let mut ids: Vec<String> = [&conn.local.id, &conn.remote.id]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
-            ids.extend(conn.remote_addrs.iter().filter_map(|a| match a {
-                AddrSpec::Ip(ip) => Some(ip.to_string()),
-                AddrSpec::Host(h) => Some(h.clone()),
-                _ => None,
-            }));
-            self.psk_uses.push(PskUse {
-                conn: conn.name.clone(),
-                pos,
-                ids,
-            });
+            self.psk_uses.push(PskUse { conn: index, pos });
         }
         conn
     }
@@ -543,24 +538,35 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Every PSK connection must have exactly one best secret (crate::psk): none is an error
+    /// at the connection, two different keys that match equally well are one at the first
+    /// secret, naming the second with its position.
     fn check_psk(&mut self, cfg: &Config) {
         for u in std::mem::take(&mut self.psk_uses) {
-            let found = cfg
-                .secrets
-                .iter()
-                .any(|s| s.ids.is_empty() || s.ids.iter().any(|id| u.ids.contains(id)));
-            if !found {
-                let want = u
-                    .ids
-                    .first()
-                    .map_or("<peer id>", String::as_str)
-                    .to_string();
-                let ids = if u.ids.is_empty() {
-                    "none configured".to_string()
-                } else {
-                    u.ids.join(", ")
-                };
-                self.sink.error(&u.pos, format!("connection '{}' uses auth = psk but no secret matches its identities ({ids}); expected a section secrets.ike-{} with id = {want} and secret = <psk>", u.conn, u.conn));
+            let conn = &cfg.connections[u.conn];
+            match psk::select(&cfg.secrets, conn) {
+                Ok(_) => {}
+                Err(e @ PskError::NoSecret { .. }) => self.sink.error(
+                    &u.pos,
+                    format!("connection '{}' uses auth = psk but {e}", conn.name),
+                ),
+                Err(PskError::Ambiguous(a)) => {
+                    let Ambiguity {
+                        first,
+                        second,
+                        first_name,
+                        second_name,
+                        how,
+                        local,
+                        remote,
+                    } = *a;
+                    let at = self.secret_pos[first].clone();
+                    let msg = format!(
+                        "ambiguous PSK for connection '{}' (auth = psk at {}): secrets.{first_name} and secrets.{second_name} (at {}) both {how} but hold different keys; expected one secret that names both {local} and {remote}, or only one of them left",
+                        conn.name, u.pos, self.secret_pos[second]
+                    );
+                    self.sink.error(&at, msg);
+                }
             }
         }
     }
@@ -769,11 +775,14 @@ impl<'a> Builder<'a> {
                     continue;
                 };
                 match Secret::parse(&v.text) {
-                    Ok(secret) if !secret.expose().is_empty() => out.push(IkeSecret {
-                        name: s.name.clone(),
-                        ids,
-                        secret,
-                    }),
+                    Ok(secret) if !secret.expose().is_empty() => {
+                        self.secret_pos.push(s.pos.clone());
+                        out.push(IkeSecret {
+                            name: s.name.clone(),
+                            ids,
+                            secret,
+                        });
+                    }
                     Ok(_) => self.sink.error(
                         &v.pos,
                         "secret: the secret is empty; expected at least one byte",

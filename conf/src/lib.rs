@@ -22,6 +22,7 @@ pub mod fuzz;
 pub mod model;
 pub mod prefix;
 pub mod print;
+pub mod psk;
 pub mod schema;
 pub mod secret;
 mod syntax;

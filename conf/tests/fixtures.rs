@@ -81,7 +81,15 @@ fn pubkey_without_ca() {
 
 #[test]
 fn psk_without_matching_secret() {
-    one_error("psk_no_secret.conf", "5:20: connection 'lab' uses auth = psk but no secret matches its identities (nve1.example.net, lab.example.net, 198.51.100.7); expected a section secrets.ike-lab with id = nve1.example.net and secret = <psk>");
+    one_error("psk_no_secret.conf", "5:20: connection 'lab' uses auth = psk but no secret matches its identities (nve1.example.net, lab.example.net, 198.51.100.7); expected a section secrets.ike-lab with id-1 = nve1.example.net, id-2 = lab.example.net and secret = <psk>");
+}
+
+#[test]
+fn psk_with_two_equally_good_secrets_is_ambiguous() {
+    // Both secrets are named with their positions; ike-other (another pair's key) is not a
+    // candidate at all.
+    let p = format!("{INV}/psk_ambiguous.conf");
+    one_error("psk_ambiguous.conf", &format!("17:5: ambiguous PSK for connection 'nve2' (auth = psk at {p}:7:20): secrets.ike-mine and secrets.ike-peer (at {p}:25:5) both name one of nve1.example.net and nve2.example.net but hold different keys; expected one secret that names both nve1.example.net and nve2.example.net, or only one of them left"));
 }
 
 #[test]
@@ -131,7 +139,7 @@ fn unclosed_section() {
     assert_eq!(errors(&p), [
         format!("{p}:1:1: section 'connections' is not closed; expected '}}' before the end of the file"),
         format!("{p}:2:5: section 'peer' is not closed; expected '}}' before the end of the file"),
-        format!("{p}:3:24: connection 'peer' uses auth = psk but no secret matches its identities (none configured); expected a section secrets.ike-peer with id = <peer id> and secret = <psk>"),
+        format!("{p}:3:24: connection 'peer' uses auth = psk but no secret matches its identities (none configured); expected a section secrets.ike-peer with id-1 = <local id>, id-2 = <peer id> and secret = <psk>"),
     ]);
 }
 

@@ -375,32 +375,18 @@ fn local_auth(
     }
 }
 
-/// strongSwan's PSK lookup: a secret whose ids name the local or the remote identity, else
-/// one without ids.
+/// The connection's PSK, used for our AUTH and to verify the peer's: the unique best match
+/// among the secrets (`nvesec_conf::psk`: names both identities > names one > no ids; a key
+/// naming another peer is never used). conf already refused a configuration where that does
+/// not exist, so this fails only for a model that did not come from `nvesec_conf::load`.
+///
+/// One key per connection is what makes the responder safe: the engine accepts the peer's
+/// IDi only if it is the connection's remote identity (auth.rs `verify_peer`) and then
+/// checks AUTH with this key alone, so a peer holding another pair's key cannot claim this
+/// peer's identity (issue 14).
 fn psk_for(cfg: &conf::Config, c: &conf::Connection) -> Result<Psk, String> {
-    // As conf validates it: the identities and the peer's addresses.
-    let addrs: Vec<String> = c
-        .remote_addrs
-        .iter()
-        .filter_map(|a| match a {
-            conf::AddrSpec::Ip(ip) => Some(ip.to_string()),
-            _ => None,
-        })
-        .collect();
-    let ids: Vec<&str> = [c.local.id.as_deref(), c.remote.id.as_deref()]
-        .into_iter()
-        .flatten()
-        .chain(addrs.iter().map(String::as_str))
-        .collect();
-    let named = cfg
-        .secrets
-        .iter()
-        .find(|s| s.ids.iter().any(|i| ids.contains(&i.as_str())));
-    let any = cfg.secrets.iter().find(|s| s.ids.is_empty());
-    named
-        .or(any)
-        .map(|s| Psk::new(s.secret.expose()))
-        .ok_or_else(|| format!("no secrets.ike* entry has id {}", ids.join(" or ")))
+    let i = conf::psk::select(&cfg.secrets, c).map_err(|e| e.to_string())?;
+    Ok(Psk::new(cfg.secrets[i].secret.expose()))
 }
 
 fn remote_auth(
@@ -727,6 +713,157 @@ pub fn lifetime(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    /// nve`me`'s nvesec.conf in a three-NVE PSK mesh (swanctl's usual layout: one secret
+    /// per pair, naming both identities), its secrets in the order `order` gives.
+    pub(crate) fn mesh_conf(me: usize, secrets: &[(usize, usize)]) -> String {
+        let mut t = String::from("connections {\n");
+        for p in (1..=3).filter(|p| *p != me) {
+            t += &format!(
+                "  nve{p} {{\n    remote_addrs = 192.0.2.{p}\n    local {{\n      auth = psk\n      id = nve{me}.mesh\n    }}\n    remote {{\n      auth = psk\n      id = nve{p}.mesh\n    }}\n  }}\n"
+            );
+        }
+        t += "}\nsecrets {\n";
+        for (a, b) in secrets {
+            t += &format!(
+                "  ike-{a}{b} {{\n    id-a = nve{a}.mesh\n    id-b = nve{b}.mesh\n    secret = K{a}{b}\n  }}\n"
+            );
+        }
+        t + "}\n"
+    }
+
+    fn load(text: &str) -> Result<conf::Config, Vec<String>> {
+        conf::parse_str(&conf::MemFs::new(), Path::new("/etc/nvesec.conf"), text)
+            .map(|l| l.config)
+            .map_err(|e| e.errors.iter().map(ToString::to_string).collect())
+    }
+
+    /// The PSK both directions of connection `name` use.
+    fn psk_of(t: &Translated, name: &str) -> Vec<u8> {
+        let c = t.engine.connection(name).unwrap();
+        let Credential::Psk(ours) = &c.local.credential else {
+            panic!("{name}: not PSK")
+        };
+        let PeerAuthMethod::Psk(theirs) = &c.remote.method else {
+            panic!("{name}: not PSK")
+        };
+        assert_eq!(
+            ours.as_bytes(),
+            theirs.as_bytes(),
+            "{name}: one key per pair"
+        );
+        ours.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn each_mesh_connection_gets_its_pairs_secret_in_any_order() {
+        // Issue 14: the first secret naming nve1 served both of nve1's connections, so
+        // which pair came up depended on the order of the secrets.
+        let pairs = [(1, 2), (1, 3), (2, 3)];
+        let orders: [[usize; 3]; 6] = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for order in orders {
+            let secrets: Vec<(usize, usize)> = order.iter().map(|i| pairs[*i]).collect();
+            for me in 1..=3 {
+                let cfg = load(&mesh_conf(me, &secrets)).unwrap();
+                let t = translate(&cfg, &Creds::default()).unwrap();
+                for p in (1..=3).filter(|p| *p != me) {
+                    let (a, b) = (me.min(p), me.max(p));
+                    assert_eq!(
+                        psk_of(&t, &format!("nve{p}")),
+                        format!("K{a}{b}").into_bytes(),
+                        "nve{me} -> nve{p}, secrets {secrets:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn secret_ranking_identities_addresses_catch_all() {
+        let conn = "connections {\n  lab {\n    remote_addrs = 198.51.100.7\n    local {\n      auth = psk\n      id = nve1\n    }\n    remote {\n      auth = psk\n      id = lab\n    }\n  }\n}\n";
+        let key = |secrets: &str| {
+            let cfg = load(&format!("{conn}secrets {{\n{secrets}}}\n")).unwrap();
+            psk_of(&translate(&cfg, &Creds::default()).unwrap(), "lab")
+        };
+        let sec = |name: &str, ids: &[&str], k: &str| {
+            let mut s = format!("  {name} {{\n");
+            for (i, id) in ids.iter().enumerate() {
+                s += &format!("    id-{i} = {id}\n");
+            }
+            s + &format!("    secret = {k}\n  }}\n")
+        };
+        let all = sec("ike-any", &[], "ANY");
+        let addr = sec("ike-addr", &["198.51.100.7"], "ADDR");
+        let peer = sec("ike-peer", &["lab"], "PEER");
+        let pair_addr = sec("ike-pa", &["nve1", "198.51.100.7"], "PAIRADDR");
+        let pair = sec("ike-pair", &["@NVE1", "lab"], "PAIR");
+        let other = sec("ike-other", &["nve1", "nve9"], "OTHER");
+        // Each line adds a better match, first and last in the file.
+        assert_eq!(key(&all), b"ANY");
+        assert_eq!(key(&format!("{all}{addr}")), b"ADDR");
+        assert_eq!(key(&format!("{addr}{all}")), b"ADDR");
+        assert_eq!(
+            key(&format!("{addr}{peer}{all}")),
+            b"PEER",
+            "identity above address"
+        );
+        assert_eq!(
+            key(&format!("{peer}{pair_addr}")),
+            b"PAIRADDR",
+            "two ends above one"
+        );
+        assert_eq!(key(&format!("{pair_addr}{pair}{peer}")), b"PAIR");
+        assert_eq!(key(&format!("{peer}{all}{pair}{addr}")), b"PAIR");
+        // Another pair's key (it names nve1 too) never serves this connection.
+        assert_eq!(key(&format!("{other}{all}")), b"ANY");
+        let only_other = load(&format!("{conn}secrets {{\n{other}}}\n")).unwrap_err();
+        assert_eq!(only_other.len(), 1, "{only_other:?}");
+        assert!(
+            only_other[0].starts_with(
+                "/etc/nvesec.conf:5:14: connection 'lab' uses auth = psk but no secret matches"
+            ),
+            "{only_other:?}"
+        );
+    }
+
+    #[test]
+    fn equally_good_secrets_with_different_keys_are_refused_with_both_positions() {
+        // nve1's secrets name only the peer of their pair, plus one naming nve1 alone: for
+        // nve2 that is one identity each, and the keys differ.
+        let mut text = mesh_conf(1, &[]);
+        text = text.trim_end_matches("}\n").to_string();
+        text += "  ike-2 {\n    id = nve2.mesh\n    secret = K12\n  }\n  ike-3 {\n    id = nve3.mesh\n    secret = K13\n  }\n  ike-me {\n    id = nve1.mesh\n    secret = KME\n  }\n}\n";
+        let errors = load(&text).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "/etc/nvesec.conf:26:3: ambiguous PSK for connection 'nve2' (auth = psk at /etc/nvesec.conf:5:14): secrets.ike-2 and secrets.ike-me (at /etc/nvesec.conf:34:3) both name one of nve1.mesh and nve2.mesh but hold different keys; expected one secret that names both nve1.mesh and nve2.mesh, or only one of them left",
+                "/etc/nvesec.conf:30:3: ambiguous PSK for connection 'nve3' (auth = psk at /etc/nvesec.conf:16:14): secrets.ike-3 and secrets.ike-me (at /etc/nvesec.conf:34:3) both name one of nve1.mesh and nve3.mesh but hold different keys; expected one secret that names both nve1.mesh and nve3.mesh, or only one of them left",
+            ]
+        );
+        // translate refuses the same model (a reload builds it from the file only through
+        // conf, which stops first; this is the daemon's own guard).
+        let mut cfg = load(&mesh_conf(1, &[(1, 2), (1, 3)])).unwrap();
+        cfg.secrets.push(conf::IkeSecret {
+            name: "ike-12b".into(),
+            ids: vec!["nve2.mesh".into(), "nve1.mesh".into()],
+            secret: conf::Secret::new(b"other".to_vec()),
+        });
+        let e = translate(&cfg, &Creds::default()).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].to_string().starts_with("connections.nve2.local: secrets.ike-12 and secrets.ike-12b both name nve1.mesh and nve2.mesh but hold different keys"),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn reqids_are_stable_and_distinct() {
