@@ -290,7 +290,10 @@ pub(crate) mod tests {
                     for e in rd.flatten() {
                         if let Ok(m) = fs::symlink_metadata(e.path()) {
                             if m.file_type().is_socket() && m.mode() & 0o7777 != mode {
-                                seen.push((e.file_name(), m.mode() & 0o7777));
+                                // A few are enough to show it.
+                                if seen.len() < 5 {
+                                    seen.push((e.file_name(), m.mode() & 0o7777));
+                                }
                             }
                         }
                     }
