@@ -2,8 +2,10 @@
 
 mod ctl_support;
 
-use ctl_support::{ctl, ctl_ok, Daemon};
+use ctl_support::{ctl, ctl_as, ctl_ok, Daemon};
 use nvesec::ctl::fixtures;
+use nvesec::ctl::server::ServerLimits;
+use nvesec_gsa_dp::io::local_socket::Access;
 use std::os::unix::fs::PermissionsExt;
 
 const LIST_SAS: &str = "\
@@ -232,4 +234,67 @@ fn socket_is_owner_only() {
         Ok(_) => panic!("second bind succeeded"),
     };
     assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+}
+
+/// nobody / nogroup on Debian.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn non_root_client_refused_with_a_clear_message() {
+    let d = Daemon::start_access(ServerLimits::default(), Access::root_only());
+    // Root is served.
+    let (out, _, code) = ctl(&d.path, &["-P"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("gw/net, out, SECURE"));
+    // Through the 0700 directory and the 0600 socket nobody does not even get
+    // to connect.
+    let (_, err, code) = ctl_as(NOBODY, NOBODY, &d.path, &["-P"]);
+    assert_eq!(
+        (err, code),
+        (
+            format!(
+                "cannot connect to {}: permission denied (run as root)\n",
+                d.path.display()
+            ),
+            1
+        )
+    );
+    // Should the modes be widened, SO_PEERCRED still refuses it.
+    let run = d.path.parent().unwrap();
+    std::fs::set_permissions(run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&d.path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    for args in [&["-P"][..], &["--log"], &["show"]] {
+        let (out, err, code) = ctl_as(NOBODY, NOBODY, &d.path, args);
+        assert_eq!((out.as_str(), code), ("", 1), "{args:?}");
+        // (`show failed: ` in front for show.)
+        assert!(
+            err.contains("nvesecd: permission denied: uid 65534 gid 65534 pid "),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.ends_with(" refused (allowed: root; primary group only)\n"),
+            "{err}"
+        );
+    }
+    let mut server = d.stop();
+    assert_eq!(server.refused_total(), 3);
+    let refused = server.take_refused();
+    assert_eq!(refused.len(), 3);
+    assert!(refused
+        .iter()
+        .all(|r| r.peer.is_some_and(|p| (p.uid, p.gid) == (NOBODY, NOBODY))));
+}
+
+#[test]
+fn group_members_are_served() {
+    let access = Access::with_gid("nogroup", NOBODY);
+    let d = Daemon::start_access(ServerLimits::default(), access);
+    let (out, err, code) = ctl_as(NOBODY, NOBODY, &d.path, &["-P"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("gw/net, out, SECURE"));
+    // Another non-root primary group is refused by the socket's mode.
+    let (_, err, code) = ctl_as(NOBODY, 1, &d.path, &["-P"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("permission denied"), "{err}");
+    assert_eq!(d.stop().refused_total(), 0);
 }

@@ -28,9 +28,13 @@ struct Args {
     /// gsa-dp's keying socket.
     #[arg(long, value_name = "PATH", default_value = daemon::DEFAULT_DP_SOCKET)]
     dp_socket: PathBuf,
-    /// Control socket for nvesecctl (created mode 0600).
+    /// Control socket for nvesecctl (created mode 0600: root only).
     #[arg(long, value_name = "PATH", default_value = nvesec::ctl::proto::DEFAULT_SOCKET)]
     ctl_socket: PathBuf,
+    /// Also let this group use the control socket (mode 0660) and read the log file (0640).
+    /// A client's primary group must be it: SO_PEERCRED shows no supplementary groups.
+    #[arg(long, value_name = "NAME")]
+    ctl_group: Option<String>,
     /// IKE UDP port.
     #[arg(long, default_value_t = 500)]
     port: u16,
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         config: args.config,
         dp_socket: args.dp_socket,
         ctl_socket: args.ctl_socket,
+        ctl_group: args.ctl_group,
         ike_port: args.port,
         natt_port: args.port_nat_t,
         log_level: args.debug,

@@ -2,8 +2,8 @@
 //! Rust programs may use it too).
 
 use super::proto::{
-    self, Command, ErrorBody, Event, Reply, Request, Response, ServerMessage, DEFAULT_SOCKET,
-    SOCKET_ENV,
+    self, Command, ErrorBody, ErrorCode, Event, Reply, Request, Response, ServerMessage,
+    DEFAULT_SOCKET, SOCKET_ENV,
 };
 use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
@@ -79,16 +79,32 @@ impl Client {
     pub fn send(&mut self, command: Command) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        self.writer
-            .write_all(&proto::encode_request(&Request { id, command }))?;
+        self.write(&proto::encode_request(&Request { id, command }))?;
         Ok(id)
     }
 
     /// Send a raw line (tests of the framing; the newline is added).
     pub fn send_raw(&mut self, line: &[u8]) -> Result<(), ClientError> {
-        self.writer.write_all(line)?;
-        self.writer.write_all(b"\n")?;
-        Ok(())
+        self.write(&[line, b"\n"].concat())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        match self.writer.write_all(bytes) {
+            Ok(()) => Ok(()),
+            // A refused client is closed at once, maybe before we wrote: the
+            // daemon's reason is waiting to be read (a bare EPIPE would read
+            // as "stdout closed" to nvesecctl).
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
+                match self.recv() {
+                    Ok(ServerMessage::Response(r)) => match r.into_result() {
+                        Err(body) => Err(ClientError::Daemon(body)),
+                        Ok(_) => Err(e.into()),
+                    },
+                    _ => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Read the next message.
@@ -102,12 +118,19 @@ impl Client {
             .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    /// Read messages until the response to `id` (events in between are dropped).
+    /// Read messages until the response to `id` (events in between are
+    /// dropped). A refusal of the connection (id `null`, code
+    /// `permission-denied`) is the daemon's error.
     pub fn response(&mut self, id: u64) -> Result<Response, ClientError> {
         loop {
             if let ServerMessage::Response(r) = self.recv()? {
                 if r.id == Some(id) {
                     return Ok(r);
+                }
+                if r.id.is_none() {
+                    if let Some(e) = r.error.filter(|e| e.code == ErrorCode::PermissionDenied) {
+                        return Err(ClientError::Daemon(e));
+                    }
                 }
             }
         }
@@ -131,6 +154,43 @@ impl Client {
         loop {
             if let ServerMessage::Event(e) = self.recv()? {
                 return Ok(e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_is_the_daemons_error_even_after_epipe() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let refusal = Response::error(None, ErrorCode::PermissionDenied, "permission denied: x");
+        let refusal = proto::encode_message(&ServerMessage::Response(refusal));
+        for write_first in [true, false] {
+            let mut client = Client::connect(&path).unwrap();
+            if write_first {
+                client.send(Command::Version).unwrap();
+            }
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(&refusal).unwrap();
+            drop(s);
+            // Writing first: the refusal has no id but is the answer. Writing
+            // after the daemon closed: EPIPE, then the refusal is read.
+            let e = if write_first {
+                client.response(1).map(|_| ())
+            } else {
+                client.call(Command::Version).map(|_| ())
+            };
+            match e {
+                Err(ClientError::Daemon(b)) => {
+                    assert_eq!(b.code, ErrorCode::PermissionDenied);
+                    assert_eq!(b.message, "permission denied: x");
+                }
+                other => panic!("{other:?}"),
             }
         }
     }

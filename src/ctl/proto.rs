@@ -239,6 +239,9 @@ pub enum ErrorCode {
     Timeout,
     /// No SA or connection matched.
     NotFound,
+    /// The client's credentials are not allowed on the socket (sent once, id `null`, then
+    /// the connection is closed).
+    PermissionDenied,
 }
 
 impl Response {

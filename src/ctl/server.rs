@@ -17,6 +17,12 @@
 //! command goes to the daemon's [`ControlHandler`]. Output is buffered per
 //! client; a client whose buffer exceeds `max_output` (it is not reading
 //! its log stream) is disconnected instead of stalling the daemon.
+//!
+//! Access: the socket is created and every client's `SO_PEERCRED` checked as
+//! gsa-dp's [`local_socket`] describes (root, our own uid, or a configured
+//! group by primary gid). A refused client gets one `permission-denied`
+//! error response (id `null`) and is closed; the daemon logs
+//! [`ControlServer::take_refused`].
 
 use super::proto::{
     self, Command, ErrorCode, Event, EventBody, EventKind, Reply, Request, Response, ServerMessage,
@@ -25,9 +31,10 @@ use super::proto::{
 use crate::log::LogFeedRx;
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use nvesec_gsa_dp::io::local_socket::{self, Access, Refused};
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -102,43 +109,46 @@ pub struct ControlServer {
     feed: Option<LogFeedRx>,
     waker: Option<Arc<Waker>>,
     dropped_slow: u64,
+    access: Access,
+    /// Clients refused since start, and those not yet taken by [`Self::take_refused`].
+    refused_total: u64,
+    refused: Vec<Refused>,
 }
 
+/// Refusals kept for [`ControlServer::take_refused`]; a flood beyond this is only counted.
+const MAX_REFUSED_KEPT: usize = 64;
+
 impl ControlServer {
-    /// Create the socket at `path`, mode 0600, with default limits.
+    /// Create the socket at `path`, mode 0600 (root only), with default limits.
     ///
-    /// The socket is bound under a temporary name, restricted to 0600 and
-    /// then renamed into place, so it is never reachable with looser
-    /// permissions. An existing socket that still accepts connections
-    /// means another daemon runs: that is an `AddrInUse` error. A stale
-    /// one is replaced.
+    /// The socket is bound in a private directory, given its mode there and
+    /// renamed into place ([`local_socket::bind`]), so it is never reachable
+    /// with looser permissions. An existing socket that still accepts
+    /// connections means another daemon runs: that is an `AddrInUse` error.
+    /// A stale one is replaced.
     pub fn bind(path: &Path) -> io::Result<ControlServer> {
         ControlServer::bind_with(path, ServerLimits::default())
     }
 
     /// [`bind`](Self::bind) with explicit limits.
     pub fn bind_with(path: &Path, limits: ServerLimits) -> io::Result<ControlServer> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
-        }
+        ControlServer::bind_with_access(path, limits, Access::root_only())
+    }
+
+    /// [`bind_with`](Self::bind_with) for `access`: with a group the socket
+    /// is 0660 and the group's, and its members are served.
+    pub fn bind_with_access(
+        path: &Path,
+        limits: ServerLimits,
+        access: Access,
+    ) -> io::Result<ControlServer> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
                 ErrorKind::AddrInUse,
                 format!("{} is in use: is nvesecd already running?", path.display()),
             ));
         }
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(ErrorKind::InvalidInput, "socket path has no file name")
-        })?;
-        let tmp = path.with_file_name(format!(
-            ".{}.{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = fs::remove_file(&tmp);
-        let std_listener = std::os::unix::net::UnixListener::bind(&tmp)?;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))?;
-        fs::rename(&tmp, path)?;
+        let std_listener = local_socket::bind(path, &access)?;
         std_listener.set_nonblocking(true)?;
         let file_id = fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
         Ok(ControlServer {
@@ -152,6 +162,9 @@ impl ControlServer {
             feed: None,
             waker: None,
             dropped_slow: 0,
+            access,
+            refused_total: 0,
+            refused: Vec::new(),
         })
     }
 
@@ -200,6 +213,17 @@ impl ControlServer {
     /// Clients dropped because they did not read their output.
     pub fn dropped_slow_clients(&self) -> u64 {
         self.dropped_slow
+    }
+
+    /// Clients refused (peer credentials) since start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused_total
+    }
+
+    /// The refusals since the last call, for the log (at most 64; the
+    /// total is [`refused_total`](Self::refused_total)).
+    pub fn take_refused(&mut self) -> Vec<Refused> {
+        std::mem::take(&mut self.refused)
     }
 
     /// Handle one readiness event for a token we [`own`](Self::owns).
@@ -288,6 +312,22 @@ impl ControlServer {
     }
 
     fn add_conn(&mut self, registry: &Registry, mut stream: UnixStream) {
+        if let Err(r) = self.access.check(&stream) {
+            let msg = Response::error(
+                None,
+                ErrorCode::PermissionDenied,
+                format!("nvesecd: permission denied: {r}"),
+            );
+            local_socket::refuse(
+                &mut stream,
+                &proto::encode_message(&ServerMessage::Response(msg)),
+            );
+            self.refused_total += 1;
+            if self.refused.len() < MAX_REFUSED_KEPT {
+                self.refused.push(r);
+            }
+            return;
+        }
         let slot = match self.conns.iter().position(Option::is_none) {
             Some(s) => s,
             None if self.conns.len() < self.limits.max_clients => {
@@ -638,5 +678,60 @@ mod tests {
         assert!(!server.respond(poll.registry(), cid, resp));
         drop(server);
         assert!(!path.exists(), "socket removed on drop");
+    }
+
+    fn mode_uid_gid(path: &Path) -> (u32, u32, u32) {
+        use std::os::unix::fs::FileTypeExt;
+        let m = fs::symlink_metadata(path).unwrap();
+        assert!(m.file_type().is_socket() || m.file_type().is_dir());
+        (m.mode() & 0o7777, m.uid(), m.gid())
+    }
+
+    #[test]
+    fn socket_is_0600_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/ctl.sock");
+        drop(ControlServer::bind(&path).unwrap());
+        // The directory it had to create is root's alone too.
+        assert_eq!(mode_uid_gid(&dir.path().join("run")), (0o700, 0, 0));
+
+        // A watcher looking at every entry beside the socket while it is
+        // created again and again never sees one with a wider mode (the old
+        // temporary name had the umask's mode until it was chmod'ed).
+        let parent = path.parent().unwrap().to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                use std::os::unix::fs::FileTypeExt;
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    for e in fs::read_dir(&parent).unwrap().flatten() {
+                        if let Ok(m) = fs::symlink_metadata(e.path()) {
+                            if m.file_type().is_socket() && m.mode() & 0o7777 != 0o600 {
+                                // A few are enough to show it.
+                                if seen.len() < 5 {
+                                    seen.push((e.file_name(), m.mode() & 0o7777));
+                                }
+                            }
+                        }
+                    }
+                }
+                seen
+            })
+        };
+        for _ in 0..300 {
+            let server = ControlServer::bind(&path).unwrap();
+            assert_eq!(mode_uid_gid(&path), (0o600, 0, 0));
+            drop(server);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let seen = watcher.join().unwrap();
+        assert!(seen.is_empty(), "sockets seen with wider modes: {seen:?}");
+
+        // With a group: 0660 and the group's.
+        let access = Access::with_gid("nogroup", 65534);
+        let _s = ControlServer::bind_with_access(&path, ServerLimits::default(), access).unwrap();
+        assert_eq!(mode_uid_gid(&path), (0o660, 0, 65534));
     }
 }

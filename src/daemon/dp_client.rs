@@ -133,11 +133,19 @@ impl DpClient {
         s.set_read_timeout(Some(REQUEST_TIMEOUT)).map_err(io)?;
         s.set_write_timeout(Some(REQUEST_TIMEOUT)).map_err(io)?;
         let res = (|| {
-            s.write_all(line.as_bytes()).map_err(io)?;
+            match s.write_all(line.as_bytes()) {
+                Ok(()) => {}
+                // gsa-dp closes a connection it refuses (peer credentials) at once; the
+                // reason is waiting to be read.
+                Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(io(e)),
+            }
             loop {
                 while let Some(l) = take_line(&mut self.rbuf) {
                     if let Some(reply) = classify(&l, &mut self.events)? {
-                        if reply.seq == seq {
+                        // seq 0: an error gsa-dp could not tie to a request, such as
+                        // "permission denied" for the connection.
+                        if reply.seq == seq || (reply.seq == 0 && !reply.ok) {
                             return Ok(reply);
                         }
                     }
@@ -270,6 +278,27 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, DpError::Refused { op: "DEL_GSA", .. }), "{e}");
         assert!(c.is_connected());
+    }
+
+    #[test]
+    fn refused_connection_says_why() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("dp.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut c = DpClient::new(&path, Token(5));
+        c.connect(poll.registry()).unwrap();
+        // What gsa-dp's keying server does with a refused peer: one line, then close
+        // (before our request: it is written into a closed socket).
+        let (mut s, _) = listener.accept().unwrap();
+        let refusal = Reply::error(0, "permission denied: uid 7 gid 7 pid 1 refused");
+        writeln!(s, "{}", keying::encode_reply(&refusal)).unwrap();
+        drop(s);
+        let e = c.request(poll.registry(), Request::Dump).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "gsa-dp refused DUMP: permission denied: uid 7 gid 7 pid 1 refused"
+        );
     }
 
     #[test]

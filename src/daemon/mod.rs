@@ -31,6 +31,9 @@ pub struct Options {
     pub config: PathBuf,
     pub dp_socket: PathBuf,
     pub ctl_socket: PathBuf,
+    /// Group (besides root) allowed on the control socket (0660) and to read the log file
+    /// (0640); `None`: root only.
+    pub ctl_group: Option<String>,
     /// IKE port (500) and NAT-T port (4500).
     pub ike_port: u16,
     pub natt_port: u16,
@@ -47,6 +50,7 @@ impl Default for Options {
             config: DEFAULT_CONFIG.into(),
             dp_socket: DEFAULT_DP_SOCKET.into(),
             ctl_socket: crate::ctl::proto::DEFAULT_SOCKET.into(),
+            ctl_group: None,
             ike_port: 500,
             natt_port: 4500,
             log_level: 1,

@@ -14,8 +14,9 @@ use super::ike_io::IkeIo;
 use super::signals::{Action, Signals};
 use super::state::{load_all, os_seed, Logs, State, EXPIRY_CHECK};
 use super::{netdev, Options};
-use crate::ctl::server::ControlServer;
-use crate::log::{build_logger, feed_channel, LogConfig, SinkConfig};
+use crate::ctl::server::{ControlServer, ServerLimits};
+use crate::log::{build_logger, feed_channel, LogConfig, SinkConfig, SinkTarget};
+use nvesec_gsa_dp::io::local_socket::{Access, AccessError};
 
 const IKE: Token = Token(0);
 const IKE_NATT: Token = Token(1);
@@ -36,16 +37,23 @@ pub enum DaemonError {
     Ike(u16, u16, io::Error),
     #[error("control socket {0}: {1}")]
     Control(std::path::PathBuf, io::Error),
+    #[error("--ctl-group: {0}")]
+    Group(#[from] AccessError),
     #[error("poll: {0}")]
     Poll(#[from] io::Error),
     #[error("the kernel random source failed ({0}); refusing to start with a predictable seed")]
     Random(getrandom::Error),
 }
 
-fn log_config(opts: &Options) -> LogConfig {
+fn log_config(opts: &Options, access: &Access) -> LogConfig {
     let mut sinks = vec![SinkConfig::stderr(opts.log_level)];
     if let Some(f) = &opts.log_file {
-        sinks.push(SinkConfig::file(f.clone(), opts.log_level));
+        let mut sink = SinkConfig::file(f.clone(), opts.log_level);
+        // Whoever may use the control socket can stream the log anyway.
+        if let SinkTarget::File { group, .. } = &mut sink.target {
+            *group = access.gid();
+        }
+        sinks.push(sink);
     }
     LogConfig { sinks }
 }
@@ -54,8 +62,12 @@ fn log_config(opts: &Options) -> LogConfig {
 pub fn run(opts: Options) -> Result<(), DaemonError> {
     // First, before any thread exists (the log drain may start one).
     let mut signals = Signals::new()?;
+    let access = match &opts.ctl_group {
+        Some(name) => Access::with_group(name)?,
+        None => Access::root_only(),
+    };
     let (feed, feed_rx) = feed_channel(4096);
-    let log = Logs::new(build_logger(&log_config(&opts), Some(feed))?);
+    let log = Logs::new(build_logger(&log_config(&opts, &access), Some(feed))?);
     info!(
         log.dmn,
         "nvesecd {} starting, configuration {}",
@@ -92,11 +104,19 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
         SIGNALS,
         Interest::READABLE,
     )?;
-    let mut server = ControlServer::bind(&opts.ctl_socket)
-        .map_err(|e| DaemonError::Control(opts.ctl_socket.clone(), e))?;
+    let mut server =
+        ControlServer::bind_with_access(&opts.ctl_socket, ServerLimits::default(), access)
+            .map_err(|e| DaemonError::Control(opts.ctl_socket.clone(), e))?;
     server.attach_log_feed(feed_rx);
     server.register(poll.registry(), Token(CTL_BASE))?;
-    info!(log.dmn, "control socket {}", opts.ctl_socket.display());
+    match &opts.ctl_group {
+        Some(g) => info!(
+            log.dmn,
+            "control socket {} (root and group {g})",
+            opts.ctl_socket.display()
+        ),
+        None => info!(log.dmn, "control socket {}", opts.ctl_socket.display()),
+    }
 
     let dp = DpClient::new(&opts.dp_socket, DP);
     let registry = poll.registry().try_clone()?;
@@ -141,6 +161,13 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
                 t if server.owns(t) => {
                     state.control_clients = server.client_count();
                     server.on_event(poll.registry(), ev, &mut state);
+                    for r in server.take_refused() {
+                        warn!(
+                            state.log.dmn,
+                            "control socket: {r} ({} refused in all)",
+                            server.refused_total()
+                        );
+                    }
                 }
                 _ => {}
             }

@@ -11,8 +11,9 @@ use crate::ctl::proto::LogRecord;
 use slog::{Drain, Key, OwnedKVList, Record, Serializer, KV};
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
-use std::fs::OpenOptions;
+use std::fs::{OpenOptions, Permissions};
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -42,8 +43,22 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Open every sink of `cfg`.
     pub fn new(cfg: &LogConfig, feed: Option<LogFeed>) -> Result<Dispatcher, LogError> {
-        let sinks = cfg.sinks.iter().map(open_sink).collect::<Result<_, _>>()?;
-        Ok(Dispatcher { sinks, feed })
+        Ok(Dispatcher::with_notes(cfg, feed)?.0)
+    }
+
+    /// [`new`](Self::new), plus what was changed on the way (log files whose
+    /// mode was tightened), for the caller to log once it has a logger.
+    pub fn with_notes(
+        cfg: &LogConfig,
+        feed: Option<LogFeed>,
+    ) -> Result<(Dispatcher, Vec<String>), LogError> {
+        let mut notes = Vec::new();
+        let sinks = cfg
+            .sinks
+            .iter()
+            .map(|s| open_sink(s, &mut notes))
+            .collect::<Result<_, _>>()?;
+        Ok((Dispatcher { sinks, feed }, notes))
     }
 
     /// A dispatcher writing text lines to an arbitrary writer (tests, tools).
@@ -67,20 +82,32 @@ impl Dispatcher {
     }
 }
 
-fn open_sink(cfg: &SinkConfig) -> Result<Sink, LogError> {
+fn open_sink(cfg: &SinkConfig, notes: &mut Vec<String>) -> Result<Sink, LogError> {
     let writer: BoxWrite = match &cfg.target {
         SinkTarget::Stderr => Box::new(std::io::stderr()),
-        SinkTarget::File { path, append, .. } => {
+        SinkTarget::File {
+            path,
+            append,
+            group,
+            ..
+        } => {
+            let err = |source| LogError::File {
+                path: path.clone(),
+                source,
+            };
+            let mode = if group.is_some() { 0o640 } else { 0o600 };
+            // Created with its mode: never readable by others, even briefly.
             let f = OpenOptions::new()
                 .create(true)
                 .append(*append)
                 .write(true)
                 .truncate(!*append)
+                .mode(mode)
                 .open(path)
-                .map_err(|source| LogError::File {
-                    path: path.clone(),
-                    source,
-                })?;
+                .map_err(err)?;
+            if let Some(note) = restrict_log_file(&f, mode, *group).map_err(err)? {
+                notes.push(format!("log file {}: {note}", path.display()));
+            }
             Box::new(f)
         }
         SinkTarget::Syslog {
@@ -122,6 +149,33 @@ fn open_sink(cfg: &SinkConfig) -> Result<Sink, LogError> {
         time: cfg.time,
         output,
     })
+}
+
+/// Give an existing log file `mode` (and `group`); returns what it was when
+/// that changed. Anything but a regular file (`/dev/stderr`, a FIFO) is left
+/// alone: it is not ours to chmod.
+fn restrict_log_file(
+    f: &std::fs::File,
+    mode: u32,
+    group: Option<u32>,
+) -> std::io::Result<Option<String>> {
+    let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Ok(None);
+    }
+    let mut was = Vec::new();
+    if m.mode() & 0o7777 != mode {
+        f.set_permissions(Permissions::from_mode(mode))?;
+        was.push(format!(
+            "mode was {:04o}, now {mode:04o}",
+            m.mode() & 0o7777
+        ));
+    }
+    if let Some(gid) = group.filter(|&g| g != m.gid()) {
+        std::os::unix::fs::fchown(f, None, Some(gid))?;
+        was.push(format!("group was {}, now {gid}", m.gid()));
+    }
+    Ok((!was.is_empty()).then(|| was.join(", ")))
 }
 
 /// charon level of a slog level (see the module docs).
@@ -366,6 +420,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nvesecd.log");
         std::fs::write(&path, "old line\n").unwrap();
+        // (Already owner-only: no warning line about the mode.)
+        std::fs::set_permissions(&path, Permissions::from_mode(0o600)).unwrap();
         let cfg = LogConfig {
             sinks: vec![SinkConfig::file(&path, 1)],
         };
@@ -378,6 +434,52 @@ mod tests {
         assert_eq!(stamp.len(), "2025-01-01T00:00:00.000Z".len());
         assert!(stamp.ends_with('Z'));
         assert_eq!(&rest[2..], "[DP] ACQUIRE for vni 100");
+    }
+
+    fn mode_gid(path: &std::path::Path) -> (u32, u32) {
+        let m = std::fs::metadata(path).unwrap();
+        (m.mode() & 0o7777, m.gid())
+    }
+
+    #[test]
+    fn file_sink_is_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nvesecd.log");
+        let cfg = LogConfig {
+            sinks: vec![SinkConfig::file(&path, 1)],
+        };
+        // Created 0600 (the umask would have given 0644).
+        let (_, notes) = Dispatcher::with_notes(&cfg, None).unwrap();
+        assert_eq!(mode_gid(&path), (0o600, 0));
+        assert!(notes.is_empty(), "{notes:?}");
+
+        // An existing world-readable file is tightened, and the log says so.
+        std::fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        drop(crate::log::build_logger(&cfg, None).unwrap());
+        assert_eq!(mode_gid(&path), (0o600, 0));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with(&format!(
+                "[DMN] log file {}: mode was 0644, now 0600\n",
+                path.display()
+            )),
+            "{text}"
+        );
+
+        // With the control group: 0640 and the group's.
+        let mut sink = SinkConfig::file(&path, 1);
+        if let SinkTarget::File { group, .. } = &mut sink.target {
+            *group = Some(65534);
+        }
+        let (_, notes) = Dispatcher::with_notes(&LogConfig { sinks: vec![sink] }, None).unwrap();
+        assert_eq!(mode_gid(&path), (0o640, 65534));
+        assert_eq!(
+            notes,
+            [format!(
+                "log file {}: mode was 0600, now 0640, group was 0, now 65534",
+                path.display()
+            )]
+        );
     }
 
     #[test]

@@ -150,12 +150,18 @@ impl Levels {
 pub enum SinkTarget {
     Stderr,
     /// charon `filelog.<name> { path, append, flush_line }`.
+    ///
+    /// A log names peers and addresses: a regular file is created 0600, or
+    /// 0640 owned by `group`, and an existing one is set to that mode (and
+    /// group) at every start, a warning saying what it was.
     File {
         path: PathBuf,
         /// Append (true) or truncate at start-up.
         append: bool,
         /// Flush after every line (default true: the file is read while we run).
         flush_line: bool,
+        /// gid that may read the file (nvesecd's `--ctl-group`).
+        group: Option<u32>,
     },
     /// charon `syslog.<facility>`: RFC 3164 datagrams to `socket` (`/dev/log`).
     Syslog {
@@ -207,6 +213,7 @@ impl SinkConfig {
                 path: path.into(),
                 append: true,
                 flush_line: true,
+                group: None,
             },
             levels: Levels::all(level),
             format: LogFormat::Text,
@@ -262,8 +269,12 @@ pub enum LogError {
 /// Build the root logger: all configured sinks plus, if given, the control
 /// socket's log subscribers.
 pub fn build_logger(cfg: &LogConfig, feed: Option<LogFeed>) -> Result<slog::Logger, LogError> {
-    let drain = Dispatcher::new(cfg, feed)?;
-    Ok(slog::Logger::root(drain, slog::o!()))
+    let (drain, notes) = Dispatcher::with_notes(cfg, feed)?;
+    let log = slog::Logger::root(drain, slog::o!());
+    for n in notes {
+        slog::warn!(subsys(&log, Subsystem::Dmn), "{n}");
+    }
+    Ok(log)
 }
 
 /// Render a record the way text sinks do: `08[IKE] <gw|3> message`.

@@ -6,6 +6,9 @@ use nvesec::ctl::fixtures;
 use nvesec::ctl::proto::*;
 use nvesec::ctl::server::{ControlHandler, ControlServer, ServerLimits};
 use nvesec::log::{feed_channel, LogFeed};
+use nvesec_gsa_dp::io::local_socket::Access;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,7 +87,7 @@ pub struct Daemon {
     pub path: PathBuf,
     pub feed: LogFeed,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<ControlServer>>,
     _dir: tempfile::TempDir,
 }
 
@@ -94,15 +97,23 @@ impl Daemon {
     }
 
     pub fn start_with(limits: ServerLimits) -> Daemon {
+        Daemon::start_access(limits, Access::root_only())
+    }
+
+    /// In a temporary directory others may traverse (the `run/` directory the
+    /// server creates is root's, or the group's with one).
+    pub fn start_access(limits: ServerLimits, access: Access) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("run/ctl.sock");
-        let mut server = ControlServer::bind_with(&path, limits).unwrap();
+        let mut server = ControlServer::bind_with_access(&path, limits, access).unwrap();
         let (feed, rx) = feed_channel(4096);
         server.attach_log_feed(rx);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
             server.run(&mut Canned, &stop2).unwrap();
+            server
         });
         Daemon {
             path,
@@ -111,6 +122,14 @@ impl Daemon {
             thread: Some(thread),
             _dir: dir,
         }
+    }
+}
+
+impl Daemon {
+    /// Stop the server and hand it back (for its counters).
+    pub fn stop(mut self) -> ControlServer {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
     }
 }
 
@@ -125,7 +144,18 @@ impl Drop for Daemon {
 
 /// Run nvesecctl with `--socket path` and `args`: (stdout, stderr, exit code).
 pub fn ctl(path: &Path, args: &[&str]) -> (String, String, i32) {
-    let out = Proc::new(env!("CARGO_BIN_EXE_nvesecctl"))
+    ctl_cmd(Proc::new(env!("CARGO_BIN_EXE_nvesecctl")), path, args)
+}
+
+/// [`ctl`] as `uid`/`gid` (std drops the supplementary groups).
+pub fn ctl_as(uid: u32, gid: u32, path: &Path, args: &[&str]) -> (String, String, i32) {
+    let mut cmd = Proc::new(env!("CARGO_BIN_EXE_nvesecctl"));
+    cmd.uid(uid).gid(gid);
+    ctl_cmd(cmd, path, args)
+}
+
+fn ctl_cmd(mut cmd: Proc, path: &Path, args: &[&str]) -> (String, String, i32) {
+    let out = cmd
         .arg("--socket")
         .arg(path)
         .args(args)

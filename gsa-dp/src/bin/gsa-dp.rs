@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use nvesec_gsa_dp::io::daemon::{Daemon, DaemonConfig, TunSpec};
+use nvesec_gsa_dp::io::local_socket::Access;
 use nvesec_gsa_dp::io::tun::Kind;
 use nvesec_gsa_dp::keying::Route;
 use std::io::{BufRead, BufReader, Write};
@@ -35,9 +36,13 @@ enum Cmd {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Keying socket path (created mode 0600).
+    /// Keying socket path (created mode 0600: root only).
     #[arg(long, default_value = "/run/nvesec/dp.sock")]
     socket: PathBuf,
+    /// Also let this group use the keying socket (mode 0660; a client's primary group must be
+    /// it, as SO_PEERCRED shows no supplementary groups).
+    #[arg(long, value_name = "NAME")]
+    keying_group: Option<String>,
     /// Geneve UDP port.
     #[arg(long, default_value_t = 6081)]
     port: u16,
@@ -142,8 +147,17 @@ fn run(a: RunArgs) -> ExitCode {
     };
     let mut tuns: Vec<TunSpec> = a.tuns.into_iter().map(spec(Kind::Tun)).collect();
     tuns.extend(a.taps.into_iter().map(spec(Kind::Tap)));
+    let keying_access = match a.keying_group.as_deref().map(Access::with_group) {
+        None => Access::root_only(),
+        Some(Ok(access)) => access,
+        Some(Err(e)) => {
+            eprintln!("gsa-dp: --keying-group: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cfg = DaemonConfig {
         socket: a.socket,
+        keying_access,
         listen: a.listen,
         port: a.port,
         tuns,
@@ -234,7 +248,13 @@ fn ctl(a: &CtlArgs) -> ExitCode {
         if line.trim().is_empty() {
             continue;
         }
-        if writeln!(writer, "{line}").is_err() {
+        if let Err(e) = writeln!(writer, "{line}") {
+            // A refused client is closed at once: print the reply that says why, if any.
+            let mut why = String::new();
+            match reader.read_line(&mut why) {
+                Ok(n) if n > 0 => eprint!("gsa-dp ctl: {why}"),
+                _ => eprintln!("gsa-dp ctl: {e}"),
+            }
             return ExitCode::FAILURE;
         }
         // Print events until the reply (it has "ok").

@@ -14,6 +14,7 @@
 
 use super::batch::{self, RxBatch, TxBatch};
 use super::keying_server::KeyingServer;
+use super::local_socket::Access;
 use super::routes;
 use super::tun::{Device, Kind, TunError};
 use super::udp;
@@ -85,6 +86,8 @@ pub struct TunSpec {
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub socket: PathBuf,
+    /// Who may use the keying socket (root by default; `--keying-group`).
+    pub keying_access: Access,
     pub listen: IpAddr,
     pub port: u16,
     pub tuns: Vec<TunSpec>,
@@ -104,6 +107,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             socket: super::keying_server::DEFAULT_PATH.into(),
+            keying_access: Access::root_only(),
             listen: IpAddr::from([0u16; 8]),
             port: udp::GENEVE_PORT,
             tuns: Vec::new(),
@@ -633,8 +637,14 @@ impl Daemon {
         let others = (1..cfg.workers)
             .map(|id| WorkerSetup::open(&cfg, id))
             .collect::<Result<Vec<_>, _>>()?;
-        let keying = KeyingServer::bind(&cfg.socket, w0.poll.registry(), KEYING, CLIENT_BASE)
-            .map_err(|e| DaemonError::Keying(cfg.socket.clone(), e))?;
+        let keying = KeyingServer::bind(
+            &cfg.socket,
+            cfg.keying_access.clone(),
+            w0.poll.registry(),
+            KEYING,
+            CLIENT_BASE,
+        )
+        .map_err(|e| DaemonError::Keying(cfg.socket.clone(), e))?;
         let waker = Arc::new(Waker::new(w0.poll.registry(), WAKE).map_err(DaemonError::Poll)?);
         let mut dp = Dataplane::new(cfg.dataplane);
         dp.set_routes(cfg.routes.clone());
@@ -693,6 +703,12 @@ impl Daemon {
                     KEYING => {
                         if let Err(e) = self.keying.accept(self.w0.poll.registry()) {
                             eprintln!("gsa-dp: keying accept: {e}");
+                        }
+                        for r in self.keying.take_refused() {
+                            eprintln!(
+                                "gsa-dp: keying socket: {r} ({} refused in all)",
+                                self.keying.refused_total()
+                            );
                         }
                     }
                     Token(t) if (TUN_BASE..CLIENT_BASE).contains(&t) => {

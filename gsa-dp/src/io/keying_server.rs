@@ -1,14 +1,15 @@
 //! The keying socket server (DESIGN.md "Keying socket"): a Unix stream socket, mode 0600
-//! (root only), JSON lines as [`crate::keying`] encodes them. Each request line gets one reply
+//! (root only), or 0660 with `--keying-group`, created and checked as [`super::local_socket`]
+//! describes (every client's `SO_PEERCRED` too), JSON lines as [`crate::keying`] encodes them. Each request line gets one reply
 //! line; events (ACQUIRE, EXPIRE) go to every connected client. A client that disconnects
 //! changes nothing: installed GSAs keep working and a new client can DUMP.
 
+use super::local_socket::{self, Access, Refused};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::collections::HashMap;
-use std::fs::{self, DirBuilder, Permissions};
+use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -25,7 +26,14 @@ pub struct KeyingServer {
     clients: HashMap<Token, Client>,
     listener_token: Token,
     next_token: usize,
+    access: Access,
+    /// Connections refused since start, and those not yet taken by [`Self::take_refused`].
+    refused_total: u64,
+    refused: Vec<Refused>,
 }
+
+/// Refusals kept for [`KeyingServer::take_refused`]; a flood beyond this is only counted.
+const MAX_REFUSED_KEPT: usize = 64;
 
 #[derive(Debug)]
 struct Client {
@@ -37,25 +45,19 @@ struct Client {
 }
 
 impl KeyingServer {
-    /// Bind `path` (replacing a stale socket), mode 0600, and register the listener. Client
-    /// tokens are allocated from `first_client_token` upwards.
+    /// Bind `path` (replacing a stale socket) for `access` (mode 0600, or 0660 with a group)
+    /// and register the listener. Client tokens are allocated from `first_client_token`
+    /// upwards.
     pub fn bind(
         path: &Path,
+        access: Access,
         registry: &Registry,
         listener_token: Token,
         first_client_token: usize,
     ) -> io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-            }
-        }
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut listener = UnixListener::bind(path)?;
-        fs::set_permissions(path, Permissions::from_mode(0o600))?;
+        let std_listener = local_socket::bind(path, &access)?;
+        std_listener.set_nonblocking(true)?;
+        let mut listener = UnixListener::from_std(std_listener);
         registry.register(&mut listener, listener_token, Interest::READABLE)?;
         Ok(KeyingServer {
             listener,
@@ -63,6 +65,9 @@ impl KeyingServer {
             clients: HashMap::new(),
             listener_token,
             next_token: first_client_token,
+            access,
+            refused_total: 0,
+            refused: Vec::new(),
         })
     }
 
@@ -78,7 +83,19 @@ impl KeyingServer {
         self.clients.len()
     }
 
-    /// Accept every pending connection.
+    /// Connections refused (peer credentials) since start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused_total
+    }
+
+    /// The refusals since the last call, for the log (at most [`MAX_REFUSED_KEPT`]; the
+    /// total is [`Self::refused_total`]).
+    pub fn take_refused(&mut self) -> Vec<Refused> {
+        std::mem::take(&mut self.refused)
+    }
+
+    /// Accept every pending connection; those whose peer [`Access`] refuses get one error
+    /// reply (so `gsa-dp ctl` and nvesecd can say why) and are closed.
     pub fn accept(&mut self, registry: &Registry) -> io::Result<()> {
         loop {
             let (mut stream, _) = match self.listener.accept() {
@@ -86,6 +103,17 @@ impl KeyingServer {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             };
+            if let Err(r) = self.access.check(&stream) {
+                let reply = crate::keying::Reply::error(0, format!("permission denied: {r}"));
+                let mut line = crate::keying::encode_reply(&reply);
+                line.push('\n');
+                local_socket::refuse(&mut stream, line.as_bytes());
+                self.refused_total += 1;
+                if self.refused.len() < MAX_REFUSED_KEPT {
+                    self.refused.push(r);
+                }
+                continue;
+            }
             let token = Token(self.next_token);
             self.next_token += 1;
             registry.register(&mut stream, token, Interest::READABLE)?;
@@ -231,5 +259,136 @@ impl Client {
             self.writable_armed = want;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::local_socket::tests::{
+        client_as, never_seen_wider, open_tempdir, socket_mode, NOBODY,
+    };
+    use mio::{Events, Poll};
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    const LISTENER: Token = Token(0);
+
+    fn bind(path: &Path, access: Access, poll: &Poll) -> KeyingServer {
+        KeyingServer::bind(path, access, poll.registry(), LISTENER, 1).unwrap()
+    }
+
+    /// Serve until `done`, answering every line with `{"ok":true}`.
+    fn serve_until(
+        poll: &mut Poll,
+        server: &mut KeyingServer,
+        done: impl Fn(&KeyingServer) -> bool,
+    ) {
+        let mut events = Events::with_capacity(16);
+        for _ in 0..1000 {
+            poll.poll(&mut events, Some(Duration::from_millis(10)))
+                .unwrap();
+            for ev in events.iter() {
+                if ev.token() == LISTENER {
+                    server.accept(poll.registry()).unwrap();
+                } else {
+                    server.client_ready(poll.registry(), ev.token(), &mut |_| {
+                        "{\"ok\":true}".to_string()
+                    });
+                }
+            }
+            if done(server) {
+                return;
+            }
+        }
+        panic!("condition not reached");
+    }
+
+    #[test]
+    fn socket_is_0600_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/dp.sock");
+        let poll = Poll::new().unwrap();
+        drop(bind(&path, Access::root_only(), &poll));
+        // The bind and the final mode are one step: a watcher never sees the socket (under
+        // any name) with the mode bind gives it under the umask.
+        never_seen_wider(&path, 0o600, || {
+            let s = bind(&path, Access::root_only(), &poll);
+            assert_eq!(socket_mode(&path), (0o600, 0, 0));
+            drop(s);
+        });
+        let _s = bind(&path, Access::with_gid("nogroup", NOBODY), &poll);
+        assert_eq!(socket_mode(&path), (0o660, 0, NOBODY));
+    }
+
+    #[test]
+    fn non_root_peer_refused_root_and_group_accepted() {
+        let dir = open_tempdir();
+        let path = dir.path().join("dp.sock");
+        let mut poll = Poll::new().unwrap();
+        let mut server = bind(&path, Access::root_only(), &poll);
+        // Even a socket whose mode an admin widened serves root only.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+        let child = client_as(
+            NOBODY,
+            NOBODY,
+            &path,
+            "{\"v\":1,\"seq\":1,\"op\":\"STATS\"}",
+        );
+        serve_until(&mut poll, &mut server, |s| s.refused_total() == 1);
+        let out = child.wait_with_output().unwrap();
+        let out = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            out.lines().last(),
+            Some("EOF"),
+            "refused client must be closed: {out}"
+        );
+        assert!(
+            out.starts_with("{\"v\":1,\"seq\":0,\"ok\":false,\"error\":\"permission denied: uid 65534 gid 65534 pid "),
+            "{out}"
+        );
+        assert!(!out.contains("\"ok\":true"), "{out}");
+        let refused = server.take_refused();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(
+            refused[0].peer.map(|p| (p.uid, p.gid)),
+            Some((NOBODY, NOBODY))
+        );
+        assert_eq!(server.clients(), 0);
+
+        // Root is served.
+        let root = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        root.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (&root).write_all(b"{}\n").unwrap();
+        serve_until(&mut poll, &mut server, |s| s.clients() == 1);
+        let mut line = String::new();
+        let mut r = BufReader::new(&root);
+        // The reply may come with the accept's event or the next one.
+        while line.is_empty() {
+            serve_until(&mut poll, &mut server, |_| true);
+            let _ = r.read_line(&mut line);
+        }
+        assert_eq!(line, "{\"ok\":true}\n");
+        drop(server);
+
+        // With a group, its members (by primary gid) are served through the 0660 socket.
+        let mut server = bind(&path, Access::with_gid("nogroup", NOBODY), &poll);
+        let child = client_as(NOBODY, NOBODY, &path, "{}");
+        serve_until(&mut poll, &mut server, |s| s.clients() == 1);
+        // Closing our end of the child's connection ends its read loop.
+        let tokens: Vec<Token> = server.clients.keys().copied().collect();
+        serve_until(&mut poll, &mut server, |s| {
+            s.clients.values().all(|c| c.wbuf.is_empty())
+        });
+        for t in tokens {
+            server.drop_client(poll.registry(), t);
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "{\"ok\":true}\nEOF\n"
+        );
+        assert_eq!(server.refused_total(), 0);
     }
 }

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod daemon;
 pub mod keying_server;
+pub mod local_socket;
 pub mod routes;
 pub mod tun;
 pub mod udp;
