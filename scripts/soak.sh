@@ -52,6 +52,8 @@ fi
 
 for i in $(seq 1 "$runs"); do
     export NVESEC_SCENARIO_LOG="$out/run$i.scenarios"
+    # Scenarios that save their daemons' logs put them here (support_dyn::save_logs).
+    export NVESEC_SCENARIO_LOGDIR="$out/run$i.logs"
     : >"$NVESEC_SCENARIO_LOG"
     start=$(date +%s)
     status=0

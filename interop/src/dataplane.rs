@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::netns::{run, unique_name};
+use crate::netns::{run, scratch_dir, unique_name};
 use crate::{HarnessError, Netns};
 
 /// AES-128-GCM key material (16-byte key || 4-byte salt) for the two directions.
@@ -56,7 +56,7 @@ pub struct GsaDp {
 impl GsaDp {
     /// Start with `args` (devices, routes, ...) and wait until the keying socket answers.
     pub fn start(ns: &Netns, args: &[&str]) -> Result<Self, HarnessError> {
-        let dir = std::env::temp_dir().join(unique_name("gsadp"));
+        let dir = scratch_dir("gsadp");
         fs::create_dir_all(&dir)?;
         let socket = dir.join("dp.sock");
         let log = fs::File::create(dir.join("gsa-dp.log"))?;

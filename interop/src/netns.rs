@@ -15,6 +15,28 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}{:x}{n}", std::process::id() % 0xfffff)
 }
 
+/// A fresh scratch directory path for this process (`$TMPDIR/nvesec-<prefix>-<pid>-<n>`,
+/// hex pid): daemons' configurations, sockets and logs. Named like the namespaces so that
+/// [`sweep_stale`] can remove those a killed run left behind.
+pub fn scratch_dir(prefix: &str) -> std::path::PathBuf {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("nvesec-{prefix}-{:x}-{n}", std::process::id()))
+}
+
+/// The creator of a `<prefix>-<hex pid>-<n>` name, if it has that shape.
+fn creator(name: &str) -> Option<u32> {
+    match name.split('-').collect::<Vec<_>>().as_slice() {
+        [_, pid, n] | [_, _, pid, n] if n.parse::<u32>().is_ok() => {
+            u32::from_str_radix(pid, 16).ok()
+        }
+        _ => None,
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Runs a command to completion; a non-zero exit is an error carrying stderr.
 pub fn run(cmd: &mut Command) -> Result<Output, HarnessError> {
     let shown = format!("{cmd:?}");
@@ -57,17 +79,23 @@ pub fn sweep_stale() {
         if !name.starts_with(NS_PREFIX) {
             continue;
         }
-        let creator = match name.split('-').collect::<Vec<_>>().as_slice() {
-            [_, pid, n] if n.parse::<u32>().is_ok() => u32::from_str_radix(pid, 16).ok(),
-            _ => None,
-        };
         let pids = ns_pids(name);
-        let stale = match creator {
-            Some(pid) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        let stale = match creator(name) {
+            Some(pid) => !alive(pid),
             None => pids.is_empty(),
         };
         if stale {
             kill_and_delete(name, &pids);
+        }
+    }
+    // Scratch directories (sockets, configurations, logs) of runs that are gone.
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("nvesec-") && creator(&name).is_some_and(|p| !alive(p)) {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::dataplane::GsaDp;
-use crate::netns::{run, unique_name};
+use crate::netns::{run, scratch_dir};
 use crate::{HarnessError, Netns};
 
 /// Binaries of the root package and of nvesec-pki, built into this test's target directory
@@ -86,7 +86,7 @@ pub struct Ca {
 impl Ca {
     pub fn new() -> Result<Self, HarnessError> {
         let b = bins()?;
-        let dir = std::env::temp_dir().join(unique_name("nveca"));
+        let dir = scratch_dir("nveca");
         fs::create_dir_all(&dir)?;
         let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
         run(Command::new(&b.pki).args(["--gen", "--outfile", path_str(&key)]))?;
@@ -305,7 +305,7 @@ impl Nve {
         text: &str,
         enroll: Option<&Ca>,
     ) -> Result<Self, HarnessError> {
-        let dir = std::env::temp_dir().join(unique_name("nve"));
+        let dir = scratch_dir("nve");
         fs::create_dir_all(&dir)?;
         if let Some(ca) = enroll {
             ca.enroll(&cfg.name, &dir)?;

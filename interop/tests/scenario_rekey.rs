@@ -188,7 +188,13 @@ fn simultaneous_rekeys_under_load_converge() {
     let (log_a, log_b) = (p.a.log(), p.b.log());
     save_logs(
         "rekey-collisions",
-        &[("nvesecd-a", log_a.clone()), ("nvesecd-b", log_b.clone())],
+        &[
+            ("nvesecd-a", log_a.clone()),
+            ("nvesecd-b", log_b.clone()),
+            ("gsa-dp-a", p.a.dp.log()),
+            ("gsa-dp-b", p.b.dp.log()),
+            ("ping", ping.text.clone()),
+        ],
     );
     let since =
         |log: &str, old: &str, needle: &str| count_lines(log, needle) - count_lines(old, needle);

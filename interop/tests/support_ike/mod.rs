@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nvesec_interop::dataplane::GsaDp;
-use nvesec_interop::netns::{run, unique_name};
+use nvesec_interop::netns::{run, scratch_dir, unique_name};
 use nvesec_interop::nve::{bins, start_dp_for};
 use nvesec_interop::{HarnessError, Netns};
 use serde_json::Value;
@@ -50,7 +50,7 @@ pub struct TestCa {
 impl TestCa {
     pub fn new(cn: &str, kind: KeyKind) -> Result<Self, HarnessError> {
         let pki = bins()?.pki;
-        let dir = std::env::temp_dir().join(unique_name("ikeca"));
+        let dir = scratch_dir("ikeca");
         fs::create_dir_all(&dir)?;
         let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
         run(Command::new(&pki)
