@@ -105,11 +105,13 @@ fn insider_psk_mesh_every_pair_up_and_an_impostor_refused() {
     require_root();
     let mut sc = Scenario::start("insider-psk-mesh");
     let t = Topology::build("bridge 3").unwrap();
-    // Each NVE lists the secrets it holds in another order (and nve1 also knows no others').
+    // Each NVE lists its two secrets with another pair first. nve1 lists nve1-nve2 first:
+    // the old lookup took the first secret naming any of the identities, so nve1 used it
+    // for nve3 too, and the impostor below got in.
     let orders: [Vec<(usize, usize)>; N] = [
-        vec![(0, 2), (0, 1)],
-        vec![(0, 1), (1, 2)],
-        vec![(1, 2), (0, 2)],
+        vec![(0, 1), (0, 2)],
+        vec![(1, 2), (0, 1)],
+        vec![(0, 2), (1, 2)],
     ];
     let mut nves: Vec<Option<Nve>> = (0..N)
         .map(|k| {
