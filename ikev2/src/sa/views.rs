@@ -523,3 +523,291 @@ impl<'a> TryFrom<&'a [Payload]> for InformationalRequest<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AuthMethod, DhGroup, IdType, Proposal, ProtocolId, TrafficSelector};
+
+    fn sa_of(protocol: ProtocolId) -> Payload {
+        Payload::Sa(Sa::new(vec![Proposal::new(1, protocol, vec![], vec![])]))
+    }
+    fn ke() -> Payload {
+        Payload::Ke(Ke::new(DhGroup::CURVE25519, vec![1; 32]))
+    }
+    fn nonce(b: u8) -> Payload {
+        Payload::Nonce(Nonce::new(vec![b; 32]))
+    }
+    fn n(ty: NotifyType) -> Payload {
+        Payload::Notify(Notify::new(ty, vec![]))
+    }
+    fn ts() -> Ts {
+        Ts {
+            selectors: vec![TrafficSelector::Geneve(crate::wire::GeneveSelector {
+                vni_start: 1,
+                vni_end: 9,
+                protocol_start: 0,
+                protocol_end: 0xffff,
+            })],
+        }
+    }
+    fn id() -> Id {
+        Id::new(IdType(2), b"a.nve".to_vec())
+    }
+    fn auth() -> Payload {
+        Payload::Auth(Auth::new(AuthMethod::SHARED_KEY_MIC, vec![3; 32]))
+    }
+
+    /// `base` is accepted; with any one of `singletons` doubled it is refused; without any one
+    /// of `required` it is refused.
+    fn check<'a, V>(base: &[Payload], singletons: &[Payload], required: &[PayloadType])
+    where
+        V: TryFrom<&'a [Payload], Error = ViewError> + 'a,
+    {
+        let leak = |v: Vec<Payload>| -> &'a [Payload] { Box::leak(v.into_boxed_slice()) };
+        assert!(V::try_from(leak(base.to_vec())).is_ok(), "valid {base:?}");
+        for p in singletons {
+            let mut twice = base.to_vec();
+            twice.push(p.clone());
+            match V::try_from(leak(twice)) {
+                Err(ViewError::Rule(RuleViolation::TooMany { ty, max: 1, got: 2 })) => {
+                    assert_eq!(ty, p.payload_type())
+                }
+                Err(ViewError::DuplicateNotify { .. }) => {}
+                Err(e) => panic!("two {:?}: {e}", p.payload_type()),
+                Ok(_) => panic!("two {:?} accepted", p.payload_type()),
+            }
+        }
+        for ty in required {
+            let without: Vec<_> = base
+                .iter()
+                .filter(|p| p.payload_type() != *ty)
+                .cloned()
+                .collect();
+            let e = V::try_from(leak(without)).err();
+            assert!(e.is_some(), "accepted without {ty:?}");
+            assert_eq!(e.unwrap().notify_type(), NotifyType::INVALID_SYNTAX);
+        }
+    }
+
+    #[test]
+    fn ike_sa_init_request() {
+        let base = [
+            sa_of(ProtocolId::IKE),
+            ke(),
+            nonce(1),
+            n(NotifyType::COOKIE),
+        ];
+        let singletons = [
+            sa_of(ProtocolId::IKE),
+            ke(),
+            nonce(2),
+            n(NotifyType::COOKIE),
+        ];
+        let req = [PayloadType::SA, PayloadType::KE, PayloadType::NONCE];
+        check::<IkeSaInitRequest<'_>>(&base, &singletons, &req);
+        let v = IkeSaInitRequest::try_from(&base[..]).unwrap();
+        assert_eq!(v.nonce.data, [1; 32]);
+        assert!(v.cookie.is_some());
+        // An SK payload has no place in IKE_SA_INIT (RFC 7296 §3.14).
+        let sk = Payload::Sk(crate::wire::Sk::placeholder(PayloadType::NONE, 25));
+        let with_sk = [sa_of(ProtocolId::IKE), ke(), nonce(1), sk];
+        assert!(IkeSaInitRequest::try_from(&with_sk[..]).is_err());
+    }
+
+    #[test]
+    fn ike_sa_init_response_shapes() {
+        let base = [sa_of(ProtocolId::IKE), ke(), nonce(1)];
+        let req = [PayloadType::SA, PayloadType::KE, PayloadType::NONCE];
+        check::<IkeSaInitResponse<'_>>(&base, &base, &req);
+        let shape = |p: &[Payload]| match IkeSaInitResponse::try_from(p) {
+            Ok(IkeSaInitResponse::Cookie(_)) => "cookie",
+            Ok(IkeSaInitResponse::InvalidKe(_)) => "invalid-ke",
+            Ok(IkeSaInitResponse::Refused(_)) => "refused",
+            Ok(IkeSaInitResponse::Accepted(_)) => "accepted",
+            Err(_) => "error",
+        };
+        assert_eq!(shape(&base), "accepted");
+        assert_eq!(shape(&[n(NotifyType::COOKIE)]), "cookie");
+        assert_eq!(shape(&[n(NotifyType::INVALID_KE_PAYLOAD)]), "invalid-ke");
+        assert_eq!(shape(&[n(NotifyType::NO_PROPOSAL_CHOSEN)]), "refused");
+        // A status notify alone is no answer; an error notify does not excuse two SA.
+        assert_eq!(shape(&[n(NotifyType::CHILDLESS_IKEV2_SUPPORTED)]), "error");
+        let two_sa = [
+            n(NotifyType::NO_PROPOSAL_CHOSEN),
+            sa_of(ProtocolId::IKE),
+            sa_of(ProtocolId::IKE),
+        ];
+        assert_eq!(shape(&two_sa), "error");
+    }
+
+    #[test]
+    fn ike_auth_request() {
+        let base = [
+            Payload::IdI(id()),
+            Payload::Cert(Cert::x509(vec![1])),
+            Payload::Cert(Cert::x509(vec![2])),
+            n(NotifyType::INITIAL_CONTACT),
+            auth(),
+            sa_of(ProtocolId::GSA),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        let singletons = [
+            Payload::IdI(id()),
+            Payload::IdR(id()),
+            auth(),
+            sa_of(ProtocolId::GSA),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        // IDr at most once: once is fine, twice (IDr is added by `check` on top) is not.
+        let mut with_idr = base.to_vec();
+        with_idr.push(Payload::IdR(id()));
+        check::<IkeAuthRequest<'_>>(
+            &with_idr,
+            &singletons,
+            &[PayloadType::IDI, PayloadType::AUTH],
+        );
+        let v = IkeAuthRequest::try_from(&base[..]).unwrap();
+        assert_eq!(v.certs.len(), 2, "CERT payloads are a list, in order");
+        assert_eq!(v.certs[0].data, [1]);
+        assert!(v.initial_contact());
+        assert!(v.child.sa.is_some() && v.child.tsi.is_some() && v.child.tsr.is_some());
+        // Childless (RFC 6023).
+        let childless = [Payload::IdI(id()), auth()];
+        assert_eq!(
+            IkeAuthRequest::try_from(&childless[..]).unwrap().child,
+            ChildPayloads::default()
+        );
+    }
+
+    #[test]
+    fn ike_auth_response() {
+        let base = [
+            Payload::IdR(id()),
+            auth(),
+            sa_of(ProtocolId::GSA),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        let singletons = [
+            Payload::IdR(id()),
+            auth(),
+            sa_of(ProtocolId::GSA),
+            Payload::TsI(ts()),
+        ];
+        check::<IkeAuthResponse<'_>>(&base, &singletons, &[PayloadType::IDR, PayloadType::AUTH]);
+        let failed = [n(NotifyType::AUTHENTICATION_FAILED)];
+        assert_eq!(
+            IkeAuthResponse::try_from(&failed[..]),
+            Ok(IkeAuthResponse::Refused(NotifyType::AUTHENTICATION_FAILED))
+        );
+        // AUTH with a refused GSA: the IKE SA stands (RFC 7296 §2.21.2).
+        let gsa_refused = [Payload::IdR(id()), auth(), n(NotifyType::TS_UNACCEPTABLE)];
+        match IkeAuthResponse::try_from(&gsa_refused[..]) {
+            Ok(IkeAuthResponse::Accepted(a)) => {
+                assert_eq!(a.child_error, Some(NotifyType::TS_UNACCEPTABLE))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_child_request_kinds() {
+        let rekey = Payload::Notify(Notify::rekey_sa(ProtocolId::GSA, vec![0, 0, 0, 7]));
+        let gsa = [
+            rekey.clone(),
+            sa_of(ProtocolId::GSA),
+            nonce(1),
+            ke(),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        let singletons = [
+            rekey,
+            sa_of(ProtocolId::GSA),
+            nonce(2),
+            ke(),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        let req = [
+            PayloadType::SA,
+            PayloadType::NONCE,
+            PayloadType::TSI,
+            PayloadType::TSR,
+        ];
+        check::<CreateChildRequest<'_>>(&gsa, &singletons, &req);
+        match CreateChildRequest::try_from(&gsa[..]).unwrap() {
+            CreateChildRequest::Gsa(g) => {
+                assert_eq!(g.rekey.unwrap().spi, [0, 0, 0, 7]);
+                assert_eq!(g.nonce.data, [1; 32]);
+                assert!(g.ke.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        // IKE SA rekey: KE required, TS not needed (RFC 7296 §1.3.2).
+        let ike = [sa_of(ProtocolId::IKE), nonce(1), ke()];
+        let req = [PayloadType::SA, PayloadType::NONCE, PayloadType::KE];
+        check::<CreateChildRequest<'_>>(&ike, &[sa_of(ProtocolId::IKE), nonce(2), ke()], &req);
+        assert!(matches!(
+            CreateChildRequest::try_from(&ike[..]),
+            Ok(CreateChildRequest::RekeyIke(_))
+        ));
+        // A payload CREATE_CHILD_SA has no use for is ignored (RFC 7296 §2.5).
+        let mut odd = ike.to_vec();
+        odd.push(auth());
+        assert!(CreateChildRequest::try_from(&odd[..]).is_ok());
+    }
+
+    #[test]
+    fn create_child_response() {
+        let base = [
+            sa_of(ProtocolId::GSA),
+            nonce(1),
+            ke(),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        let singletons = [
+            sa_of(ProtocolId::GSA),
+            nonce(2),
+            ke(),
+            Payload::TsI(ts()),
+            Payload::TsR(ts()),
+        ];
+        check::<CreateChildResponse<'_>>(
+            &base,
+            &singletons,
+            &[PayloadType::SA, PayloadType::NONCE],
+        );
+        let busy = [n(NotifyType::TEMPORARY_FAILURE)];
+        assert_eq!(
+            CreateChildResponse::try_from(&busy[..]),
+            Ok(CreateChildResponse::Refused(NotifyType::TEMPORARY_FAILURE))
+        );
+        // Two Nonce next to an error notify is still malformed.
+        let bad = [n(NotifyType::NO_PROPOSAL_CHOSEN), nonce(1), nonce(2)];
+        assert!(CreateChildResponse::try_from(&bad[..]).is_err());
+    }
+
+    #[test]
+    fn informational_request() {
+        let empty: [Payload; 0] = [];
+        assert!(InformationalRequest::try_from(&empty[..])
+            .unwrap()
+            .is_liveness());
+        let dels = [
+            Payload::Delete(Delete::spis_u32(ProtocolId::GSA, &[1])),
+            Payload::Delete(Delete::spis_u32(ProtocolId::GSA, &[2])),
+        ];
+        let v = InformationalRequest::try_from(&dels[..]).unwrap();
+        assert_eq!(v.deletes.len(), 2);
+        assert!(!v.is_liveness() && !v.auth_failed());
+        let af = [n(NotifyType::AUTHENTICATION_FAILED)];
+        assert!(InformationalRequest::try_from(&af[..])
+            .unwrap()
+            .auth_failed());
+    }
+}
