@@ -67,14 +67,18 @@ fn ike_sa_init() {
             got: 2
         })
     );
-    // AUTH has no business here; nor does SK.
-    let bad = Message::new(hdr(x, Flags::INITIATOR), vec![sa(), ke(), nonce(), auth()]);
-    assert_eq!(
+    // AUTH has no business here: ignored, not refused (RFC 7296 §2.5), but it still does not
+    // stand in for a missing payload. SK is refused.
+    let odd = Message::new(hdr(x, Flags::INITIATOR), vec![sa(), ke(), nonce(), auth()]);
+    assert_eq!(check_outer(&odd), Ok(()));
+    let bad = Message::new(hdr(x, Flags::INITIATOR), vec![sa(), nonce(), auth()]);
+    assert!(matches!(
         check_outer(&bad),
-        Err(RuleViolation::NotAllowed {
-            ty: PayloadType::AUTH
+        Err(RuleViolation::TooFew {
+            ty: PayloadType::KE,
+            ..
         })
-    );
+    ));
     let bad = Message::new(
         hdr(x, Flags::INITIATOR),
         vec![Payload::Sk(Sk::placeholder(PayloadType::NONE, 25))],
@@ -148,16 +152,26 @@ fn ike_auth_outer_and_inner() {
         check_payloads(x, true, &[notify(NotifyType::AUTHENTICATION_FAILED)]),
         Ok(())
     );
-    // CERTREQ only in the request.
-    let bad = [
+    // CERTREQ only in the request: ignored in the response (RFC 7296 §2.5).
+    let odd = [
         Payload::IdR(Id::fqdn("b")),
         auth(),
         Payload::CertReq(CertReq::x509(&[])),
     ];
+    assert_eq!(check_payloads(x, true, &odd), Ok(()));
+    // Two AUTH, even next to an error notify: the maximum always applies.
+    let bad = [
+        Payload::IdR(Id::fqdn("b")),
+        auth(),
+        auth(),
+        notify(NotifyType::TS_UNACCEPTABLE),
+    ];
     assert_eq!(
         check_payloads(x, true, &bad),
-        Err(RuleViolation::NotAllowed {
-            ty: PayloadType::CERTREQ
+        Err(RuleViolation::TooMany {
+            ty: PayloadType::AUTH,
+            max: 1,
+            got: 2
         })
     );
 }
@@ -177,10 +191,13 @@ fn create_child_sa_and_informational() {
         check_payloads(i, false, &[Payload::Delete(Delete::ike())]),
         Ok(())
     );
+    assert_eq!(check_payloads(i, true, &[sa()]), Ok(())); // ignored (RFC 7296 §2.5)
     assert_eq!(
-        check_payloads(i, true, &[sa()]),
-        Err(RuleViolation::NotAllowed {
-            ty: PayloadType::SA
+        check_payloads(x, false, &[sa(), nonce(), nonce()]),
+        Err(RuleViolation::TooMany {
+            ty: PayloadType::NONCE,
+            max: 1,
+            got: 2
         })
     );
     assert_eq!(

@@ -16,12 +16,13 @@ use super::keys;
 use super::proposal::GsaSuite;
 use super::signature;
 use super::timer::Timer;
+use super::views::{IkeAuthRequest, IkeAuthResponse};
 use super::{Ctx, Established, Gsa, IkeSa, State};
 use crate::config::AuthError;
 use crate::config::{ChildlessPolicy, Credential, Identity, PeerAuthMethod};
 use crate::endpoint::random_nonzero_u32;
 use crate::wire::{
-    Auth, AuthMethod, Cert, CertReq, ExchangeType, Id, IdType, Notify, NotifyType, Payload, Sa, Ts,
+    Auth, AuthMethod, Cert, CertReq, ExchangeType, Id, IdType, Notify, NotifyType, Payload,
 };
 
 /// Initiator: IKE_AUTH request outstanding.
@@ -30,38 +31,6 @@ pub(crate) struct AuthSent {
     hs: Handshake,
     local_id: Identity,
     child: Option<ChildOffer>,
-}
-
-/// The payloads of an IKE_AUTH message we care about.
-#[derive(Default)]
-struct AuthPayloads<'a> {
-    id: Option<&'a Id>,
-    auth: Option<&'a Auth>,
-    certs: Vec<Vec<u8>>,
-    sa: Option<&'a Sa>,
-    tsi: Option<&'a Ts>,
-    tsr: Option<&'a Ts>,
-    initial_contact: bool,
-    error: Option<NotifyType>,
-}
-
-fn collect(payloads: &[Payload], want_idi: bool) -> AuthPayloads<'_> {
-    let mut a = AuthPayloads::default();
-    for p in payloads {
-        match p {
-            Payload::IdI(id) if want_idi => a.id = Some(id),
-            Payload::IdR(id) if !want_idi => a.id = Some(id),
-            Payload::Auth(x) => a.auth = Some(x),
-            Payload::Cert(c) => a.certs.push(c.data.clone()),
-            Payload::Sa(s) => a.sa = Some(s),
-            Payload::TsI(t) => a.tsi = Some(t),
-            Payload::TsR(t) => a.tsr = Some(t),
-            Payload::Notify(n) if n.ty == NotifyType::INITIAL_CONTACT => a.initial_contact = true,
-            Payload::Notify(n) if n.ty.is_error() && a.error.is_none() => a.error = Some(n.ty),
-            _ => {}
-        }
-    }
-    a
 }
 
 fn id_payload(id: &Identity) -> Id {
@@ -102,11 +71,10 @@ impl IkeSa {
         &self,
         ctx: &Ctx<'_>,
         hs: &Handshake,
-        p: &AuthPayloads<'_>,
+        id: &Id,
+        auth: &Auth,
+        certs: &[&Cert],
     ) -> Result<Identity, AuthError> {
-        let (Some(id), Some(auth)) = (p.id, p.auth) else {
-            return Err(AuthError::BadAuth);
-        };
         let peer_id =
             Identity::from_wire(id.id_type.0, &id.data).ok_or(AuthError::IdentityNotAllowed)?;
         if !self.conn.remote.id.matches(&peer_id) {
@@ -133,10 +101,11 @@ impl IkeSa {
                 if auth.method != AuthMethod::DIGITAL_SIGNATURE {
                     return Err(AuthError::WrongMethod("expected digital signature (14)"));
                 }
-                if p.certs.is_empty() {
+                if certs.is_empty() {
                     return Err(AuthError::NoCertificate);
                 }
-                let key = authenticator.verify_peer_cert(&p.certs, &peer_id, ctx.wall)?;
+                let chain: Vec<Vec<u8>> = certs.iter().map(|c| c.data.clone()).collect();
+                let key = authenticator.verify_peer_cert(&chain, &peer_id, ctx.wall)?;
                 signature::verify_auth_data(&key, &auth.data, &octets)?;
             }
         }
@@ -251,15 +220,18 @@ impl IkeSa {
         }
     }
 
-    /// Responder: the IKE_AUTH request.
-    pub(crate) fn on_auth_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, payloads: &[Payload]) {
+    /// Responder: the IKE_AUTH request, its payloads checked (RFC 7296 §1.2).
+    pub(crate) fn on_auth_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg_id: u32,
+        req: &IkeAuthRequest<'_>,
+    ) {
         let State::HalfOpen(ho) = std::mem::replace(&mut self.state, State::Dead) else {
             return;
         };
         let hs = ho.hs;
-        // Restore for go_down bookkeeping while we work.
-        let p = collect(payloads, true);
-        let peer_id = match self.verify_peer(ctx, &hs, &p) {
+        let peer_id = match self.verify_peer(ctx, &hs, req.idi, req.auth, &req.certs) {
             Ok(id) => id,
             Err(e) => {
                 self.state = State::HalfOpen(Box::new(super::init::HalfOpen { hs }));
@@ -283,7 +255,7 @@ impl IkeSa {
         let gsa_capable = hs.peer_gsa_vid;
         let mut new_gsa = None;
         let mut refusal = None;
-        if let Some(sa) = p.sa {
+        if let Some(sa) = req.child.sa {
             let our_id = self.fresh_gsa_id(ctx);
             let result = if !gsa_capable {
                 Err(child::Refusal {
@@ -291,7 +263,7 @@ impl IkeSa {
                     reason: "peer did not announce GSA support".into(),
                 })
             } else {
-                match (p.tsi, p.tsr) {
+                match (req.child.tsi, req.child.tsr) {
                     (Some(tsi), Some(tsr)) => {
                         child::respond(&self.conn.children, sa, tsi, tsr, our_id, false)
                     }
@@ -314,7 +286,7 @@ impl IkeSa {
         }
         self.send_protected_response(ctx, ExchangeType::IKE_AUTH, msg_id, &inner);
         self.timers.stop(Timer::Expire);
-        if p.initial_contact {
+        if req.initial_contact() {
             self.log(ctx, LogLevel::Info, "peer sent INITIAL_CONTACT");
             ctx.out.initial_contact.push(self.local_spi());
         }
@@ -340,22 +312,34 @@ impl IkeSa {
             return;
         };
         let st = *st;
-        let p = collect(payloads, false);
-        if p.auth.is_none() {
-            let n = p.error.unwrap_or(NotifyType::AUTHENTICATION_FAILED);
-            self.state = State::AuthSent(Box::new(st));
-            let reason = format!("peer refused IKE_AUTH with {n:?}");
-            self.log(ctx, LogLevel::Error, reason.clone());
-            ctx.out.events.push_back(Event::AuthFailed {
-                ike: self.id(),
-                conn: self.conn.name.clone(),
-                notify: n,
-                reason,
-            });
-            self.go_down(ctx, DownReason::AuthFailed);
-            return;
-        }
-        let peer_id = match self.verify_peer(ctx, &st.hs, &p) {
+        let refused = match IkeAuthResponse::try_from(payloads) {
+            Ok(IkeAuthResponse::Accepted(a)) => Ok(a),
+            Ok(IkeAuthResponse::Refused(n)) => {
+                Err((n, format!("peer refused IKE_AUTH with {n:?}")))
+            }
+            // Malformed (a duplicated IDr or AUTH, no AUTH and no error notify): the exchange
+            // fails as a refusal does; nothing in it is used.
+            Err(e) => Err((
+                NotifyType::AUTHENTICATION_FAILED,
+                format!("malformed IKE_AUTH response: {e}"),
+            )),
+        };
+        let p = match refused {
+            Ok(p) => p,
+            Err((n, reason)) => {
+                self.state = State::AuthSent(Box::new(st));
+                self.log(ctx, LogLevel::Error, reason.clone());
+                ctx.out.events.push_back(Event::AuthFailed {
+                    ike: self.id(),
+                    conn: self.conn.name.clone(),
+                    notify: n,
+                    reason,
+                });
+                self.go_down(ctx, DownReason::AuthFailed);
+                return;
+            }
+        };
+        let peer_id = match self.verify_peer(ctx, &st.hs, p.idr, p.auth, &p.certs) {
             Ok(id) => id,
             Err(e) => {
                 self.state = State::AuthSent(Box::new(st));
@@ -367,7 +351,7 @@ impl IkeSa {
         let Some(offer) = st.child else {
             return;
         };
-        if let Some(n) = p.error {
+        if let Some(n) = p.child_error {
             self.refuse_gsa(
                 ctx,
                 &offer.cfg.name,
@@ -378,7 +362,7 @@ impl IkeSa {
             );
             return;
         }
-        match child::complete(&offer, p.sa, p.tsi, p.tsr) {
+        match child::complete(&offer, p.child.sa, p.child.tsi, p.child.tsr) {
             Ok((peer_gsa, sel)) => {
                 let params = child::params_for(&offer.cfg, &offer.suite, sel);
                 self.install_gsa(

@@ -9,6 +9,7 @@
 
 use super::events::{DownReason, Event, LogLevel};
 use super::rekey::Pending;
+use super::views::InformationalRequest;
 use super::{Ctx, Gsa, IkeSa, State};
 use crate::wire::{Delete, ExchangeType, NotifyType, Payload, ProtocolId};
 
@@ -68,21 +69,19 @@ impl IkeSa {
         &mut self,
         ctx: &mut Ctx<'_>,
         msg_id: u32,
-        payloads: &[Payload],
+        req: &InformationalRequest<'_>,
     ) {
-        if Self::carries_auth_failed(payloads) {
+        if req.auth_failed() {
             self.on_peer_auth_failed(ctx, msg_id);
             return;
         }
         let mut delete_ike = false;
         let mut gone_out = Vec::new();
-        for p in payloads {
-            if let Payload::Delete(d) = p {
-                if d.protocol == ProtocolId::IKE {
-                    delete_ike = true;
-                } else if d.protocol == ProtocolId::GSA {
-                    gone_out.extend(d.u32_spis().unwrap_or_default());
-                }
+        for d in &req.deletes {
+            if d.protocol == ProtocolId::IKE {
+                delete_ike = true;
+            } else if d.protocol == ProtocolId::GSA {
+                gone_out.extend(d.u32_spis().unwrap_or_default());
             }
         }
         if delete_ike {
@@ -149,12 +148,6 @@ impl IkeSa {
             vec![Payload::Delete(Delete::spis_u32(ProtocolId::GSA, &ours))]
         };
         self.send_protected_response(ctx, ExchangeType::INFORMATIONAL, msg_id, &resp);
-    }
-
-    fn carries_auth_failed(payloads: &[Payload]) -> bool {
-        payloads
-            .iter()
-            .any(|p| matches!(p, Payload::Notify(n) if n.ty == NotifyType::AUTHENTICATION_FAILED))
     }
 
     /// The IKE_AUTH initiator rejected our AUTH after we had established the SA and told us

@@ -19,6 +19,7 @@ use super::events::{DownReason, LogLevel};
 use super::keys::{self, DhKey, IkeKeys};
 use super::proposal::{check_ike_reply, ike_sa_payload, select_ike};
 use super::timer::{InitiatorWindow, ResponderWindow, Timer, TimerTable};
+use super::views::{Announcements, IkeSaInitAccepted, IkeSaInitRequest, IkeSaInitResponse};
 use super::{Ctx, IkeSa, State};
 use crate::config::{ConnectionConfig, Credential, IkeProposal, PeerAuthMethod};
 use crate::wire::{
@@ -73,24 +74,19 @@ pub struct InitPeek {
     pub cookie: Option<Vec<u8>>,
 }
 
-/// Parses just enough of an IKE_SA_INIT request for the cookie check.
+/// Parses an IKE_SA_INIT request for the cookie check. A request without exactly one SA, KE
+/// and Nonce (RFC 7296 §1.2) is malformed here already, before any state.
 pub fn peek_init_request(bytes: &[u8]) -> Result<InitPeek, crate::wire::Error> {
     let msg = Message::parse(bytes)?;
-    let nonce = msg
-        .payloads
-        .iter()
-        .find_map(|p| match p {
-            Payload::Nonce(n) => Some(n.data.clone()),
-            _ => None,
-        })
-        .ok_or(crate::wire::Error::InvalidValue {
-            what: "IKE_SA_INIT without nonce",
-        })?;
-    let cookie = msg
-        .notifies()
-        .find(|n| n.ty == NotifyType::COOKIE)
-        .map(|n| n.data.clone());
-    Ok(InitPeek { nonce, cookie })
+    let req = IkeSaInitRequest::try_from(&msg.payloads[..]).map_err(|_| {
+        crate::wire::Error::InvalidValue {
+            what: "IKE_SA_INIT request payloads",
+        }
+    })?;
+    Ok(InitPeek {
+        nonce: req.nonce.data.clone(),
+        cookie: req.cookie.map(|n| n.data.clone()),
+    })
 }
 
 /// An unprotected IKE_SA_INIT response carrying one notify (SPIr 0, RFC 7296 §2.6, §1.3).
@@ -132,49 +128,14 @@ fn common_tail(announce_gsa: bool) -> Vec<Payload> {
     v
 }
 
-fn find_ke(msg: &Message) -> Option<&Ke> {
-    msg.payloads.iter().find_map(|p| match p {
-        Payload::Ke(k) => Some(k),
-        _ => None,
-    })
-}
-
-fn find_nonce(msg: &Message) -> Option<&Nonce> {
-    msg.payloads.iter().find_map(|p| match p {
-        Payload::Nonce(n) => Some(n),
-        _ => None,
-    })
-}
-
-fn find_sa(msg: &Message) -> Option<&crate::wire::Sa> {
-    msg.payloads.iter().find_map(|p| match p {
-        Payload::Sa(s) => Some(s),
-        _ => None,
-    })
-}
-
 /// Reads the capability announcements of the peer's IKE_SA_INIT message.
-fn peer_caps(msg: &Message) -> (bool, bool, bool, Vec<HashAlgorithm>, bool) {
-    let vid = msg.payloads.iter().any(|p| match p {
-        Payload::VendorId(v) => v.is_nvesec_gsa(),
-        _ => false,
-    });
-    let has = |t: NotifyType| msg.notifies().any(|n| n.ty == t);
-    let hashes = msg
-        .notifies()
-        .find(|n| n.ty == NotifyType::SIGNATURE_HASH_ALGORITHMS)
-        .and_then(|n| n.hash_algorithms().ok())
-        .unwrap_or_default();
-    let certreq = msg
-        .payloads
-        .iter()
-        .any(|p| matches!(p, Payload::CertReq(_)));
+fn peer_caps(a: &Announcements<'_>) -> (bool, bool, bool, Vec<HashAlgorithm>, bool) {
     (
-        vid,
-        has(NotifyType::CHILDLESS_IKEV2_SUPPORTED),
-        has(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED),
-        hashes,
-        certreq,
+        a.gsa_vid(),
+        a.has(NotifyType::CHILDLESS_IKEV2_SUPPORTED),
+        a.has(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED),
+        a.hashes(),
+        !a.certreqs.is_empty(),
     )
 }
 
@@ -309,11 +270,15 @@ impl IkeSa {
                 return None;
             }
         };
-        let (Some(offered), Some(ke), Some(ni)) = (find_sa(&msg), find_ke(&msg), find_nonce(&msg))
-        else {
-            sa.log(ctx, LogLevel::Debug, "IKE_SA_INIT lacks SA, KE or Nonce");
-            return None;
+        let req = match IkeSaInitRequest::try_from(&msg.payloads[..]) {
+            Ok(r) => r,
+            Err(e) => {
+                // Unauthenticated: dropped without an answer, as a message that does not parse.
+                sa.log(ctx, LogLevel::Debug, format!("bad IKE_SA_INIT: {e}"));
+                return None;
+            }
         };
+        let (offered, ke, ni) = (req.sa, req.ke, req.nonce);
         let reply = |ctx: &mut Ctx<'_>, n: Notify| {
             ctx.out.transmits.push_back(super::events::Transmit {
                 src: local,
@@ -378,7 +343,7 @@ impl IkeSa {
         }
         let resp_hdr = sa.header(ExchangeType::IKE_SA_INIT, true, 0);
         let response = Message::new(resp_hdr, payloads).to_bytes().ok()?;
-        let (vid, childless, frag, hashes, certreq) = peer_caps(&msg);
+        let (vid, childless, frag, hashes, certreq) = peer_caps(&req.announced);
         // GSAs need the Vendor ID both ways (DESIGN.md).
         let vid = vid && announce;
         sa.keys = Some(keys);
@@ -426,44 +391,48 @@ impl IkeSa {
             return;
         };
         let mut st = *st;
-        if let Some(c) = msg.notifies().find(|n| n.ty == NotifyType::COOKIE) {
-            self.restart_init(ctx, st, Some(c.data.clone()), None);
-            return;
-        }
-        if let Some(n) = msg
-            .notifies()
-            .find(|n| n.ty == NotifyType::INVALID_KE_PAYLOAD)
-        {
-            let group = n.accepted_group().map(|g| g.0);
-            let ours = self
-                .conn
-                .ike_proposals
-                .iter()
-                .any(|p| Some(p.dh_group) == group);
-            match group {
-                Some(g) if ours && g != st.dh.group() => {
-                    self.log(
-                        ctx,
-                        LogLevel::Info,
-                        format!("peer wants D-H group {g}, retrying"),
-                    );
-                    let cookie = st.cookie.take();
-                    self.restart_init(ctx, st, cookie, Some(g));
-                }
-                _ => {
-                    self.state = State::InitSent(Box::new(st));
-                    self.fail_init(ctx, "INVALID_KE_PAYLOAD with an unusable group".into());
-                }
+        let accepted = match IkeSaInitResponse::try_from(&msg.payloads[..]) {
+            Ok(IkeSaInitResponse::Accepted(a)) => a,
+            Ok(IkeSaInitResponse::Cookie(c)) => {
+                self.restart_init(ctx, st, Some(c.data.clone()), None);
+                return;
             }
-            return;
-        }
-        if let Some(n) = msg.notifies().find(|n| n.ty.is_error()) {
-            let why = format!("peer refused IKE_SA_INIT: {:?}", n.ty);
-            self.state = State::InitSent(Box::new(st));
-            self.fail_init(ctx, why);
-            return;
-        }
-        if let Err(why) = self.complete_init(ctx, hdr, &msg, bytes, &st) {
+            Ok(IkeSaInitResponse::InvalidKe(n)) => {
+                let group = n.accepted_group().map(|g| g.0);
+                let ours = self
+                    .conn
+                    .ike_proposals
+                    .iter()
+                    .any(|p| Some(p.dh_group) == group);
+                match group {
+                    Some(g) if ours && g != st.dh.group() => {
+                        self.log(
+                            ctx,
+                            LogLevel::Info,
+                            format!("peer wants D-H group {g}, retrying"),
+                        );
+                        let cookie = st.cookie.take();
+                        self.restart_init(ctx, st, cookie, Some(g));
+                    }
+                    _ => {
+                        self.state = State::InitSent(Box::new(st));
+                        self.fail_init(ctx, "INVALID_KE_PAYLOAD with an unusable group".into());
+                    }
+                }
+                return;
+            }
+            Ok(IkeSaInitResponse::Refused(n)) => {
+                self.state = State::InitSent(Box::new(st));
+                self.fail_init(ctx, format!("peer refused IKE_SA_INIT: {n:?}"));
+                return;
+            }
+            Err(e) => {
+                self.state = State::InitSent(Box::new(st));
+                self.fail_init(ctx, format!("malformed IKE_SA_INIT response: {e}"));
+                return;
+            }
+        };
+        if let Err(why) = self.complete_init(ctx, hdr, &accepted, bytes, &st) {
             self.state = State::InitSent(Box::new(st));
             self.fail_init(ctx, why);
         }
@@ -473,13 +442,11 @@ impl IkeSa {
         &mut self,
         ctx: &mut Ctx<'_>,
         hdr: &IkeHeader,
-        msg: &Message,
+        msg: &IkeSaInitAccepted<'_>,
         bytes: &[u8],
         st: &InitSent,
     ) -> Result<(), String> {
-        let (Some(sa), Some(ke), Some(nr)) = (find_sa(msg), find_ke(msg), find_nonce(msg)) else {
-            return Err("IKE_SA_INIT response lacks SA, KE or Nonce".into());
-        };
+        let (sa, ke, nr) = (msg.sa, msg.ke, msg.nonce);
         let (suite, _) = check_ike_reply(&self.conn.ike_proposals, sa)
             .ok_or("responder chose a proposal we did not offer")?;
         if ke.group.0 != suite.dh_group || suite.dh_group != st.dh.group() {
@@ -496,7 +463,7 @@ impl IkeSa {
         self.iwin.accept_response(0);
         self.arm_retransmit();
         self.last_rx = ctx.now;
-        let (vid, childless, frag, hashes, certreq) = peer_caps(msg);
+        let (vid, childless, frag, hashes, certreq) = peer_caps(&msg.announced);
         let vid = vid && ctx.cfg.announce_gsa;
         self.frag_ok = frag;
         let hs = Handshake {

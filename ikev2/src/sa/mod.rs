@@ -22,6 +22,7 @@ pub mod proposal;
 pub mod rekey;
 pub mod signature;
 pub mod timer;
+pub mod views;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -724,21 +725,8 @@ impl IkeSa {
             }
             Ok(None) => return, // more fragments to come
             Err(OpenError::Syntax(e)) => {
-                // UNSUPPORTED_CRITICAL_PAYLOAD / INVALID_SYNTAX end the IKE SA without a
-                // Delete (RFC 7296 §2.21.3).
                 let n = Notify::new(e.notify_type(), e.notify_data());
-                self.log(
-                    ctx,
-                    LogLevel::Warn,
-                    format!("malformed request ({e}): answering {:?}", n.ty),
-                );
-                self.send_protected_response(
-                    ctx,
-                    hdr.exchange,
-                    hdr.message_id,
-                    &[Payload::Notify(n)],
-                );
-                self.go_down(ctx, DownReason::NegotiationFailed(e.to_string()));
+                self.refuse_malformed_request(ctx, hdr, n, e.to_string());
                 return;
             }
             Err(e) => {
@@ -747,23 +735,58 @@ impl IkeSa {
             }
         };
         self.last_rx = ctx.now;
-        match (&self.state, hdr.exchange) {
+        // Each handler gets the typed view of its request; a request that does not have the
+        // RFC 7296 §1.2-§1.4 shape (a duplicated SA, Nonce, KE, TSi, ...; a missing one) is
+        // malformed and never reaches it.
+        let id = hdr.message_id;
+        let checked = match (&self.state, hdr.exchange) {
             (State::HalfOpen(_), ExchangeType::IKE_AUTH) => {
-                self.on_auth_request(ctx, hdr.message_id, &payloads)
+                views::IkeAuthRequest::try_from(&payloads[..])
+                    .map(|req| self.on_auth_request(ctx, id, &req))
             }
             (State::Established(_), ExchangeType::CREATE_CHILD_SA) => {
-                self.on_create_child_request(ctx, hdr.message_id, &payloads)
+                views::CreateChildRequest::try_from(&payloads[..])
+                    .map(|req| self.on_create_child_request(ctx, id, &req))
             }
             (State::Established(_), ExchangeType::INFORMATIONAL) => {
-                self.on_informational_request(ctx, hdr.message_id, &payloads)
+                views::InformationalRequest::try_from(&payloads[..])
+                    .map(|req| self.on_informational_request(ctx, id, &req))
             }
-            _ => self.log(
-                ctx,
-                LogLevel::Debug,
-                format!("ignoring {:?} request in this state", hdr.exchange),
-            ),
+            _ => {
+                self.log(
+                    ctx,
+                    LogLevel::Debug,
+                    format!("ignoring {:?} request in this state", hdr.exchange),
+                );
+                Ok(())
+            }
+        };
+        if let Err(e) = checked {
+            let n = Notify::new(e.notify_type(), Vec::new());
+            self.refuse_malformed_request(ctx, hdr, n, e.to_string());
+            return;
         }
         self.run_queue(ctx);
+    }
+
+    /// An authenticated request that is malformed (does not parse, or breaks the payload
+    /// rules) is answered with the error notify `n` alone; UNSUPPORTED_CRITICAL_PAYLOAD and
+    /// INVALID_SYNTAX end the IKE SA without a Delete (RFC 7296 §2.21.3), so nothing of the
+    /// request is acted on.
+    fn refuse_malformed_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        hdr: &IkeHeader,
+        n: Notify,
+        why: String,
+    ) {
+        self.log(
+            ctx,
+            LogLevel::Warn,
+            format!("malformed request ({why}): answering {:?}", n.ty),
+        );
+        self.send_protected_response(ctx, hdr.exchange, hdr.message_id, &[Payload::Notify(n)]);
+        self.go_down(ctx, DownReason::NegotiationFailed(why));
     }
 
     /// Runs due timers.

@@ -22,6 +22,7 @@ use super::events::{DownReason, Event, LogLevel};
 use super::keys::{self, DhKey, IkeKeys};
 use super::proposal::{check_ike_reply, ike_sa_payload, select_ike, GsaSuite};
 use super::timer::{InitiatorWindow, ResponderWindow, Timer, TimerTable};
+use super::views::{CreateChildRequest, CreateChildResponse, GsaRequest, RekeyIkeRequest};
 use super::{Ctx, Established, IkeSa, State};
 use crate::endpoint::{random_nonzero_u64, CommandError, IkeSaId};
 use crate::wire::{DhGroup, ExchangeType, Ke, Nonce, Notify, NotifyType, Payload, ProtocolId, Sa};
@@ -362,25 +363,46 @@ impl IkeSa {
         offer: ChildOffer,
         payloads: &[Payload],
     ) {
-        let mut sa = None;
-        let mut nr = None;
-        let mut ke = None;
-        let mut tsi = None;
-        let mut tsr = None;
-        let mut error = None;
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa = Some(s),
-                Payload::Nonce(n) => nr = Some(n.data.clone()),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::TsI(t) => tsi = Some(t),
-                Payload::TsR(t) => tsr = Some(t),
-                Payload::Notify(n) if n.ty.is_error() && error.is_none() => error = Some(n.ty),
-                _ => {}
-            }
-        }
         let name = offer.cfg.name.clone();
-        if error == Some(NotifyType::TEMPORARY_FAILURE) {
+        let accepted = match CreateChildResponse::try_from(payloads) {
+            Ok(CreateChildResponse::Accepted(a)) => a,
+            Ok(CreateChildResponse::Refused(n)) => {
+                self.on_create_gsa_refused(ctx, &offer, n);
+                return;
+            }
+            Err(e) => {
+                // A malformed response fails the exchange, as an unusable one does.
+                self.refuse_gsa(
+                    ctx,
+                    &name,
+                    child::Refusal {
+                        notify: NotifyType::NO_PROPOSAL_CHOSEN,
+                        reason: format!("malformed CREATE_CHILD_SA response: {e}"),
+                    },
+                );
+                return;
+            }
+        };
+        let result = (|| {
+            let nr = accepted.nonce.data.clone();
+            let c = accepted.child;
+            let (peer_id, sel) = child::complete(&offer, Some(accepted.sa), c.tsi, c.tsr)?;
+            let g_ir = match (&offer.dh, accepted.ke) {
+                (Some(dh), Some(k)) if k.group.0 == dh.group() => {
+                    Some(dh.shared(&k.data).map_err(|e| e.to_string())?)
+                }
+                (None, None) => None,
+                _ => return Err("KE does not match the PFS group".to_string()),
+            };
+            Ok::<_, String>((nr, peer_id, sel, g_ir))
+        })();
+        self.complete_create_gsa(ctx, offer, result);
+    }
+
+    /// The peer answered our GSA request with error notify `n` (the first one).
+    fn on_create_gsa_refused(&mut self, ctx: &mut Ctx<'_>, offer: &ChildOffer, n: NotifyType) {
+        let name = offer.cfg.name.clone();
+        if n == NotifyType::TEMPORARY_FAILURE {
             // §2.25: the peer is busy (IKE rekey, delete): retry after a short random delay.
             let task = match offer.rekey_of {
                 Some(old) => Task::RekeyGsa(old),
@@ -394,30 +416,34 @@ impl IkeSa {
             self.defer(ctx, task);
             return;
         }
-        if let Some(n) = error {
-            // CHILD_SA_NOT_FOUND and others are not fatal to the IKE SA (spec-facts §5 #7).
-            self.refuse_gsa(
-                ctx,
-                &name,
-                child::Refusal {
-                    notify: n,
-                    reason: "peer refused CREATE_CHILD_SA".into(),
-                },
-            );
-            return;
-        }
-        let result = (|| {
-            let nr = nr.ok_or("no Nr")?;
-            let (peer_id, sel) = child::complete(&offer, sa, tsi, tsr)?;
-            let g_ir = match (&offer.dh, ke) {
-                (Some(dh), Some(k)) if k.group.0 == dh.group() => {
-                    Some(dh.shared(&k.data).map_err(|e| e.to_string())?)
-                }
-                (None, None) => None,
-                _ => return Err("KE does not match the PFS group".to_string()),
-            };
-            Ok::<_, String>((nr, peer_id, sel, g_ir))
-        })();
+        // CHILD_SA_NOT_FOUND and others are not fatal to the IKE SA (spec-facts §5 #7).
+        self.refuse_gsa(
+            ctx,
+            &name,
+            child::Refusal {
+                notify: n,
+                reason: "peer refused CREATE_CHILD_SA".into(),
+            },
+        );
+    }
+
+    /// Installs the GSA of our completed CREATE_CHILD_SA exchange, or reports why not.
+    #[allow(clippy::type_complexity)]
+    fn complete_create_gsa(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        offer: ChildOffer,
+        result: Result<
+            (
+                Vec<u8>,
+                u32,
+                crate::config::GsaSelectors,
+                Option<super::keys::Secret>,
+            ),
+            String,
+        >,
+    ) {
+        let name = offer.cfg.name.clone();
         let (nr, peer_id, sel, g_ir) = match result {
             Ok(x) => x,
             Err(why) => {
@@ -586,12 +612,9 @@ impl IkeSa {
         &mut self,
         ctx: &mut Ctx<'_>,
         msg_id: u32,
-        payloads: &[Payload],
+        req: &CreateChildRequest<'_>,
     ) {
-        let is_ike = payloads.iter().any(|p| match p {
-            Payload::Sa(s) => s.proposals.iter().any(|pr| pr.protocol == ProtocolId::IKE),
-            _ => false,
-        });
+        let is_ike = matches!(req, CreateChildRequest::RekeyIke(_));
         let busy_deleting = self
             .established_ref()
             .is_none_or(|e| e.deleting || e.rekeyed_to.is_some());
@@ -620,10 +643,9 @@ impl IkeSa {
             self.respond_notify(ctx, msg_id, NotifyType::TEMPORARY_FAILURE);
             return;
         }
-        if is_ike {
-            self.on_rekey_ike_request(ctx, msg_id, payloads);
-        } else {
-            self.on_gsa_request(ctx, msg_id, payloads);
+        match req {
+            CreateChildRequest::RekeyIke(r) => self.on_rekey_ike_request(ctx, msg_id, r),
+            CreateChildRequest::Gsa(r) => self.on_gsa_request(ctx, msg_id, r),
         }
     }
 
@@ -632,29 +654,13 @@ impl IkeSa {
         self.send_protected_response(ctx, ExchangeType::CREATE_CHILD_SA, msg_id, &[p]);
     }
 
-    fn on_gsa_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, payloads: &[Payload]) {
-        let mut sa = None;
-        let mut ni = None;
-        let mut ke = None;
-        let mut tsi = None;
-        let mut tsr = None;
-        let mut rekey = None;
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa = Some(s),
-                Payload::Nonce(n) => ni = Some(n.data.clone()),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::TsI(t) => tsi = Some(t),
-                Payload::TsR(t) => tsr = Some(t),
-                Payload::Notify(n) if n.ty == NotifyType::REKEY_SA => rekey = Some(n.spi.clone()),
-                _ => {}
-            }
-        }
+    /// A new GSA or a GSA rekey; the view guarantees one SA, Ni, TSi, TSr, at most one KE
+    /// and REKEY_SA (RFC 7296 §1.3.1, §1.3.3).
+    fn on_gsa_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, req: &GsaRequest<'_>) {
+        let (sa, tsi, tsr, ke) = (req.sa, req.tsi, req.tsr, req.ke);
+        let ni = req.nonce.data.clone();
+        let rekey = req.rekey.map(|n| n.spi.clone());
         let gsa_capable = self.established_ref().is_some_and(|e| e.gsa_capable);
-        let (Some(sa), Some(ni), Some(tsi), Some(tsr)) = (sa, ni, tsi, tsr) else {
-            self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
-            return;
-        };
         if !gsa_capable {
             self.respond_notify(ctx, msg_id, NotifyType::NO_PROPOSAL_CHOSEN);
             return;
@@ -768,22 +774,9 @@ impl IkeSa {
     }
 
     /// Peer rekeys the IKE SA (§2.18): answer, then spawn the new SA which inherits the GSAs.
-    fn on_rekey_ike_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, payloads: &[Payload]) {
-        let mut sa = None;
-        let mut ni = None;
-        let mut ke = None;
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa = Some(s),
-                Payload::Nonce(n) => ni = Some(n.data.clone()),
-                Payload::Ke(k) => ke = Some(k),
-                _ => {}
-            }
-        }
-        let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) else {
-            self.respond_notify(ctx, msg_id, NotifyType::INVALID_SYNTAX);
-            return;
-        };
+    fn on_rekey_ike_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, req: &RekeyIkeRequest<'_>) {
+        let (sa, ke) = (req.sa, req.ke);
+        let ni = req.nonce.data.clone();
         // §2.8.2: if our own IKE rekey is outstanding, answer but decide who wins only when
         // our response arrives.
         let collision = matches!(
@@ -869,34 +862,53 @@ impl IkeSa {
         dh: &DhKey,
         payloads: &[Payload],
     ) {
-        let mut sa = None;
-        let mut nr = None;
-        let mut ke = None;
-        let mut error = None;
-        for p in payloads {
-            match p {
-                Payload::Sa(s) => sa = Some(s),
-                Payload::Nonce(n) => nr = Some(n.data.clone()),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::Notify(n) if n.ty.is_error() && error.is_none() => error = Some(n.ty),
-                _ => {}
+        let (sa, nr, ke) = match CreateChildResponse::try_from(payloads) {
+            Ok(CreateChildResponse::Accepted(a)) => (a.sa, a.nonce.data.clone(), a.ke),
+            Ok(CreateChildResponse::Refused(n)) => {
+                self.on_rekey_ike_refused(ctx, n);
+                return;
             }
-        }
-        if let Some(n) = error {
-            self.log(ctx, LogLevel::Warn, format!("IKE_SA rekey refused: {n:?}"));
-            let collided = self
-                .established_ref()
-                .is_some_and(|e| e.peer_rekey.is_some());
-            self.peer_rekey_succeeds_alone(ctx);
-            if n == NotifyType::TEMPORARY_FAILURE && !collided {
-                // §2.25: the peer is busy; the rekey timer fired once, so retry here.
-                self.defer(ctx, Task::RekeyIke);
+            Err(e) => {
+                // Malformed: the exchange fails as an unusable answer does.
+                self.log(
+                    ctx,
+                    LogLevel::Error,
+                    format!("IKE_SA rekey failed: malformed response: {e}"),
+                );
+                self.peer_rekey_succeeds_alone(ctx);
+                return;
             }
-            return;
+        };
+        self.complete_rekey_ike(ctx, new_spi, ni, dh, sa, nr, ke);
+    }
+
+    /// The peer answered our IKE rekey with error notify `n` (the first one).
+    fn on_rekey_ike_refused(&mut self, ctx: &mut Ctx<'_>, n: NotifyType) {
+        self.log(ctx, LogLevel::Warn, format!("IKE_SA rekey refused: {n:?}"));
+        let collided = self
+            .established_ref()
+            .is_some_and(|e| e.peer_rekey.is_some());
+        self.peer_rekey_succeeds_alone(ctx);
+        if n == NotifyType::TEMPORARY_FAILURE && !collided {
+            // §2.25: the peer is busy; the rekey timer fired once, so retry here.
+            self.defer(ctx, Task::RekeyIke);
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn complete_rekey_ike(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        new_spi: u64,
+        ni: &[u8],
+        dh: &DhKey,
+        sa: &Sa,
+        nr: Vec<u8>,
+        ke: Option<&crate::wire::Ke>,
+    ) {
         let result = (|| {
-            let (suite, spi) = check_ike_reply(&self.conn.ike_proposals, sa.ok_or("no SA")?)
-                .ok_or("bad IKE rekey proposal")?;
+            let (suite, spi) =
+                check_ike_reply(&self.conn.ike_proposals, sa).ok_or("bad IKE rekey proposal")?;
             let peer_spi = <[u8; 8]>::try_from(spi.as_slice())
                 .map(u64::from_be_bytes)
                 .map_err(|_| "bad SPI")?;
@@ -905,7 +917,6 @@ impl IkeSa {
                 return Err("KE group mismatch".to_string());
             }
             let g_ir = dh.shared(&ke.data).map_err(|e| e.to_string())?;
-            let nr = nr.ok_or("no Nr")?;
             let old = self.keys.as_ref().ok_or("no keys")?;
             let keys = keys::derive_rekey(
                 old,

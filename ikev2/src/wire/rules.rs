@@ -3,8 +3,14 @@
 //! IKE_AUTH). Order is not checked: payloads may come in any order (RFC 7296 §2.5).
 //!
 //! An error Notify (or COOKIE, RFC 7296 §2.6) makes the minimum counts moot, so a response that
-//! only reports a failure passes; maximum counts always apply. Unknown non-critical payloads
-//! are always allowed (they are skipped).
+//! only reports a failure passes; maximum counts always apply, so a duplicated singleton (two
+//! SA, two Nonce, ...) is refused, never first- or last-wins. Unknown non-critical payloads,
+//! and known payloads the exchange has no use for, are ignored: the critical bit obliges a
+//! receiver to refuse only payloads it does not understand (RFC 7296 §2.5), and the codec
+//! refuses unknown critical ones itself.
+//!
+//! The engine applies these tables through the typed message views of `crate::sa::views`,
+//! which add the shape of each message kind (e.g. TSi/TSr for a new GSA, KE for an IKE rekey).
 
 use super::enums::{ExchangeType, NotifyType, PayloadType};
 use super::message::Message;
@@ -189,14 +195,13 @@ pub fn check_payloads(
     payloads: &[Payload],
 ) -> Result<(), RuleViolation> {
     let rule = rule_for(exchange, response).ok_or(RuleViolation::UnsupportedExchange(exchange))?;
-    if let Some(p) = payloads
-        .iter()
-        .find(|p| !is_unknown(p) && !rule.payloads.iter().any(|r| r.ty == p.payload_type()))
-    {
-        return Err(RuleViolation::NotAllowed {
-            ty: p.payload_type(),
-        });
+    // SK/SKF never appear among these payloads: decrypted contents cannot hold them
+    // (`parse_inner`), and unencrypted exchanges must not carry them (RFC 7296 §3.14).
+    if payloads.iter().any(Payload::is_encrypted) {
+        return Err(RuleViolation::Encrypted(exchange));
     }
+    // Payload types absent from the table are ignored, not refused (RFC 7296 §2.5: the codec
+    // understands them, so their critical bit does not matter); nothing reads them.
     let reports_failure = payloads
         .iter()
         .any(|p| matches!(p, Payload::Notify(n) if n.ty.is_error() || n.ty == NotifyType::COOKIE));
