@@ -52,8 +52,18 @@ fn duplicate_to_delete_with_a_request_outstanding_is_deleted_once_the_window_fre
     let now = Instant::now();
     let wall = SystemTime::now();
     // Seeds chosen so that B's SA (initiated second) has the lower Ni and wins.
-    let mut a = Endpoint::new(cfg("to-b", "a", "b", b_addr), seeded_rng([1; 32]), now, wall);
-    let mut b = Endpoint::new(cfg("to-a", "b", "a", a_addr), seeded_rng([2; 32]), now, wall);
+    let mut a = Endpoint::new(
+        cfg("to-b", "a", "b", b_addr),
+        seeded_rng([1; 32]),
+        now,
+        wall,
+    );
+    let mut b = Endpoint::new(
+        cfg("to-a", "b", "a", a_addr),
+        seeded_rng([2; 32]),
+        now,
+        wall,
+    );
     let sa1 = a.initiate(now, "to-b", a_addr, Some(b_addr)).unwrap();
     shuttle(now, &mut a, &mut b);
     while a.poll_event().is_some() || b.poll_event().is_some() {}

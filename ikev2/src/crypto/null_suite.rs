@@ -151,7 +151,10 @@ mod tests {
         // Outside the guard the real suite is back: the null body is refused, the real one
         // opens as before.
         assert_eq!(open_sk(&key(), b"aad", &null), Err(CryptoError::Integrity));
-        assert_eq!(open_sk(&key(), b"aad", &forged), Err(CryptoError::Integrity));
+        assert_eq!(
+            open_sk(&key(), b"aad", &forged),
+            Err(CryptoError::Integrity)
+        );
         assert_eq!(open_sk(&key(), b"aad", &real).unwrap(), b"inner");
     }
 
