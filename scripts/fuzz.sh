@@ -2,6 +2,8 @@
 # Runs every cargo-fuzz target for a bounded time (default 30 s each).
 # Needs the nightly toolchain; installs cargo-fuzz from crates.io if missing.
 #   scripts/fuzz.sh [SECONDS]
+# Targets come from each fuzz crate's Cargo.toml (cargo fuzz list); ikev2's engine_null builds
+# nvesec-ikev2 with the INSECURE 'fuzzing' feature (null suite), only inside ikev2/fuzz.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 secs=${1:-30}

@@ -632,8 +632,15 @@ impl Endpoint {
     fn resolve_duplicates(&mut self, now: Instant) {
         let mut groups: HashMap<(String, crate::config::Identity), Vec<u64>> = HashMap::new();
         for (spi, sa) in &self.sas {
-            // SAs born from an IKE rekey follow the §2.8.2 collision rules instead.
-            if let (true, false, Some(peer)) = (sa.is_active(), sa.via_rekey(), sa.peer_id()) {
+            // SAs born from an IKE rekey follow the §2.8.2 collision rules instead. A loser
+            // whose Delete is already asked for is settled: while our request on it is
+            // outstanding its Delete waits in the queue and it stays active, and deleting it
+            // again recursed through post_process without end (stack overflow, found by
+            // fuzz_engine_null; tests/duplicate_ike_sa_busy_window.rs).
+            let settled = sa.delete_requested();
+            if let (true, false, false, Some(peer)) =
+                (sa.is_active(), sa.via_rekey(), settled, sa.peer_id())
+            {
                 groups
                     .entry((sa.connection().name.clone(), peer.clone()))
                     .or_default()

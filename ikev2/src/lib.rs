@@ -7,6 +7,9 @@
 pub mod config;
 pub mod crypto;
 pub mod endpoint;
+/// Whole-engine fuzzing with the null suite: test builds and the INSECURE `fuzzing` feature.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_null;
 pub mod sa;
 pub mod tombstone;
 pub mod wire;

@@ -47,6 +47,11 @@ pub fn verify_psk_auth(
     signed_octets: &[u8],
     received: &[u8],
 ) -> Result<(), CryptoError> {
+    // Fuzzing seam (test builds and `--features fuzzing` only; see `null_suite`).
+    #[cfg(any(test, feature = "fuzzing"))]
+    if super::null_suite::active() {
+        return Ok(());
+    }
     let pad_key = prf.prf(psk, &[KEY_PAD]);
     if prf.verify(pad_key.expose(), &[signed_octets], received) {
         Ok(())

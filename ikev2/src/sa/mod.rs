@@ -312,6 +312,12 @@ impl IkeSa {
         matches!(&self.state, State::Established(e) if !e.deleting && e.rekeyed_to.is_none() && e.peer_rekey.is_none())
     }
 
+    /// Our Delete of this IKE SA was asked for (queued behind an outstanding request, or
+    /// sent). Such an SA is on its way out even while [`IkeSa::is_active`].
+    pub(crate) fn delete_requested(&self) -> bool {
+        matches!(&self.state, State::Established(e) if e.deleting || e.delete_reason.is_some())
+    }
+
     /// Created by an IKE SA rekey; such SAs are left to the §2.8.2 collision rules.
     pub fn via_rekey(&self) -> bool {
         self.via_rekey
