@@ -136,7 +136,12 @@ impl IkeSa {
                 if p.certs.is_empty() {
                     return Err(AuthError::NoCertificate);
                 }
-                let key = authenticator.verify_peer_cert(&p.certs, &peer_id, ctx.wall)?;
+                let key = signature::verify_peer_chain(
+                    authenticator.as_ref(),
+                    &p.certs,
+                    &peer_id,
+                    ctx.wall,
+                )?;
                 signature::verify_auth_data(&key, &auth.data, &octets)?;
             }
         }
@@ -406,6 +411,7 @@ impl IkeSa {
     }
 
     fn auth_failed(&mut self, ctx: &mut Ctx<'_>, respond_to: Option<u32>, e: AuthError) {
+        signature::count_refusal(ctx.out, &e);
         let reason = e.to_string();
         self.log(
             ctx,
