@@ -50,6 +50,10 @@ pub struct EngineConfig {
     /// Most half-open responder SAs per peer IP address (strongSwan `charon.block_threshold`,
     /// default 5): beyond, IKE_SA_INIT from that address is dropped. `None` = unlimited.
     pub block_threshold: Option<usize>,
+    /// Most datagrams waiting in [`crate::endpoint::Endpoint::poll_transmit`]'s queue; newer
+    /// ones are dropped and counted (`send_queue_full`) like losses, which retransmission
+    /// repairs. Bounds memory when the daemon cannot send as fast as the engine produces.
+    pub max_queued_transmits: usize,
     /// Send the nvesec GSA Vendor ID in IKE_SA_INIT. Off makes this node a plain IKEv2 peer
     /// (no GSAs, childless IKE SAs), e.g. to mimic strongSwan in tests.
     pub announce_gsa: bool,
@@ -68,6 +72,7 @@ impl Default for EngineConfig {
             per_peer_min_interval: None,
             init_limit_half_open: Some(DEFAULT_INIT_LIMIT_HALF_OPEN),
             block_threshold: Some(DEFAULT_BLOCK_THRESHOLD),
+            max_queued_transmits: 4096,
             announce_gsa: true,
         }
     }

@@ -147,6 +147,8 @@ pub struct DropCounters {
     /// IKE_AUTH refused with AUTHENTICATION_FAILED for a SHA-1 signature or an RSA key out of
     /// bounds (RFC 8247; not a datagram drop).
     pub auth_weak_algorithm: u64,
+    /// Datagrams the engine produced while `max_queued_transmits` were already waiting.
+    pub send_queue_full: u64,
 }
 
 /// Rotating secret for stateless cookies (RFC 7296 §2.6): `cookie = version(1) ||
@@ -237,6 +239,9 @@ pub struct Endpoint {
     half_open_per_ip: HashMap<IpAddr, usize>,
     cookies: CookieJar,
     last_new_exchange: HashMap<IpAddr, Instant>,
+    /// `last_new_exchange` is pruned of entries older than the interval when it reaches this
+    /// size (then twice the survivors): amortised O(1) per new IKE SA.
+    rate_prune_at: usize,
     out: Output,
     next_uid: u32,
     wall_anchor: (Instant, SystemTime),
@@ -273,6 +278,7 @@ impl Endpoint {
             half_open_per_ip: HashMap::new(),
             cookies,
             last_new_exchange: HashMap::new(),
+            rate_prune_at: RATE_PRUNE_MIN,
             out: Output::default(),
             next_uid: 1,
             wall_anchor: (now, wall),
@@ -371,6 +377,17 @@ impl Endpoint {
 
     /// Handles one received IKE datagram (without the 4-byte non-ESP marker on port 4500).
     pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.handle_datagram_inner(now, local, remote, bytes);
+        self.bound_transmits();
+    }
+
+    fn handle_datagram_inner(
         &mut self,
         now: Instant,
         local: SocketAddr,
@@ -533,7 +550,6 @@ impl Endpoint {
                     return;
                 }
             }
-            self.last_new_exchange.insert(remote.ip(), now);
         }
         // 3. A new responder SA.
         let uid = self.alloc_uid();
@@ -548,9 +564,26 @@ impl Endpoint {
         );
         let sa = IkeSa::respond(&mut ctx, conn, uid, spi, local, remote, hdr, bytes);
         if let Some(sa) = sa {
+            // Only an exchange that made state counts for the rate limit: a stateless answer
+            // (INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) lets the peer retry at once.
+            self.note_new_exchange(now, remote.ip());
             self.add_half_open((remote, hdr.spi_i), spi);
             self.sas.insert(spi, sa);
             self.after_sa_activity(now, spi);
+        }
+    }
+
+    /// Records a new IKE SA from `ip` for `per_peer_min_interval`; the map only holds
+    /// addresses seen within the interval once it has grown past `rate_prune_at`.
+    fn note_new_exchange(&mut self, now: Instant, ip: IpAddr) {
+        let Some(min) = self.cfg.per_peer_min_interval else {
+            return;
+        };
+        self.last_new_exchange.insert(ip, now);
+        if self.last_new_exchange.len() >= self.rate_prune_at {
+            self.last_new_exchange
+                .retain(|_, t| now.saturating_duration_since(*t) < min);
+            self.rate_prune_at = (2 * self.last_new_exchange.len()).max(RATE_PRUNE_MIN);
         }
     }
 
@@ -756,11 +789,21 @@ impl Endpoint {
             self.after_sa_activity(now, spi);
         }
         self.post_process(now);
+        self.bound_transmits();
     }
 
     /// The earliest instant at which [`Endpoint::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sas.values().filter_map(IkeSa::poll_timeout).min()
+    }
+
+    /// Drops the newest datagrams beyond `max_queued_transmits` (counted).
+    fn bound_transmits(&mut self) {
+        let max = self.cfg.max_queued_transmits;
+        while self.out.transmits.len() > max {
+            self.out.transmits.pop_back();
+            self.drops.send_queue_full += 1;
+        }
     }
 
     /// Next datagram to send.
@@ -943,6 +986,9 @@ impl Endpoint {
         }
     }
 }
+
+/// Smallest size at which the rate limiter's map is pruned.
+const RATE_PRUNE_MIN: usize = 1024;
 
 /// Decrements a per-address count, removing it at zero (the map holds only live addresses).
 fn dec_count(counts: &mut HashMap<IpAddr, usize>, ip: IpAddr) {

@@ -160,3 +160,50 @@ fn defaults_bound_half_open_state() {
     );
     assert_eq!(cfg.init_limit_half_open, Some(1000));
 }
+
+#[test]
+fn transmit_queue_is_bounded_and_counted() {
+    // Three COOKIE challenges while nobody polls the queue: the newest is dropped, counted.
+    let (mut net, _a, b) = responder(None, None);
+    let mut cfg = (*net.nodes[b].ep.config()).clone();
+    cfg.max_queued_transmits = 2;
+    net.nodes[b].ep.set_config(Arc::new(cfg));
+    let now = net.now;
+    for i in 0..3u8 {
+        let mut f = Flooder::new(&format!("198.51.100.{}:500", 20 + i), 20 + i, now);
+        f.ep.initiate(now, "to-b", f.addr, Some(addr(B_ADDR)))
+            .unwrap();
+        let t = f.ep.poll_transmit().unwrap();
+        net.nodes[b]
+            .ep
+            .handle_datagram(now, addr(B_ADDR), f.addr, &t.bytes);
+    }
+    let d = net.nodes[b].ep.drop_counters();
+    assert_eq!((d.cookie_required, d.send_queue_full), (3, 1));
+    let sent: Vec<_> = std::iter::from_fn(|| net.nodes[b].ep.poll_transmit()).collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0].dst,
+        addr("198.51.100.20:500"),
+        "the oldest are kept"
+    );
+}
+
+#[test]
+fn rate_limit_applies_after_the_cookie_exchange() {
+    // The COOKIE challenge does not start the per-peer interval; the admitted SA does.
+    let (mut net, _a, b) = responder(None, None);
+    let mut cfg = (*net.nodes[b].ep.config()).clone();
+    cfg.per_peer_min_interval = Some(Duration::from_secs(10));
+    net.nodes[b].ep.set_config(Arc::new(cfg));
+    let now = net.now;
+    let mut m = Flooder::new("198.51.100.7:500", 7, now);
+    assert!(
+        m.open_one(&mut net.nodes[b].ep, now),
+        "challenge then admitted"
+    );
+    assert!(!m.open_one(&mut net.nodes[b].ep, now), "second within 10 s");
+    assert_eq!(net.nodes[b].ep.drop_counters().rate_limited, 1);
+    let later = now + Duration::from_secs(11);
+    assert!(m.open_one(&mut net.nodes[b].ep, later));
+}
