@@ -847,6 +847,27 @@ impl<'a> Builder<'a> {
             retransmit_limit: self.get(sec, "retransmit_limit", None, |s| {
                 values::fine_duration(s).map(Some)
             }),
+            cookie_threshold: self.get(sec, "cookie_threshold", d.cookie_threshold, |s| {
+                values::uint(s, 0, 1_000_000).map(|n| n as u32)
+            }),
+            init_limit_half_open: self.get(
+                sec,
+                "init_limit_half_open",
+                d.init_limit_half_open,
+                |s| values::uint(s, 0, 1_000_000).map(|n| n as u32),
+            ),
+            block_threshold: self.get(sec, "block_threshold", d.block_threshold, |s| {
+                values::uint(s, 0, 1_000_000).map(|n| n as u32)
+            }),
+            ike_rate_limit: self.get(sec, "ike_rate_limit", d.ike_rate_limit, |s| {
+                values::fine_duration(s).map(|t| (!t.is_zero()).then_some(t))
+            }),
+            ike_read_budget: self.get(sec, "ike_read_budget", d.ike_read_budget, |s| {
+                values::uint(s, 1, 65_536).map(|n| n as u32)
+            }),
+            ike_send_queue: self.get(sec, "ike_send_queue", d.ike_send_queue, |s| {
+                values::uint(s, 1, 1_000_000).map(|n| n as u32)
+            }),
         }
     }
 

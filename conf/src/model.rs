@@ -107,6 +107,18 @@ pub struct Daemon {
     pub retransmit_base_milli: u32,
     pub retransmit_tries: u32,
     pub retransmit_limit: Option<Duration>,
+    /// Half-open IKE SAs above which IKE_SA_INIT needs a COOKIE (charon.cookie_threshold).
+    pub cookie_threshold: u32,
+    /// Most half-open IKE SAs in all, 0 = unlimited (charon.init_limit_half_open).
+    pub init_limit_half_open: u32,
+    /// Most half-open IKE SAs per peer IP, 0 = unlimited (charon.block_threshold).
+    pub block_threshold: u32,
+    /// Minimum spacing of new IKE SAs answered per peer IP (seed 000 REQ 7.a); `None` = off.
+    pub ike_rate_limit: Option<Duration>,
+    /// IKE datagrams read per event-loop iteration before timers and other sockets run.
+    pub ike_read_budget: u32,
+    /// Most IKE datagrams waiting to be sent; beyond, new ones are dropped and counted.
+    pub ike_send_queue: u32,
 }
 
 impl Default for Daemon {
@@ -116,6 +128,12 @@ impl Default for Daemon {
             retransmit_base_milli: 1800,
             retransmit_tries: 5,
             retransmit_limit: None,
+            cookie_threshold: 30,
+            init_limit_half_open: 1000,
+            block_threshold: 5,
+            ike_rate_limit: Some(Duration::from_secs(1)),
+            ike_read_budget: 64,
+            ike_send_queue: 4096,
         }
     }
 }

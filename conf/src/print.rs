@@ -300,6 +300,15 @@ fn daemon(o: &mut Out, d: &Daemon) {
     if let Some(l) = d.retransmit_limit {
         o.kv("retransmit_limit", &fine_duration(l));
     }
+    o.kv("cookie_threshold", &d.cookie_threshold.to_string());
+    o.kv("init_limit_half_open", &d.init_limit_half_open.to_string());
+    o.kv("block_threshold", &d.block_threshold.to_string());
+    o.kv(
+        "ike_rate_limit",
+        &d.ike_rate_limit.map_or("0s".into(), fine_duration),
+    );
+    o.kv("ike_read_budget", &d.ike_read_budget.to_string());
+    o.kv("ike_send_queue", &d.ike_send_queue.to_string());
     o.close();
 }
 

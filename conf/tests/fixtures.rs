@@ -276,6 +276,7 @@ fn shipped_example_loads() {
             retransmit_base_milli: 1800,
             retransmit_tries: 5,
             retransmit_limit: Some(Duration::from_secs(30)),
+            ..Daemon::default()
         }
     );
     let pol: Vec<_> = cfg.policies.iter().map(|p| p.name.as_str()).collect();

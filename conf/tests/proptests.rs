@@ -321,6 +321,14 @@ fn config(data: &[u8]) -> Config {
             retransmit_limit: u
                 .bool()
                 .then(|| Duration::from_millis(u64::from(u.below(1_000_000)))),
+            cookie_threshold: u.below(1_000_001),
+            init_limit_half_open: u.below(1_000_001),
+            block_threshold: u.below(1_000_001),
+            ike_rate_limit: u
+                .bool()
+                .then(|| Duration::from_millis(1 + u64::from(u.below(100_000)))),
+            ike_read_budget: 1 + u.below(65_536),
+            ike_send_queue: 1 + u.below(1_000_000),
         },
     }
 }

@@ -12,6 +12,15 @@ use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
+/// Default of [`EngineConfig::init_limit_half_open`]. charon has no limit by default; ours
+/// bounds the memory of half-open SAs (each keeps both IKE_SA_INIT messages, up to 64 KB,
+/// and a 64 KB reassembly allowance, `MAX_REASSEMBLY`) at about 128 MB in the worst case while
+/// one in ten of 10,000 peers (DESIGN.md "Scale") may be setting up at once.
+pub const DEFAULT_INIT_LIMIT_HALF_OPEN: usize = 1000;
+
+/// Default of [`EngineConfig::block_threshold`]: strongSwan's `charon.block_threshold`.
+pub const DEFAULT_BLOCK_THRESHOLD: usize = 5;
+
 /// Engine-wide settings plus the list of connections.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -34,6 +43,17 @@ pub struct EngineConfig {
     /// Minimum spacing of new IKE_SA_INIT exchanges answered per peer address (seed 000 REQ 7);
     /// `None` disables the limit.
     pub per_peer_min_interval: Option<Duration>,
+    /// Most half-open responder SAs in all (strongSwan `charon.init_limit_half_open`): beyond,
+    /// IKE_SA_INIT is dropped even with a valid COOKIE, since a cookie proves only that the
+    /// sender sees our answers. `None` = unlimited (charon's default 0).
+    pub init_limit_half_open: Option<usize>,
+    /// Most half-open responder SAs per peer IP address (strongSwan `charon.block_threshold`,
+    /// default 5): beyond, IKE_SA_INIT from that address is dropped. `None` = unlimited.
+    pub block_threshold: Option<usize>,
+    /// Most datagrams waiting in [`crate::endpoint::Endpoint::poll_transmit`]'s queue; newer
+    /// ones are dropped and counted (`send_queue_full`) like losses, which retransmission
+    /// repairs. Bounds memory when the daemon cannot send as fast as the engine produces.
+    pub max_queued_transmits: usize,
     /// Send the nvesec GSA Vendor ID in IKE_SA_INIT. Off makes this node a plain IKEv2 peer
     /// (no GSAs, childless IKE SAs), e.g. to mimic strongSwan in tests.
     pub announce_gsa: bool,
@@ -50,6 +70,9 @@ impl Default for EngineConfig {
             fragment_mtu: 1280,
             rekeyed_inbound_grace: Duration::from_secs(5),
             per_peer_min_interval: None,
+            init_limit_half_open: Some(DEFAULT_INIT_LIMIT_HALF_OPEN),
+            block_threshold: Some(DEFAULT_BLOCK_THRESHOLD),
+            max_queued_transmits: 4096,
             announce_gsa: true,
         }
     }
@@ -336,6 +359,15 @@ pub enum AuthError {
     NoCommonHash,
     #[error("signing failed: {0}")]
     Signing(String),
+    /// More CERT payloads than the chain limit (counted as `auth_limit`).
+    #[error("{got} certificates presented, at most {max} are considered")]
+    TooManyCertificates { got: usize, max: usize },
+    /// Chain validation hit a work bound (signature verifications); counted as `auth_limit`.
+    #[error("certificate chain exceeds a validation limit: {0}")]
+    ChainLimit(String),
+    /// A SHA-1 signature or an RSA key out of bounds (RFC 8247); counted as `auth_weak_algorithm`.
+    #[error("weak algorithm refused (RFC 8247): {0}")]
+    WeakAlgorithm(String),
 }
 
 /// IKE identities (RFC 7296 §3.5).

@@ -135,6 +135,20 @@ pub struct DropCounters {
     /// Retransmitted requests from an address other than the IKE SA's peer: not answered,
     /// a replayed copy must not reflect our response at a third party.
     pub foreign_retransmit: u64,
+    /// IKE_SA_INIT dropped (even with a valid COOKIE) because `init_limit_half_open`
+    /// half-open SAs exist (strongSwan `charon.init_limit_half_open`).
+    pub half_open_limit: u64,
+    /// IKE_SA_INIT dropped because its source IP already has `block_threshold` half-open SAs
+    /// (strongSwan `charon.block_threshold`).
+    pub half_open_per_address: u64,
+    /// IKE_AUTH refused with AUTHENTICATION_FAILED because the peer's certificates exceeded a
+    /// work bound: too many CERT payloads or signature verifications (not a datagram drop).
+    pub auth_limit: u64,
+    /// IKE_AUTH refused with AUTHENTICATION_FAILED for a SHA-1 signature or an RSA key out of
+    /// bounds (RFC 8247; not a datagram drop).
+    pub auth_weak_algorithm: u64,
+    /// Datagrams the engine produced while `max_queued_transmits` were already waiting.
+    pub send_queue_full: u64,
 }
 
 /// Rotating secret for stateless cookies (RFC 7296 §2.6): `cookie = version(1) ||
@@ -219,8 +233,15 @@ pub struct Endpoint {
     /// Responder half-open SAs by (peer address, peer SPIi), to recognise IKE_SA_INIT
     /// retransmissions and to count half-open SAs for the cookie threshold.
     half_open: HashMap<(SocketAddr, u64), u64>,
+    /// The same index by our SPI, so leaving it is O(1).
+    half_open_by_spi: HashMap<u64, (SocketAddr, u64)>,
+    /// Half-open SAs per peer IP (`block_threshold`), kept on insert and removal.
+    half_open_per_ip: HashMap<IpAddr, usize>,
     cookies: CookieJar,
     last_new_exchange: HashMap<IpAddr, Instant>,
+    /// `last_new_exchange` is pruned of entries older than the interval when it reaches this
+    /// size (then twice the survivors): amortised O(1) per new IKE SA.
+    rate_prune_at: usize,
     out: Output,
     next_uid: u32,
     wall_anchor: (Instant, SystemTime),
@@ -253,8 +274,11 @@ impl Endpoint {
             rng,
             sas: HashMap::new(),
             half_open: HashMap::new(),
+            half_open_by_spi: HashMap::new(),
+            half_open_per_ip: HashMap::new(),
             cookies,
             last_new_exchange: HashMap::new(),
+            rate_prune_at: RATE_PRUNE_MIN,
             out: Output::default(),
             next_uid: 1,
             wall_anchor: (now, wall),
@@ -353,6 +377,17 @@ impl Endpoint {
 
     /// Handles one received IKE datagram (without the 4-byte non-ESP marker on port 4500).
     pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        self.handle_datagram_inner(now, local, remote, bytes);
+        self.bound_transmits();
+    }
+
+    fn handle_datagram_inner(
         &mut self,
         now: Instant,
         local: SocketAddr,
@@ -488,6 +523,26 @@ impl Endpoint {
                 return;
             }
         }
+        // Cookies prove only that the sender sees our answers; these bound the state it can
+        // make us keep (strongSwan receiver.c drops IKE_SA_INIT the same way, in this order).
+        if let Some(max) = self.cfg.block_threshold {
+            if self
+                .half_open_per_ip
+                .get(&remote.ip())
+                .copied()
+                .unwrap_or(0)
+                >= max
+            {
+                self.drops.half_open_per_address += 1;
+                return;
+            }
+        }
+        if let Some(max) = self.cfg.init_limit_half_open {
+            if self.half_open.len() >= max {
+                self.drops.half_open_limit += 1;
+                return;
+            }
+        }
         if let Some(min) = self.cfg.per_peer_min_interval {
             if let Some(last) = self.last_new_exchange.get(&remote.ip()) {
                 if now.saturating_duration_since(*last) < min {
@@ -495,7 +550,6 @@ impl Endpoint {
                     return;
                 }
             }
-            self.last_new_exchange.insert(remote.ip(), now);
         }
         // 3. A new responder SA.
         let uid = self.alloc_uid();
@@ -510,9 +564,48 @@ impl Endpoint {
         );
         let sa = IkeSa::respond(&mut ctx, conn, uid, spi, local, remote, hdr, bytes);
         if let Some(sa) = sa {
-            self.half_open.insert((remote, hdr.spi_i), spi);
+            // Only an exchange that made state counts for the rate limit: a stateless answer
+            // (INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) lets the peer retry at once.
+            self.note_new_exchange(now, remote.ip());
+            self.add_half_open((remote, hdr.spi_i), spi);
             self.sas.insert(spi, sa);
             self.after_sa_activity(now, spi);
+        }
+    }
+
+    /// Records a new IKE SA from `ip` for `per_peer_min_interval`; the map only holds
+    /// addresses seen within the interval once it has grown past `rate_prune_at`.
+    fn note_new_exchange(&mut self, now: Instant, ip: IpAddr) {
+        let Some(min) = self.cfg.per_peer_min_interval else {
+            return;
+        };
+        self.last_new_exchange.insert(ip, now);
+        if self.last_new_exchange.len() >= self.rate_prune_at {
+            self.last_new_exchange
+                .retain(|_, t| now.saturating_duration_since(*t) < min);
+            self.rate_prune_at = (2 * self.last_new_exchange.len()).max(RATE_PRUNE_MIN);
+        }
+    }
+
+    /// Enters a responder SA into the half-open index and the per-address count.
+    fn add_half_open(&mut self, key: (SocketAddr, u64), spi: u64) {
+        if let Some(old) = self.half_open.insert(key, spi) {
+            // Same peer address and SPIi again (cannot happen: a retransmission goes to the
+            // SA); keep the counts exact anyway.
+            self.half_open_by_spi.remove(&old);
+            dec_count(&mut self.half_open_per_ip, key.0.ip());
+        }
+        self.half_open_by_spi.insert(spi, key);
+        *self.half_open_per_ip.entry(key.0.ip()).or_insert(0) += 1;
+    }
+
+    /// Takes the SA with our `spi` out of the half-open index, if it is there.
+    fn forget_half_open(&mut self, spi: u64) {
+        if let Some(key) = self.half_open_by_spi.remove(&spi) {
+            if self.half_open.get(&key) == Some(&spi) {
+                self.half_open.remove(&key);
+            }
+            dec_count(&mut self.half_open_per_ip, key.0.ip());
         }
     }
 
@@ -551,14 +644,21 @@ impl Endpoint {
             return;
         };
         if !sa.is_half_open_responder() {
-            self.half_open.retain(|_, v| *v != spi);
+            // O(1): the per-address count and both indexes (no scan of the half-open SAs).
+            let key = self.half_open_by_spi.remove(&spi);
+            if let Some(key) = key {
+                if self.half_open.get(&key) == Some(&spi) {
+                    self.half_open.remove(&key);
+                }
+                dec_count(&mut self.half_open_per_ip, key.0.ip());
+            }
         }
         if sa.is_dead() {
             if let Some(stone) = sa.tombstone(now + TOMBSTONE_TIME) {
                 self.tombstones.bury(now, spi, stone);
             }
             self.sas.remove(&spi);
-            self.half_open.retain(|_, v| *v != spi);
+            self.forget_half_open(spi);
         }
     }
 
@@ -566,6 +666,8 @@ impl Endpoint {
     /// and the full-mesh duplicate rule.
     fn post_process(&mut self, now: Instant) {
         self.drops.foreign_retransmit += std::mem::take(&mut self.out.foreign_retransmits);
+        self.drops.auth_limit += std::mem::take(&mut self.out.auth_limits);
+        self.drops.auth_weak_algorithm += std::mem::take(&mut self.out.auth_weak_algorithms);
         for sa in self.out.spawned.drain(..) {
             self.sas.insert(sa.id().local_spi, sa);
         }
@@ -611,6 +713,7 @@ impl Endpoint {
             .collect();
         let wall = self.wall_now(now);
         for k in stale {
+            self.forget_half_open(k);
             if let Some(mut old) = self.sas.remove(&k) {
                 let mut ctx = Ctx::new(
                     now,
@@ -693,11 +796,21 @@ impl Endpoint {
             self.after_sa_activity(now, spi);
         }
         self.post_process(now);
+        self.bound_transmits();
     }
 
     /// The earliest instant at which [`Endpoint::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sas.values().filter_map(IkeSa::poll_timeout).min()
+    }
+
+    /// Drops the newest datagrams beyond `max_queued_transmits` (counted).
+    fn bound_transmits(&mut self) {
+        let max = self.cfg.max_queued_transmits;
+        while self.out.transmits.len() > max {
+            self.out.transmits.pop_back();
+            self.drops.send_queue_full += 1;
+        }
     }
 
     /// Next datagram to send.
@@ -877,6 +990,19 @@ impl Endpoint {
             self.delete_gsa(now, owner, inbound_gsa_id)
         } else {
             self.rekey_gsa(now, owner, inbound_gsa_id)
+        }
+    }
+}
+
+/// Smallest size at which the rate limiter's map is pruned.
+const RATE_PRUNE_MIN: usize = 1024;
+
+/// Decrements a per-address count, removing it at zero (the map holds only live addresses).
+fn dec_count(counts: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
+    if let Some(n) = counts.get_mut(&ip) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(&ip);
         }
     }
 }

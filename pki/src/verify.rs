@@ -27,6 +27,48 @@ use x509_parser::prelude::{GeneralName, X509Certificate};
 /// Longest chain accepted (end entity + intermediates + anchor).
 pub const MAX_CHAIN_DEPTH: usize = 8;
 
+/// Most certificates a peer may present for one chain (end entity + intermediates; the CERT
+/// payloads of one IKE_AUTH). strongSwan's credential manager follows at most
+/// `MAX_TRUST_PATH_LEN` (7) issuer steps, so end entity + 7 is the longest chain it builds;
+/// more certificates cannot shorten a path, they only cost parsing and signature checks.
+pub const MAX_PEER_CERTS: usize = 8;
+
+/// RSA issuer keys must have between this many bits and [`MAX_RSA_BITS`]: RFC 8247 §3.1
+/// (and NIST SP 800-131A) treat smaller RSA keys as weak.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA issuer key accepted. Verification cost grows with the modulus: an 8192-bit key
+/// costs about 4 times a 4096-bit one, with nothing gained against a forger. RFC 8247 needs
+/// nothing above 4096 bits.
+pub const MAX_RSA_BITS: usize = 4096;
+
+/// Signature algorithms (certificate signatures) refused because they hash with SHA-1 or
+/// worse: RFC 8247 §3.2 ("SHA-1 MUST NOT be used"), RFC 9155. DER OID contents.
+const WEAK_SIGNATURE_OIDS: &[(&[u8], &str)] = &[
+    // 1.2.840.113549.1.1.5 sha1WithRSAEncryption
+    (
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05],
+        "sha1WithRSAEncryption",
+    ),
+    // 1.3.14.3.2.29 sha1WithRSASignature (OIW)
+    (&[0x2b, 0x0e, 0x03, 0x02, 0x1d], "sha1WithRSASignature"),
+    // 1.2.840.10045.4.1 ecdsa-with-SHA1
+    (
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01],
+        "ecdsa-with-SHA1",
+    ),
+    // 1.2.840.10040.4.3 dsa-with-sha1
+    (&[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x03], "dsa-with-sha1"),
+    // 1.2.840.113549.1.1.4 md5WithRSAEncryption
+    (
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04],
+        "md5WithRSAEncryption",
+    ),
+];
+
+/// 1.2.840.113549.1.1.1 rsaEncryption
+const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
 /// Why a certificate was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -95,6 +137,34 @@ pub enum VerifyError {
     /// Chain longer than [`MAX_CHAIN_DEPTH`] or looping.
     #[error("certificate chain too long")]
     ChainTooLong,
+    /// More certificates presented than [`MAX_PEER_CERTS`].
+    #[error("{got} certificates presented, at most {max} are considered")]
+    TooManyCertificates {
+        /// Certificates presented (end entity included).
+        got: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Path building needed more signature verifications than the chain's length allows
+    /// (issuer-name collisions presented to make us verify many signatures).
+    #[error("more than {0} signature verifications needed for the chain")]
+    SignatureBudget(usize),
+    /// A certificate is signed with SHA-1 (or MD5): RFC 8247 §3.2.
+    #[error("certificate \"{subject}\" is signed with {algorithm}, refused (RFC 8247)")]
+    WeakSignature {
+        /// Subject DN.
+        subject: String,
+        /// The signature algorithm's name.
+        algorithm: &'static str,
+    },
+    /// An RSA key outside [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`].
+    #[error("RSA key of \"{subject}\" has {bits} bits, only {MIN_RSA_BITS} to {MAX_RSA_BITS} are accepted")]
+    RsaKeySize {
+        /// Subject DN of the certificate holding the key.
+        subject: String,
+        /// Modulus length.
+        bits: usize,
+    },
     /// A CA added to the trust store is not a CA certificate.
     #[error("\"{0}\" is not a CA certificate (no basicConstraints CA:TRUE)")]
     TrustAnchorNotCa(String),
@@ -153,6 +223,7 @@ impl TrustStore {
         if !info.is_ca {
             return Err(VerifyError::TrustAnchorNotCa(info.subject));
         }
+        check_rsa_key_size(&ca.x509()?)?;
         if !self.cas.contains(&ca) {
             self.cas.push(ca);
         }
@@ -276,6 +347,17 @@ pub fn verify_chain(
     store: &TrustStore,
     now: SystemTime,
 ) -> Result<VerifiedCert, VerifyError> {
+    // Bound the work a peer can cause before any parsing of the intermediates.
+    let presented = intermediates.len() + 1;
+    if presented > MAX_PEER_CERTS {
+        return Err(VerifyError::TooManyCertificates {
+            got: presented,
+            max: MAX_PEER_CERTS,
+        });
+    }
+    // One verification per certificate of the path (each is signed by the next), plus one
+    // spare for a trust-store name collision (an old and a new CA during a key rollover).
+    let mut sig_budget = SignatureBudget::new(presented + 1);
     let ee = end_entity.x509()?;
     let public_key = PublicKey::from_spki_der(ee.public_key().raw)?;
     let info = end_entity.info()?;
@@ -297,7 +379,7 @@ pub fn verify_chain(
     for depth in 0..MAX_CHAIN_DEPTH {
         let cur = current.x509()?;
         check_validity(&cur, now_secs)?;
-        let (issuer, is_anchor) = find_issuer(&cur, intermediates, store)?;
+        let (issuer, is_anchor) = find_issuer(&cur, intermediates, store, &mut sig_budget)?;
         let iss = issuer.x509()?;
         if depth > 0 && !self_issued(&cur) {
             below += 1;
@@ -362,13 +444,79 @@ fn check_validity(c: &X509Certificate<'_>, now: i64) -> Result<(), VerifyError> 
     Ok(())
 }
 
+/// Signature verifications left for one [`verify_chain`] call.
+struct SignatureBudget {
+    max: usize,
+    used: usize,
+}
+
+impl SignatureBudget {
+    fn new(max: usize) -> Self {
+        Self { max, used: 0 }
+    }
+
+    fn take(&mut self) -> Result<(), VerifyError> {
+        if self.used >= self.max {
+            return Err(VerifyError::SignatureBudget(self.max));
+        }
+        self.used += 1;
+        Ok(())
+    }
+}
+
+/// RFC 8247 §3.2: no SHA-1 (or MD5) signature on any certificate of the path.
+fn check_signature_algorithm(c: &X509Certificate<'_>) -> Result<(), VerifyError> {
+    let oid = c.signature_algorithm.algorithm.as_bytes();
+    match WEAK_SIGNATURE_OIDS.iter().find(|(weak, _)| *weak == oid) {
+        Some((_, name)) => Err(VerifyError::WeakSignature {
+            subject: c.subject().to_string(),
+            algorithm: name,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An RSA key must have [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`] bits; other key types pass
+/// (their sizes are fixed by the curve).
+fn check_rsa_key_size(c: &X509Certificate<'_>) -> Result<(), VerifyError> {
+    let spki = c.public_key();
+    if spki.algorithm.algorithm.as_bytes() != OID_RSA_ENCRYPTION {
+        return Ok(());
+    }
+    let bits = match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => rsa_modulus_bits(rsa.modulus),
+        _ => 0,
+    };
+    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(VerifyError::RsaKeySize {
+            subject: c.subject().to_string(),
+            bits,
+        })
+    }
+}
+
+/// Bit length of a big-endian modulus (leading zero octets, such as DER's sign octet, skipped).
+fn rsa_modulus_bits(modulus: &[u8]) -> usize {
+    let m = match modulus.iter().position(|b| *b != 0) {
+        Some(i) => &modulus[i..],
+        None => return 0,
+    };
+    m.len() * 8 - m[0].leading_zeros() as usize
+}
+
 /// Find the issuer: trust anchors first, then the supplied intermediates.
 /// A name match whose signature fails is remembered to give the better error.
+/// Every signature verification is taken from `budget`; a certificate signed with SHA-1 or a
+/// candidate issuer with an RSA key out of bounds is refused before any verification.
 fn find_issuer(
     cur: &X509Certificate<'_>,
     intermediates: &[Certificate],
     store: &TrustStore,
+    budget: &mut SignatureBudget,
 ) -> Result<(Certificate, bool), VerifyError> {
+    check_signature_algorithm(cur)?;
     let mut name_matched = false;
     let candidates = store
         .cas
@@ -381,6 +529,8 @@ fn find_issuer(
             continue;
         }
         name_matched = true;
+        check_rsa_key_size(&c)?;
+        budget.take()?;
         if cur.verify_signature(Some(c.public_key())).is_ok() {
             return Ok((cand.clone(), is_anchor));
         }

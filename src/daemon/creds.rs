@@ -318,6 +318,13 @@ impl PeerAuthenticator for PkiAuthenticator {
         now: SystemTime,
     ) -> Result<PeerPublicKey, AuthError> {
         let (ee, rest) = chain.split_first().ok_or(AuthError::NoCertificate)?;
+        // Bounded before anything is parsed (the engine caps CERT payloads the same way).
+        if chain.len() > nvesec_pki::verify::MAX_PEER_CERTS {
+            return Err(AuthError::TooManyCertificates {
+                got: chain.len(),
+                max: nvesec_pki::verify::MAX_PEER_CERTS,
+            });
+        }
         let parse = |d: &Vec<u8>| {
             Certificate::from_der(d.clone()).map_err(|e| AuthError::UntrustedChain(e.to_string()))
         };
@@ -325,6 +332,13 @@ impl PeerAuthenticator for PkiAuthenticator {
         let ints = rest.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
         let v = verify_chain(&ee, &ints, &self.store, now).map_err(|e| match e {
             VerifyError::Expired { .. } | VerifyError::NotYetValid { .. } => AuthError::Validity,
+            VerifyError::TooManyCertificates { got, max } => {
+                AuthError::TooManyCertificates { got, max }
+            }
+            e @ VerifyError::SignatureBudget(_) => AuthError::ChainLimit(e.to_string()),
+            e @ (VerifyError::WeakSignature { .. } | VerifyError::RsaKeySize { .. }) => {
+                AuthError::WeakAlgorithm(e.to_string())
+            }
             other => AuthError::UntrustedChain(other.to_string()),
         })?;
         if !v.matches_id(&ike_identity(id)) {

@@ -620,6 +620,11 @@ impl State {
             ("ike_unexpected_response", d.unexpected_response),
             ("ike_answered_after_close", d.answered_after_close),
             ("ike_foreign_retransmit", d.foreign_retransmit),
+            ("ike_half_open_limit", d.half_open_limit),
+            ("ike_half_open_per_address", d.half_open_per_address),
+            ("ike_auth_limit", d.auth_limit),
+            ("ike_auth_weak_algorithm", d.auth_weak_algorithm),
+            ("ike_send_queue_full", d.send_queue_full),
             ("ike_natt_no_marker", self.io.natt_no_marker()),
         ] {
             drops.push(DropCounter {

@@ -133,8 +133,14 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
 
     let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 65536];
+    // IKE sockets read up to their budget last turn: they may hold more (edge-triggered).
+    let mut ike_pending = [false; 2];
     loop {
-        let timeout = next_timeout(&state);
+        let timeout = if ike_pending.contains(&true) {
+            Some(Duration::ZERO)
+        } else {
+            next_timeout(&state)
+        };
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -144,8 +150,8 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
         for ev in events.iter() {
             let now = Instant::now();
             match ev.token() {
-                IKE => recv_all(&mut state, false, &mut buf, now),
-                IKE_NATT => recv_all(&mut state, true, &mut buf, now),
+                IKE => ike_pending[0] = true,
+                IKE_NATT => ike_pending[1] = true,
                 DP => state.on_dp_readable(),
                 SIGNALS => {
                     for a in signals.drain() {
@@ -170,6 +176,14 @@ pub fn run(opts: Options) -> Result<(), DaemonError> {
                     }
                 }
                 _ => {}
+            }
+        }
+        // A bounded batch per socket and turn (nvesecd.ike_read_budget), after the keying
+        // and control events of this turn and before the timers in tick().
+        let now = Instant::now();
+        for (i, natt) in [false, true].into_iter().enumerate() {
+            if ike_pending[i] {
+                ike_pending[i] = recv_budget(&mut state, natt, &mut buf, now);
             }
         }
         tick(&mut state, &mut server, &poll);
@@ -200,6 +214,26 @@ fn next_timeout(state: &State) -> Option<Duration> {
     .map(|t| t.saturating_duration_since(now))
 }
 
+/// Reads at most `nvesecd.ike_read_budget` datagrams; true if the socket may hold more.
+fn recv_budget(state: &mut State, natt: bool, buf: &mut [u8], now: Instant) -> bool {
+    let budget = state.loaded.conf.daemon.ike_read_budget as usize;
+    let mut got = Vec::new();
+    let more = state.io.recv_batch(natt, buf, budget, |r, bytes| {
+        got.push((r.from, r.local_port, bytes.to_vec()));
+    });
+    for (from, port, bytes) in got {
+        state.on_datagram(now, from, port, &bytes);
+    }
+    match more {
+        Ok(more) => more,
+        Err(e) => {
+            warn!(state.log.net, "receiving: {e}");
+            false
+        }
+    }
+}
+
+/// Shutdown only: reads until the socket is empty (the loop there is bounded by time).
 fn recv_all(state: &mut State, natt: bool, buf: &mut [u8], now: Instant) {
     loop {
         match state.io.recv(natt, buf) {

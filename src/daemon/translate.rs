@@ -148,6 +148,11 @@ pub fn translate(cfg: &conf::Config, creds: &Creds) -> Result<Translated, Vec<Tr
         engine: EngineConfig {
             connections,
             retransmit: retransmit(&cfg.daemon),
+            cookie_threshold: cfg.daemon.cookie_threshold as usize,
+            init_limit_half_open: limit(cfg.daemon.init_limit_half_open),
+            block_threshold: limit(cfg.daemon.block_threshold),
+            per_peer_min_interval: cfg.daemon.ike_rate_limit,
+            max_queued_transmits: cfg.daemon.ike_send_queue as usize,
             ..EngineConfig::default()
         },
         policies,
@@ -156,6 +161,11 @@ pub fn translate(cfg: &conf::Config, creds: &Creds) -> Result<Translated, Vec<Tr
         children,
         start,
     })
+}
+
+/// charon's convention: a limit of 0 means unlimited.
+fn limit(n: u32) -> Option<usize> {
+    (n > 0).then_some(n as usize)
 }
 
 /// `nvesecd.retransmit_*` -> the engine's schedule.
@@ -754,6 +764,33 @@ mod tests {
             "{name}: one key per pair"
         );
         ours.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn dos_bounds_reach_the_engine_with_safe_defaults() {
+        // Issue 14 item 8 / REQ 7.a: the per-peer rate limit was never turned on.
+        let base = mesh_conf(1, &[(1, 2), (1, 3)]);
+        let t = translate(&load(&base).unwrap(), &Creds::default()).unwrap();
+        assert_eq!(t.engine.per_peer_min_interval, Some(Duration::from_secs(1)));
+        assert_eq!(t.engine.block_threshold, Some(5));
+        assert_eq!(t.engine.init_limit_half_open, Some(1000));
+        assert_eq!(t.engine.cookie_threshold, 30);
+        assert_eq!(t.engine.max_queued_transmits, 4096);
+        let text = format!(
+            "{base}nvesecd {{\n  ike_rate_limit = 250ms\n  block_threshold = 0\n  init_limit_half_open = 7\n  cookie_threshold = 2\n  ike_send_queue = 9\n}}\n"
+        );
+        let t = translate(&load(&text).unwrap(), &Creds::default()).unwrap();
+        assert_eq!(
+            t.engine.per_peer_min_interval,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(t.engine.block_threshold, None, "0 = unlimited, as charon");
+        assert_eq!(t.engine.init_limit_half_open, Some(7));
+        assert_eq!(t.engine.cookie_threshold, 2);
+        assert_eq!(t.engine.max_queued_transmits, 9);
+        let off = format!("{base}nvesecd {{\n  ike_rate_limit = 0s\n}}\n");
+        let t = translate(&load(&off).unwrap(), &Creds::default()).unwrap();
+        assert_eq!(t.engine.per_peer_min_interval, None);
     }
 
     #[test]

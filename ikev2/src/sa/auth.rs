@@ -105,7 +105,12 @@ impl IkeSa {
                     return Err(AuthError::NoCertificate);
                 }
                 let chain: Vec<Vec<u8>> = certs.iter().map(|c| c.data.clone()).collect();
-                let key = authenticator.verify_peer_cert(&chain, &peer_id, ctx.wall)?;
+                let key = signature::verify_peer_chain(
+                    authenticator.as_ref(),
+                    &chain,
+                    &peer_id,
+                    ctx.wall,
+                )?;
                 signature::verify_auth_data(&key, &auth.data, &octets)?;
             }
         }
@@ -390,6 +395,7 @@ impl IkeSa {
     }
 
     fn auth_failed(&mut self, ctx: &mut Ctx<'_>, respond_to: Option<u32>, e: AuthError) {
+        signature::count_refusal(ctx.out, &e);
         let reason = e.to_string();
         self.log(
             ctx,

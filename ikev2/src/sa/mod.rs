@@ -66,6 +66,9 @@ pub struct Output {
     pub(crate) task_transfers: Vec<(u64, Instant, rekey::Task)>,
     /// Retransmitted requests from another address than the SA's peer, not answered.
     pub(crate) foreign_retransmits: u64,
+    /// IKE_AUTH refused by a certificate work bound / a weak algorithm (issue 14 item 8).
+    pub(crate) auth_limits: u64,
+    pub(crate) auth_weak_algorithms: u64,
 }
 
 impl Output {
