@@ -8,21 +8,9 @@ use std::time::Duration;
 use nvesec_ikev2::sa::SaState;
 use util::*;
 
-/// Two engines with a PSK connection, the IKE SA and its GSA up.
+/// The PSK pair of `util`, up.
 fn established() -> Net {
-    let ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
-    let bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
-    let mut net = Net::new();
-    net.add("a", A_ADDR, engine(vec![ac]), 1);
-    net.add("b", B_ADDR, engine(vec![bc]), 2);
-    let now = net.now;
-    net.nodes[0]
-        .ep
-        .initiate(now, "to-b", addr(A_ADDR), None)
-        .unwrap();
-    net.drive_for(Duration::from_secs(1), 100);
-    assert_eq!(net.sa(0).state(), SaState::Established);
-    net
+    established_psk_pair(1, 2)
 }
 
 /// Another NVE's underlay address (where a rewritten source points).

@@ -340,6 +340,25 @@ pub fn psk_conn(
     c
 }
 
+/// Two engines, `a` (A_ADDR, connection `to-b`) and `b`, with a PSK connection and one GEO
+/// GSA on VNIs 1-100; `a` initiates: the IKE SA and its GSA are up.
+pub fn established_psk_pair(seed_a: u8, seed_b: u8) -> Net {
+    let ac = psk_conn("to-b", "a.nve", "b.nve", B_ADDR, b"k", Some((1, 100)));
+    let bc = psk_conn("to-a", "b.nve", "a.nve", A_ADDR, b"k", Some((1, 100)));
+    let mut net = Net::new();
+    net.add("a", A_ADDR, engine(vec![ac]), seed_a);
+    net.add("b", B_ADDR, engine(vec![bc]), seed_b);
+    let now = net.now;
+    net.nodes[0]
+        .ep
+        .initiate(now, "to-b", addr(A_ADDR), None)
+        .unwrap();
+    net.drive_for(Duration::from_secs(1), 100);
+    assert_eq!(net.sa(0).state(), nvesec_ikev2::sa::SaState::Established);
+    assert_eq!(net.sa(0).gsas().len(), 1);
+    net
+}
+
 pub fn engine(conns: Vec<ConnectionConfig>) -> EngineConfig {
     EngineConfig {
         connections: conns.into_iter().map(Arc::new).collect(),
