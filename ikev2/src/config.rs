@@ -57,6 +57,11 @@ pub struct EngineConfig {
     /// Send the nvesec GSA Vendor ID in IKE_SA_INIT. Off makes this node a plain IKEv2 peer
     /// (no GSAs, childless IKE SAs), e.g. to mimic strongSwan in tests.
     pub announce_gsa: bool,
+    /// Tests only (the interop insider scenarios' hostile peer, `ike-driver`): every GSA this
+    /// engine creates receives on this GSA-ID instead of a fresh random one, as a modified
+    /// stack could choose another peer's. nvesecd never sets it (translate leaves the default).
+    #[doc(hidden)]
+    pub test_force_inbound_gsa_id: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -74,6 +79,7 @@ impl Default for EngineConfig {
             block_threshold: Some(DEFAULT_BLOCK_THRESHOLD),
             max_queued_transmits: 4096,
             announce_gsa: true,
+            test_force_inbound_gsa_id: None,
         }
     }
 }

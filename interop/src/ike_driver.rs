@@ -28,8 +28,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nvesec_ikev2::config::{
-    ChildlessPolicy, ConnectionConfig, Credential, EngineConfig, Identity, IdentityMatcher,
-    IkeProposal, LocalAuth, LocalSigner, PeerAuthMethod, Psk, RemoteAuth,
+    ChildlessPolicy, ConnectionConfig, Credential, EngineConfig, GsaConfig, Identity,
+    IdentityMatcher, IkeProposal, IpRange, LocalAuth, LocalSigner, PeerAuthMethod, Psk, RemoteAuth,
 };
 use nvesec_ikev2::crypto::Signer;
 use nvesec_ikev2::endpoint::{seeded_rng, Endpoint, Event, IkeSaId};
@@ -61,6 +61,11 @@ pub struct DriverConfig {
     /// Retransmissions before the peer is declared dead (engine default 5).
     #[serde(default)]
     pub retransmit_tries: Option<u32>,
+    /// Hostile-peer knob (issue 14 insider scenarios, `scenario_insider_gsa`): every GSA the
+    /// driver creates receives on this GSA-ID, e.g. one another NVE already uses, instead of a
+    /// fresh random one (`EngineConfig::test_force_inbound_gsa_id`). Off by default.
+    #[serde(default)]
+    pub force_inbound_gsa_id: Option<u32>,
     pub connections: Vec<DriverConn>,
 }
 
@@ -86,6 +91,40 @@ pub struct DriverConn {
     /// IKE SA rekey interval in milliseconds (minus 0-10 % jitter); none by default.
     #[serde(default)]
     pub rekey_time_ms: Option<u64>,
+    /// One GSA (child) negotiated in IKE_AUTH; with it the driver announces the nvesec GSA
+    /// Vendor ID. None (the default) keeps the driver a plain, childless IKEv2 peer.
+    #[serde(default)]
+    pub gsa: Option<DriverGsa>,
+}
+
+/// A GEO AES-256 GSA over one VNI range (no PFS).
+///
+/// Hostile-peer use (issue 14 insider scenarios): with `local_prefixes` and `remote_prefixes`
+/// empty (the default) the driver sends Geneve traffic selectors only, no IP TSi/TSr.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriverGsa {
+    pub name: String,
+    pub vni_start: u32,
+    pub vni_end: u32,
+    /// Inner prefixes (`ADDR/LEN`) proposed in TSi; empty sends no IP selector.
+    #[serde(default)]
+    pub local_prefixes: Vec<String>,
+    /// Inner prefixes proposed in TSr; empty sends no IP selector.
+    #[serde(default)]
+    pub remote_prefixes: Vec<String>,
+}
+
+fn ip_ranges(prefixes: &[String]) -> Result<Vec<IpRange>, DriverError> {
+    prefixes
+        .iter()
+        .map(|p| {
+            let bad = || DriverError::Config(format!("bad prefix {p:?}"));
+            let (addr, len) = p.split_once('/').ok_or_else(bad)?;
+            let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+            let len: u8 = len.parse().map_err(|_| bad())?;
+            IpRange::from_prefix(addr, len).ok_or_else(bad)
+        })
+        .collect()
 }
 
 /// How both ends authenticate.
@@ -194,6 +233,12 @@ fn connection(c: &DriverConn) -> Result<ConnectionConfig, DriverError> {
     }
     conn.dpd_delay = c.dpd_delay_secs.map(Duration::from_secs);
     conn.rekey_time = c.rekey_time_ms.map(Duration::from_millis);
+    if let Some(g) = &c.gsa {
+        let mut gsa = GsaConfig::geo_vnis(&g.name, g.vni_start, g.vni_end);
+        gsa.selectors.local_inner = ip_ranges(&g.local_prefixes)?;
+        gsa.selectors.remote_inner = ip_ranges(&g.remote_prefixes)?;
+        conn.children = vec![gsa];
+    }
     match &c.auth {
         DriverAuth::Psk { secret } => {
             conn.local.credential = Credential::Psk(Psk::new(secret.as_bytes()));
@@ -233,8 +278,10 @@ fn connection(c: &DriverConn) -> Result<ConnectionConfig, DriverError> {
 /// The engine configuration the driver runs with.
 pub fn engine_config(cfg: &DriverConfig) -> Result<EngineConfig, DriverError> {
     let mut out = EngineConfig {
-        // A plain IKEv2 peer for strongSwan: no GSA Vendor ID, childless IKE SAs.
-        announce_gsa: false,
+        // A plain IKEv2 peer for strongSwan: no GSA Vendor ID, childless IKE SAs; unless a
+        // connection carries a GSA (the insider scenarios against nvesecd).
+        announce_gsa: cfg.connections.iter().any(|c| c.gsa.is_some()),
+        test_force_inbound_gsa_id: cfg.force_inbound_gsa_id,
         ..EngineConfig::default()
     };
     if let Some(t) = cfg.cookie_threshold {
@@ -470,6 +517,10 @@ impl<W: Write> Driver<W> {
             "peer_id": sa.peer_id().map(|p| p.to_string()),
             "prf": keys.map(|k| format!("{:?}", k.prf())),
             "encr": keys.map(|k| format!("{:?}", k.suite())),
+            "gsas": sa.gsas().iter().map(|g| json!({
+                "gsa_id_in": g.inbound_id,
+                "gsa_id_out": g.outbound_id,
+            })).collect::<Vec<_>>(),
         })
     }
 

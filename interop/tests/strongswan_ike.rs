@@ -328,6 +328,7 @@ impl Pair {
             half_open_timeout_ms: s.half_open_timeout_ms,
             retransmit_timeout_ms: s.retransmit.map(|r| r.0),
             retransmit_tries: s.retransmit.map(|r| r.1),
+            force_inbound_gsa_id: None,
             connections: vec![DriverConn {
                 name: "ss".into(),
                 local_id: ids.0.clone(),
@@ -338,6 +339,7 @@ impl Pair {
                 proposal: Some(s.proposal.into()),
                 dpd_delay_secs: s.dpd_delay_secs,
                 rekey_time_ms: s.rekey_time_ms,
+                gsa: None,
             }],
         };
         if s.second_conn {

@@ -217,6 +217,10 @@ impl IkeSa {
     }
 
     pub(crate) fn fresh_gsa_id(&self, ctx: &mut Ctx<'_>) -> u32 {
+        // Test-only hostile-peer knob (EngineConfig::test_force_inbound_gsa_id).
+        if let Some(id) = ctx.cfg.test_force_inbound_gsa_id {
+            return id;
+        }
         loop {
             let id = random_nonzero_u32(ctx.rng);
             if !self.has_gsa(id) {
