@@ -8,8 +8,8 @@
 //! COOKIE round (interop/scripts/ike_cookie_flood.py; nve1 runs with `cookie_threshold = 0`
 //! so every request must return a cookie) and never continue with IKE_AUTH. nve1 must keep at
 //! most `block_threshold` (5) half-open SAs, drop the rest as `ike_half_open_per_address` /
-//! `ike_rate_limited`, and meanwhile carry nve1 <-> nve2 pings without loss and rekey its IKE
-//! SA with nve2.
+//! `ike_rate_limited`, and meanwhile carry nve1 <-> nve2 pings without loss, rekey its IKE
+//! SA with nve2, and answer a new IKE SA from nve2 (which passes the same cookie round).
 //!
 //! Run as root: `cargo test -p nvesec-interop --test scenario_insider_mesh -- --test-threads=1`.
 
@@ -130,6 +130,19 @@ fn half_open(n: &Nve) -> u64 {
         .expect("ike_sas_half_open")
 }
 
+/// Half-open responder SAs (`CONNECTING`, not ours) from `addr` in `n`'s `--list-sas`.
+fn half_open_from(n: &Nve, addr: &str) -> u64 {
+    let v = n.ctl_json(&["--list-sas"]).expect("nvesecctl --list-sas");
+    v["sas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|sa| {
+            sa["state"] == "CONNECTING" && sa["initiator"] == false && sa["remote_addr"] == addr
+        })
+        .count() as u64
+}
+
 /// `ping -c COUNT -i 0.1` (10/s): replies received, and the output.
 fn ping_fast(ns: &Netns, dst: &str, count: u32) -> (u32, String) {
     let out = ns
@@ -214,7 +227,9 @@ fn insider_cert_mesh_flood_is_bounded_per_address() {
     }
     let pairs_up = pairs_up / 2;
     assert_eq!(pairs_up, 3, "{}", logs(&nves));
-    sc.figure(format!("cert mesh: {pairs_up}/3 pairs up, {pings}/12 pings"));
+    sc.figure(format!(
+        "cert mesh: {pairs_up}/3 pairs up, {pings}/12 pings"
+    ));
 
     // nve3 turns hostile.
     let (v, a) = (&nves[0], t.nve(2).addr);
@@ -226,7 +241,7 @@ fn insider_cert_mesh_flood_is_bounded_per_address() {
     let (drops0, half_open0) = (drops(v), half_open(v));
     assert_eq!(half_open0, 0);
     let flood_done = AtomicBool::new(false);
-    let max_half_open = AtomicU64::new(0);
+    let (max_half_open, max_half_open_all) = (AtomicU64::new(0), AtomicU64::new(0));
     let (flood, rx, rekey_took, rekeyed_during_flood) = std::thread::scope(|s| {
         let flooder = s.spawn(|| {
             let mut child = t
@@ -257,7 +272,8 @@ fn insider_cert_mesh_flood_is_bounded_per_address() {
         });
         let poller = s.spawn(|| {
             while !flood_done.load(Ordering::SeqCst) {
-                max_half_open.fetch_max(half_open(v), Ordering::SeqCst);
+                max_half_open.fetch_max(half_open_from(v, &a.to_string()), Ordering::SeqCst);
+                max_half_open_all.fetch_max(half_open(v), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
@@ -278,12 +294,27 @@ fn insider_cert_mesh_flood_is_bounded_per_address() {
             })
             .unwrap_or_else(|e| panic!("rekey of nve1-nve2 during the flood: {out}\n{e}"));
         let took = started.elapsed();
+        drop(sas);
+        // A new initiation to nve1 too: nve2 drops its IKE SA and starts over, through the
+        // same cookie round, while nve3's address is blocked.
+        let n2 = &nves[1];
+        let out = n2.ctl(&["--terminate", "--ike", "nve1"]).unwrap();
+        v.wait_sas(Duration::from_secs(5), |s| spis(s, "nve2").is_empty())
+            .unwrap_or_else(|e| panic!("terminate nve2-nve1: {out}\n{e}"));
+        let started = Instant::now();
+        let out = n2
+            .ctl(&["--initiate", "--ike", "nve1", "--timeout", "5"])
+            .unwrap_or_else(|e| panic!("nve2 initiates during the flood: {e}\n{}", logs(&nves)));
+        let init_took = started.elapsed();
+        assert!(out.contains("IKE_SA established successfully"), "{out}");
+        v.wait_sas(Duration::from_secs(5), |s| spis(s, "nve2").len() == 1)
+            .unwrap_or_else(|e| panic!("nve1 lists no new SA with nve2: {e}"));
         let during = !flood_done.load(Ordering::SeqCst);
-        let _ = sas;
         let flood = flooder.join().unwrap();
         poller.join().unwrap();
-        (flood, rx, took, during)
+        (flood, rx, (took, init_took), during)
     });
+    let (rekey_took, init_took) = rekey_took;
     // Let the last cookie-bearing requests reach nve1, then account for them.
     std::thread::sleep(Duration::from_millis(300));
     let drops1 = drops(v);
@@ -294,30 +325,46 @@ fn insider_cert_mesh_flood_is_bounded_per_address() {
         d("ike_rate_limited"),
         d("ike_half_open_limit"),
     );
-    let max_half_open = max_half_open.load(Ordering::SeqCst).max(half_open(v));
+    let max_half_open = max_half_open
+        .load(Ordering::SeqCst)
+        .max(half_open_from(v, &a.to_string()));
+    let max_half_open_all = max_half_open_all.load(Ordering::SeqCst).max(half_open(v));
     let f = |k: &str| flood[k].as_u64().unwrap_or(0);
-    let (sent, cookies, with_cookie, sa_answers) =
-        (f("requests"), f("cookies"), f("with_cookie"), f("sa_answers"));
+    let (sent, cookies, with_cookie, sa_answers) = (
+        f("requests"),
+        f("cookies"),
+        f("with_cookie"),
+        f("sa_answers"),
+    );
     // nve1 <-> nve2 still both ways after it.
     let (back, text) = ping_fast(&t.nve(1).ns, &tenant(0), 10);
     let figure = format!(
         "cert mesh {pairs_up}/3 pairs, {pings}/12 pings; nve3 (enrolled, own address) sent \
          {sent} IKE_SA_INIT in {}s, got {cookies} cookies, resent {with_cookie} with cookie, \
-         got {sa_answers} SA answers; nve1: half-open max {max_half_open} (block_threshold \
-         {BLOCK}), ike_cookie_required +{cookie_required}, ike_half_open_per_address \
-         +{per_address}, ike_rate_limited +{rate_limited}, ike_half_open_limit +{total_limit}; \
-         during the flood nve1->nve2 {rx}/20 pings at 10/s, IKE rekey nve1-nve2 in {} ms; \
-         nve2->nve1 {back}/10 after",
+         got {sa_answers} SA answers; nve1: half-open from nve3 max {max_half_open} \
+         (block_threshold {BLOCK}; all peers {max_half_open_all}), ike_cookie_required \
+         +{cookie_required}, ike_half_open_per_address +{per_address}, ike_rate_limited \
+         +{rate_limited}, ike_half_open_limit +{total_limit}; \
+         during the flood nve1->nve2 {rx}/20 pings at 10/s, IKE rekey nve1-nve2 in {} ms, new \
+         IKE SA nve2->nve1 (cookie round) in {} ms; nve2->nve1 {back}/10 after",
         flood["seconds"],
-        rekey_took.as_millis()
+        rekey_took.as_millis(),
+        init_took.as_millis()
     );
     sc.figure(figure.clone());
     eprintln!("{figure}\nflood: {flood}");
-    assert!(rekeyed_during_flood, "the flood ended before the rekey: proves nothing");
+    assert!(
+        rekeyed_during_flood,
+        "the flood ended before the rekey and the new SA: proves nothing"
+    );
     assert_eq!(sent, FLOOD as u64, "{flood}");
     assert!(cookies * 10 >= sent * 9, "cookies demanded: {flood}");
-    assert!(cookie_required >= cookies, "{cookie_required} < {cookies}");
-    assert!(max_half_open <= BLOCK, "half-open {max_half_open} > {BLOCK}");
+    // Every flood request without a cookie, plus nve2's first IKE_SA_INIT.
+    assert_eq!(cookie_required, cookies + 1, "{figure}");
+    assert!(
+        max_half_open <= BLOCK,
+        "half-open {max_half_open} > {BLOCK}"
+    );
     assert!((1..=BLOCK).contains(&sa_answers), "{flood}");
     assert!(per_address > 0 && rate_limited > 0, "{figure}");
     // Every request that returned its cookie made a half-open SA or was dropped by a bound.
