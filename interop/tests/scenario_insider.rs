@@ -223,3 +223,118 @@ fn insider_psk_mesh_every_pair_up_and_an_impostor_refused() {
     assert_eq!(rx, 3, "{text}");
     sc.pass(figure);
 }
+
+/// `insider-spoofed-source` (issue 14 item 2): nve2's IKE traffic to nve1 is source-rewritten
+/// to nve3's address (nftables SNAT in nve2's namespace: an on-path rewrite). nve2 rekeys its
+/// GSA: nve1 receives that authenticated request from "nve3". Before the fix nve1 moved the
+/// IKE SA to nve3's address: its answers and its own later requests went to nve3 (dropped
+/// there as an unknown SPI), so its next rekey never completed. Now nve1 answers at the
+/// request's source but keeps the IKE SA at nve2: once the rewrite stops, nve2's
+/// retransmission gets the cached answer, and nve1's own IKE rekey towards nve2 completes.
+#[test]
+fn insider_spoofed_source_does_not_move_the_ike_sa() {
+    require_root();
+    let mut sc = Scenario::start("insider-spoofed-source");
+    let t = Topology::build("bridge 3").unwrap();
+    let all: [Vec<(usize, usize)>; N] = [
+        vec![(0, 1), (0, 2)],
+        vec![(0, 1), (1, 2)],
+        vec![(0, 2), (1, 2)],
+    ];
+    let nves: Vec<Option<Nve>> = (0..N)
+        .map(|k| {
+            let peers: Vec<usize> = (0..N).filter(|j| *j != k).collect();
+            let text = config(&t, k, &name(k), &peers, &all[k]);
+            Some(Nve::start_text(&t.nve(k).ns, &name(k), &text, None).unwrap())
+        })
+        .collect();
+    let (rx, text) = ping_output(&t.nve(0).ns, &tenant(1), 2, 2);
+    assert_eq!(rx, 2, "{text}");
+    let (n1, n2) = (nve(&nves, 0), nve(&nves, 1));
+    let sa_with = |n: &Nve, peer: &str| -> Value {
+        let v = n.ctl_json(&["--list-sas"]).unwrap();
+        v["sas"]
+            .as_array()
+            .and_then(|a| a.iter().find(|sa| sa["name"] == peer).cloned())
+            .unwrap_or(Value::Null)
+    };
+    let nve2_addr = t.nve(1).addr.to_string();
+    let before = sa_with(n1, "nve2");
+    assert_eq!(before["remote_addr"], nve2_addr.as_str(), "{before}");
+    // The rewrite: nve2's IKE datagrams to nve1 leave with nve3's source address.
+    let nft = |args: &[&str]| t.nve(1).ns.exec("nft", args).unwrap();
+    nft(&["add", "table", "ip", "nvspoof"]);
+    nft(&[
+        "add",
+        "chain",
+        "ip",
+        "nvspoof",
+        "post",
+        "{ type nat hook postrouting priority 100 ; }",
+    ]);
+    let rule = format!(
+        "add rule ip nvspoof post ip daddr {} udp sport 500 snat to {}",
+        t.nve(0).addr,
+        t.nve(2).addr
+    );
+    let args: Vec<&str> = rule.split(' ').collect();
+    nft(&args);
+    let _ = n2.ctl(&["--rekey", "--child", "red"]);
+    // nve1 handles the rewritten request: it logs where it came from.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let seen = loop {
+        if n1.log().contains("not the peer's") {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let during = sa_with(n1, "nve2");
+    // The rewrite stops; nve2's retransmission (after ~4 s) comes from its own address.
+    nft(&["delete", "table", "ip", "nvspoof"]);
+    let old_spis = format!("{}/{}", during["spi_i"], during["spi_r"]);
+    // nve1's own next request must reach nve2: an IKE rekey, new SPIs on both ends.
+    std::thread::sleep(Duration::from_secs(5));
+    let started = Instant::now();
+    let _ = n1.ctl(&["--rekey", "--ike", "nve2"]);
+    let rekeyed = n1
+        .wait_sas(Duration::from_secs(15), |s| {
+            s.iter().any(|sa| {
+                sa["name"] == "nve2"
+                    && sa["state"] == "ESTABLISHED"
+                    && format!("{}/{}", sa["spi_i"], sa["spi_r"]) != old_spis
+            })
+        })
+        .is_ok();
+    let after = sa_with(n1, "nve2");
+    let (rx, ptext) = ping_output(&t.nve(0).ns, &tenant(1), 3, 2);
+    let figure = format!(
+        "nve2's GSA rekey request rewritten to nve3's source: nve1 {} it, IKE SA address \
+         during {} (nve2 {}); after the rewrite stopped, nve1's IKE rekey towards nve2 {} \
+         ({:.1}s), address {}; nve1->nve2 {rx}/3 pings",
+        if seen { "logged" } else { "never logged" },
+        during["remote_addr"],
+        t.nve(1).addr,
+        if rekeyed {
+            "completed"
+        } else {
+            "never completed"
+        },
+        started.elapsed().as_secs_f64(),
+        after["remote_addr"]
+    );
+    sc.figure(figure.clone());
+    eprintln!("{figure}");
+    let logs = format!("--- nve1 ---\n{}\n--- nve2 ---\n{}", n1.log(), n2.log());
+    assert!(seen, "nve1 never saw the rewritten request\n{logs}");
+    assert_eq!(during["remote_addr"], nve2_addr.as_str(), "{logs}");
+    assert!(
+        rekeyed,
+        "nve1's IKE rekey towards nve2 never completed\n{logs}"
+    );
+    assert_eq!(after["remote_addr"], nve2_addr.as_str(), "{logs}");
+    assert_eq!(rx, 3, "{ptext}");
+    sc.pass(figure);
+}

@@ -10,7 +10,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # IKEv2 peer, its pki tool for cross-checks, namespaces, traffic and capture).
 NVESEC_APT_PACKAGES=(
     strongswan-swanctl charon-systemd libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins
-    strongswan-pki iproute2 iputils-ping iperf3 tshark openssl procps python3
+    strongswan-pki iproute2 iputils-ping iperf3 tshark openssl procps python3 nftables
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

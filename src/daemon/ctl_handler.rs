@@ -161,7 +161,9 @@ fn ike_info_with(state: &State, id: IkeSaId, counters: Option<&DpCounters>) -> O
     let conn = sa.connection();
     let meta = state.ikes.get(&id);
     let (spi_i, spi_r) = sa.spis();
-    let remote = meta.map(|m| m.remote).unwrap_or_else(|| sa.remote());
+    // The engine's address, the one our requests go to (issue 14 item 2: the listing showed
+    // the address recorded at creation while the engine had moved).
+    let remote = sa.remote();
     let local = meta
         .map(|m| m.local)
         .unwrap_or_else(|| state.local_for(Some(&conn.name), remote.is_ipv6()));
