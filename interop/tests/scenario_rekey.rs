@@ -207,11 +207,16 @@ fn simultaneous_rekeys_under_load_converge() {
     // the case that used to rekey it a second time.
     let skipped = since(&log_a, &log_before.0, "already rekeyed: not rekeying")
         + since(&log_b, &log_before.1, "already rekeyed: not rekeying");
+    // The third outcome of coinciding soft expiries: the later side's fires after the
+    // earlier side's rekey completed and its Delete removed the GSA (seen under a CPU hog in
+    // the soak: 0 collisions, 2 skips, 4 such expiries each side).
+    let after_delete = since(&log_a, &log_before.0, "we do not own")
+        + since(&log_b, &log_before.1, "we do not own");
     let rekeys = since(&log_a, &log_before.0, ", replaces ");
     let figure = format!(
         "{} pings: {} lost; {rekeys} GSA installs replacing a GSA on A, {collisions} collisions \
-         resolved, {skipped} second rekeys of a rekeyed GSA skipped, {refused} overtaken \
-         requests refused; max {} GSAs/direction",
+         resolved, {skipped} second rekeys of a rekeyed GSA skipped, {after_delete} soft \
+         expiries after the Delete, {refused} overtaken requests refused; max {} GSAs/direction",
         ping.transmitted,
         ping.lost(),
         seen.max_per_direction()
@@ -219,9 +224,10 @@ fn simultaneous_rekeys_under_load_converge() {
     sc.figure(figure.clone());
     eprintln!("{figure}");
     assert_eq!(ping.lost(), 0, "lost pings {:?}", ping.missing());
-    // Both ends' soft expiries coincide: each time, one side either collides or skips.
+    // Both ends' soft expiries coincide: each time, the later side either collides, skips
+    // (it answered the peer's rekey already), or finds the GSA already deleted.
     assert!(
-        collisions + skipped >= 3,
+        collisions + skipped + after_delete >= 3,
         "the two ends never rekeyed at the same time: {figure}"
     );
     assert!(
